@@ -1,1 +1,19 @@
-//! placeholder
+//! RTP for one call leg (RFC 3550): validating and latching incoming packets, a jitter
+//! buffer that turns them into a steady 20 ms frame per tick, a sender with continuous
+//! sequence numbers and timestamps, and RFC 4733 telephone-event payloads.
+//!
+//! Packet headers are read and written with `rtp-rs`. Everything here is sans-IO: the
+//! caller passes each datagram and its source to [`RtpReceiver::handle_packet`], pulls one
+//! frame per tick from [`JitterBuffer::pop_frame`], and sends what [`RtpSender::write`]
+//! wrote. Garbage is counted in [`ReceiveStats`] and dropped, never a panic.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod jitter;
+mod receiver;
+mod sender;
+pub mod telephone_event;
+
+pub use jitter::{JitterBuffer, JitterStats};
+pub use receiver::{Drop, Packet, ReceiveStats, RtpReceiver};
+pub use sender::RtpSender;

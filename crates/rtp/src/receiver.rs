@@ -1,0 +1,186 @@
+//! Validating incoming RTP and latching to the far end's real address (symmetric RTP).
+
+use rtp_rs::RtpReader;
+use std::net::SocketAddr;
+
+/// Why a datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drop {
+    /// Not a valid RTP version 2 packet.
+    Malformed,
+    /// RTCP arriving on the RTP port (payload types 72–76 as RFC 5761 §4 lays out).
+    Rtcp,
+    /// From an address other than the latched one, or another host before latching.
+    ForeignSource,
+    /// A payload type the session did not negotiate.
+    UnknownPayloadType,
+}
+
+/// Counters for one receiver.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReceiveStats {
+    /// Packets accepted.
+    pub accepted: u64,
+    /// Dropped as malformed.
+    pub malformed: u64,
+    /// Dropped as RTCP on the RTP port.
+    pub rtcp: u64,
+    /// Dropped for coming from the wrong source.
+    pub foreign_source: u64,
+    /// Dropped for a payload type not negotiated.
+    pub unknown_payload_type: u64,
+}
+
+/// An accepted packet's header fields and payload.
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<'a> {
+    /// Payload type.
+    pub payload_type: u8,
+    /// Sequence number.
+    pub sequence: u16,
+    /// Timestamp in the payload type's clock.
+    pub timestamp: u32,
+    /// Synchronisation source.
+    pub ssrc: u32,
+    /// Marker bit.
+    pub marker: bool,
+    /// Payload without padding.
+    pub payload: &'a [u8],
+}
+
+/// Validates packets and latches to the source of the first good one from the
+/// SDP-announced host. Until then, [`RtpReceiver::send_to`] is the SDP address.
+#[derive(Debug, Clone)]
+pub struct RtpReceiver {
+    announced: SocketAddr,
+    latched: Option<SocketAddr>,
+    payload_types: Vec<u8>,
+    stats: ReceiveStats,
+}
+
+impl RtpReceiver {
+    /// A receiver for a leg whose SDP announced `announced` and the given payload types.
+    pub fn new(announced: SocketAddr, payload_types: Vec<u8>) -> Self {
+        RtpReceiver {
+            announced,
+            latched: None,
+            payload_types,
+            stats: ReceiveStats::default(),
+        }
+    }
+
+    /// A re-INVITE moved the far end: forget the latch and wait for the new address.
+    pub fn reannounce(&mut self, announced: SocketAddr, payload_types: Vec<u8>) {
+        if announced != self.announced {
+            self.latched = None;
+        }
+        self.announced = announced;
+        self.payload_types = payload_types;
+    }
+
+    /// Where to send media: the latched source, else the SDP address.
+    pub fn send_to(&self) -> SocketAddr {
+        self.latched.unwrap_or(self.announced)
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> ReceiveStats {
+        self.stats
+    }
+
+    /// Checks one datagram from `source`. An accepted packet may latch the receiver.
+    pub fn handle_packet<'a>(
+        &mut self,
+        source: SocketAddr,
+        data: &'a [u8],
+    ) -> Result<Packet<'a>, Drop> {
+        let result = self.check(source, data);
+        match result {
+            Ok(_) => self.stats.accepted += 1,
+            Err(Drop::Malformed) => self.stats.malformed += 1,
+            Err(Drop::Rtcp) => self.stats.rtcp += 1,
+            Err(Drop::ForeignSource) => self.stats.foreign_source += 1,
+            Err(Drop::UnknownPayloadType) => self.stats.unknown_payload_type += 1,
+        }
+        result
+    }
+
+    fn check<'a>(&mut self, source: SocketAddr, data: &'a [u8]) -> Result<Packet<'a>, Drop> {
+        match self.latched {
+            Some(latched) if latched != source => return Err(Drop::ForeignSource),
+            None if source.ip() != self.announced.ip() => return Err(Drop::ForeignSource),
+            _ => {}
+        }
+        if data.len() >= 2 && (data[0] >> 6) == 2 && (200..=204).contains(&data[1]) {
+            return Err(Drop::Rtcp);
+        }
+        let reader = RtpReader::new(data).map_err(|_| Drop::Malformed)?;
+        if reader.version() != 2 {
+            return Err(Drop::Malformed);
+        }
+        let payload_type = reader.payload_type();
+        if !self.payload_types.contains(&payload_type) {
+            return Err(Drop::UnknownPayloadType);
+        }
+        self.latched = Some(source);
+        Ok(Packet {
+            payload_type,
+            sequence: u16::from(reader.sequence_number()),
+            timestamp: reader.timestamp(),
+            ssrc: reader.ssrc(),
+            marker: reader.mark(),
+            payload: reader.payload(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RtpSender;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("addr")
+    }
+
+    fn packet(pt: u8) -> Vec<u8> {
+        let mut sender = RtpSender::new(1234, pt, 160);
+        let mut buf = [0u8; 200];
+        let n = sender.write(&[0xFF; 160], false, &mut buf);
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn latches_to_first_source_from_announced_host() {
+        let mut rx = RtpReceiver::new(addr("127.0.0.1:4000"), vec![0]);
+        assert_eq!(
+            rx.handle_packet(addr("127.0.0.2:4000"), &packet(0)).err(),
+            Some(Drop::ForeignSource)
+        );
+        assert!(rx.handle_packet(addr("127.0.0.1:4100"), &packet(0)).is_ok());
+        assert_eq!(rx.send_to(), addr("127.0.0.1:4100"));
+        assert_eq!(
+            rx.handle_packet(addr("127.0.0.1:4000"), &packet(0)).err(),
+            Some(Drop::ForeignSource)
+        );
+        assert_eq!(rx.stats().foreign_source, 2);
+    }
+
+    #[test]
+    fn garbage_and_rtcp_are_counted_and_dropped() {
+        let mut rx = RtpReceiver::new(addr("127.0.0.1:4000"), vec![0]);
+        let src = addr("127.0.0.1:4000");
+        assert_eq!(rx.handle_packet(src, b"").err(), Some(Drop::Malformed));
+        assert_eq!(rx.handle_packet(src, &[0x80; 5]).err(), Some(Drop::Malformed));
+        assert_eq!(
+            rx.handle_packet(src, &[0x80, 200, 0, 6]).err(),
+            Some(Drop::Rtcp)
+        );
+        assert_eq!(
+            rx.handle_packet(src, &packet(18)).err(),
+            Some(Drop::UnknownPayloadType)
+        );
+        assert_eq!(rx.stats().accepted, 0);
+        assert_eq!(rx.send_to(), src, "garbage never latches");
+    }
+}
