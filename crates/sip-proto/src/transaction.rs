@@ -1,0 +1,651 @@
+//! Server and client transactions.
+
+use bytes::Bytes;
+use chorus_sip_msg::{Essentials, Request, Response};
+use ezk_sip_types::Method;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How a message travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Datagrams: the transaction layer retransmits.
+    Udp,
+    /// A stream: no retransmission.
+    Tcp,
+}
+
+impl Transport {
+    /// The token written in Via.
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+
+    fn reliable(self) -> bool {
+        matches!(self, Transport::Tcp)
+    }
+}
+
+/// Bytes to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Which transport.
+    pub transport: Transport,
+    /// The peer address (for TCP: the connection's peer).
+    pub destination: SocketAddr,
+    /// The whole message.
+    pub data: Bytes,
+}
+
+/// RFC 3261 timer values.
+#[derive(Debug, Clone, Copy)]
+pub struct Timers {
+    /// Round-trip estimate, 500 ms.
+    pub t1: Duration,
+    /// Longest retransmit interval for non-INVITE requests and INVITE responses, 4 s.
+    pub t2: Duration,
+    /// Longest time a message stays in the network, 5 s.
+    pub t4: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Identifies a server transaction (RFC 3261 §17.2.3): branch, sent-by, and the method
+/// (ACK counting as INVITE).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerKey {
+    branch: String,
+    sent_by: String,
+    invite: bool,
+    /// Only for CANCEL, which shares its INVITE's branch but is its own transaction.
+    cancel: bool,
+}
+
+impl ServerKey {
+    /// The key of a request, or `None` when its Via has no RFC 3261 branch; such
+    /// (RFC 2543) requests fall back to a key from Call-ID, CSeq and From tag.
+    pub fn of(request: &Request, essentials: &Essentials) -> ServerKey {
+        let via = essentials.via.first();
+        let sent_by = via
+            .map(|v| format!("{}:{}", v.sent_by.host, v.sent_by.port.unwrap_or(5060)))
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let branch = match essentials.branch() {
+            Some(b) if b.starts_with("z9hG4bK") && b.len() > 7 => b.to_owned(),
+            _ => format!(
+                "rfc2543:{}:{}:{}",
+                essentials.call_id,
+                essentials.cseq.cseq,
+                essentials.from.tag.as_deref().unwrap_or("")
+            ),
+        };
+        ServerKey {
+            branch,
+            sent_by,
+            invite: request.method == Method::INVITE || request.method == Method::ACK,
+            cancel: request.method == Method::CANCEL,
+        }
+    }
+
+    /// The key of the INVITE transaction a CANCEL (with this key) targets.
+    pub fn cancelled_invite(&self) -> ServerKey {
+        ServerKey {
+            invite: true,
+            cancel: false,
+            ..self.clone()
+        }
+    }
+}
+
+/// Identifies a client transaction by the branch we generated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientKey(pub String);
+
+/// What to do with an incoming request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// A new transaction: the core must answer it with [`Transactions::respond`].
+    New(ServerKey),
+    /// A retransmission, answered (or ignored) by the transaction layer.
+    Absorbed,
+    /// An ACK that belongs to no non-2xx INVITE transaction: it acknowledges a 2xx and
+    /// goes to the dialog.
+    AckFor2xx,
+}
+
+/// Something the core must hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnEvent {
+    /// A 2xx to an INVITE was retransmitted for 64·T1 without an ACK (Timer H / L).
+    AckTimeout(ServerKey),
+    /// A final response to a request we sent.
+    ClientResponse {
+        /// The transaction.
+        key: ClientKey,
+        /// Its status code.
+        code: u16,
+    },
+    /// A request we sent got no final response in 64·T1 (Timer F).
+    ClientTimeout(ClientKey),
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum ServerState {
+    /// INVITE: 100 sent, waiting for the core; non-INVITE: Trying.
+    Proceeding,
+    /// INVITE 2xx sent, retransmitting until ACK (RFC 6026 Accepted).
+    Accepted,
+    /// Final non-2xx sent; INVITE waits for ACK, non-INVITE absorbs retransmissions.
+    Completed,
+    /// INVITE: ACK received, absorbing ACK retransmissions (Timer I).
+    Confirmed,
+}
+
+#[derive(Debug)]
+struct ServerTxn {
+    invite: bool,
+    state: ServerState,
+    transport: Transport,
+    peer: SocketAddr,
+    last_response: Option<Bytes>,
+    retransmit_at: Option<Instant>,
+    interval: Duration,
+    give_up_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct ClientTxn {
+    transport: Transport,
+    peer: SocketAddr,
+    request: Bytes,
+    method: Method,
+    completed: bool,
+    retransmit_at: Option<Instant>,
+    interval: Duration,
+    give_up_at: Instant,
+}
+
+/// The transaction layer. See the crate docs for how to drive it.
+#[derive(Debug, Default)]
+pub struct Transactions {
+    timers: Timers,
+    server: HashMap<ServerKey, ServerTxn>,
+    client: HashMap<ClientKey, ClientTxn>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<TxnEvent>,
+}
+
+impl Transactions {
+    /// A layer with the given timer values.
+    pub fn new(timers: Timers) -> Self {
+        Transactions {
+            timers,
+            ..Default::default()
+        }
+    }
+
+    /// Live server plus client transactions.
+    pub fn len(&self) -> usize {
+        self.server.len() + self.client.len()
+    }
+
+    /// Whether no transaction is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Classifies an incoming request. For a new INVITE, `trying` (a 100 response) is sent
+    /// at once so the caller stops retransmitting.
+    pub fn handle_request(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        essentials: &Essentials,
+        transport: Transport,
+        source: SocketAddr,
+        trying: impl FnOnce() -> Bytes,
+    ) -> Disposition {
+        let key = ServerKey::of(request, essentials);
+        if request.method == Method::ACK {
+            return match self.server.get_mut(&key) {
+                Some(txn) if txn.state == ServerState::Completed => {
+                    txn.state = ServerState::Confirmed;
+                    txn.retransmit_at = None;
+                    txn.give_up_at = Some(if transport.reliable() {
+                        now
+                    } else {
+                        now + self.timers.t4
+                    });
+                    Disposition::Absorbed
+                }
+                Some(txn) if txn.state == ServerState::Confirmed => Disposition::Absorbed,
+                _ => Disposition::AckFor2xx,
+            };
+        }
+        if let Some(txn) = self.server.get(&key) {
+            if let Some(last) = &txn.last_response {
+                self.transmits.push_back(Transmit {
+                    transport: txn.transport,
+                    destination: txn.peer,
+                    data: last.clone(),
+                });
+            }
+            return Disposition::Absorbed;
+        }
+        let invite = request.method == Method::INVITE;
+        let mut txn = ServerTxn {
+            invite,
+            state: ServerState::Proceeding,
+            transport,
+            peer: source,
+            last_response: None,
+            retransmit_at: None,
+            interval: self.timers.t1,
+            give_up_at: None,
+        };
+        if invite {
+            let trying = trying();
+            self.transmits.push_back(Transmit {
+                transport,
+                destination: source,
+                data: trying.clone(),
+            });
+            txn.last_response = Some(trying);
+        }
+        self.server.insert(key.clone(), txn);
+        Disposition::New(key)
+    }
+
+    /// Whether a server transaction is waiting for its final response.
+    pub fn is_proceeding(&self, key: &ServerKey) -> bool {
+        self.server
+            .get(key)
+            .is_some_and(|t| t.state == ServerState::Proceeding)
+    }
+
+    /// Sends a response on a server transaction and moves it on.
+    pub fn respond(&mut self, now: Instant, key: &ServerKey, code: u16, response: Bytes) {
+        let timers = self.timers;
+        let Some(txn) = self.server.get_mut(key) else {
+            return;
+        };
+        if txn.state != ServerState::Proceeding {
+            return; // a final response was already sent
+        }
+        self.transmits.push_back(Transmit {
+            transport: txn.transport,
+            destination: txn.peer,
+            data: response.clone(),
+        });
+        txn.last_response = Some(response);
+        if code < 200 {
+            return;
+        }
+        let unreliable = !txn.transport.reliable();
+        match (txn.invite, code < 300) {
+            (true, true) => {
+                txn.state = ServerState::Accepted;
+                txn.retransmit_at = unreliable.then(|| now + timers.t1);
+                txn.give_up_at = Some(now + timers.t1 * 64);
+            }
+            (true, false) => {
+                txn.state = ServerState::Completed;
+                txn.retransmit_at = unreliable.then(|| now + timers.t1);
+                txn.give_up_at = Some(now + timers.t1 * 64);
+            }
+            (false, _) => {
+                txn.state = ServerState::Completed;
+                txn.retransmit_at = None;
+                txn.give_up_at = Some(if unreliable { now + timers.t1 * 64 } else { now });
+            }
+        }
+    }
+
+    /// The ACK for a 2xx arrived (matched by the dialog): stop retransmitting it.
+    pub fn acknowledge_2xx(&mut self, key: &ServerKey) {
+        if let Some(txn) = self.server.get(key)
+            && txn.state == ServerState::Accepted
+        {
+            self.server.remove(key);
+        }
+    }
+
+    /// Starts a non-INVITE client transaction (e.g. BYE) whose top Via carries `branch`.
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        branch: &str,
+        method: Method,
+        transport: Transport,
+        destination: SocketAddr,
+        request: Bytes,
+    ) -> ClientKey {
+        let key = ClientKey(branch.to_owned());
+        self.transmits.push_back(Transmit {
+            transport,
+            destination,
+            data: request.clone(),
+        });
+        self.client.insert(
+            key.clone(),
+            ClientTxn {
+                transport,
+                peer: destination,
+                request,
+                method,
+                completed: false,
+                retransmit_at: (!transport.reliable()).then(|| now + self.timers.t1),
+                interval: self.timers.t1,
+                give_up_at: now + self.timers.t1 * 64,
+            },
+        );
+        key
+    }
+
+    /// Matches a response to a client transaction. Returns `false` when it matches none
+    /// (a stray response, which the core drops).
+    pub fn handle_response(
+        &mut self,
+        now: Instant,
+        response: &Response,
+        essentials: &Essentials,
+    ) -> bool {
+        let Some(branch) = essentials.branch() else {
+            return false;
+        };
+        let key = ClientKey(branch.to_owned());
+        let Some(txn) = self.client.get_mut(&key) else {
+            return false;
+        };
+        if essentials.cseq.method != txn.method {
+            return false;
+        }
+        if response.code < 200 {
+            // Timer E keeps running but at T2 once the far end has said it is working.
+            txn.interval = self.timers.t2;
+            return true;
+        }
+        if !txn.completed {
+            txn.completed = true;
+            txn.retransmit_at = None;
+            txn.give_up_at = if txn.transport.reliable() {
+                now
+            } else {
+                now + self.timers.t4
+            };
+            self.events.push_back(TxnEvent::ClientResponse {
+                key,
+                code: response.code,
+            });
+        }
+        true
+    }
+
+    /// The next bytes to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the core.
+    pub fn poll_event(&mut self) -> Option<TxnEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest timer, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let server = self
+            .server
+            .values()
+            .flat_map(|t| [t.retransmit_at, t.give_up_at])
+            .flatten();
+        let client = self
+            .client
+            .values()
+            .flat_map(|t| [t.retransmit_at, Some(t.give_up_at)])
+            .flatten();
+        server.chain(client).min()
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let t2 = self.timers.t2;
+        let mut ended = Vec::new();
+        for (key, txn) in &mut self.server {
+            if txn.give_up_at.is_some_and(|at| at <= now) {
+                if txn.state == ServerState::Accepted {
+                    self.events.push_back(TxnEvent::AckTimeout(key.clone()));
+                }
+                ended.push(key.clone());
+                continue;
+            }
+            if let Some(at) = txn.retransmit_at
+                && at <= now
+            {
+                if let Some(last) = &txn.last_response {
+                    self.transmits.push_back(Transmit {
+                        transport: txn.transport,
+                        destination: txn.peer,
+                        data: last.clone(),
+                    });
+                }
+                txn.interval = (txn.interval * 2).min(t2);
+                txn.retransmit_at = Some(now + txn.interval);
+            }
+        }
+        for key in ended {
+            self.server.remove(&key);
+        }
+        let mut ended = Vec::new();
+        for (key, txn) in &mut self.client {
+            if txn.give_up_at <= now {
+                if !txn.completed {
+                    self.events.push_back(TxnEvent::ClientTimeout(key.clone()));
+                }
+                ended.push(key.clone());
+                continue;
+            }
+            if let Some(at) = txn.retransmit_at
+                && at <= now
+            {
+                self.transmits.push_back(Transmit {
+                    transport: txn.transport,
+                    destination: txn.peer,
+                    data: txn.request.clone(),
+                });
+                txn.interval = (txn.interval * 2).min(t2);
+                txn.retransmit_at = Some(now + txn.interval);
+            }
+        }
+        for key in ended {
+            self.client.remove(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chorus_sip_msg::{Message, parse};
+
+    fn request(text: &str) -> (Request, Essentials) {
+        let Ok(Message::Request(r)) = parse(text.as_bytes()) else {
+            panic!("parse");
+        };
+        let e = r.essentials().expect("essentials");
+        (r, e)
+    }
+
+    fn invite() -> (Request, Essentials) {
+        request(
+            "INVITE sip:500@h SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKa\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:500@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        )
+    }
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:5070".parse().expect("addr")
+    }
+
+    fn drain(t: &mut Transactions) -> Vec<Bytes> {
+        std::iter::from_fn(|| t.poll_transmit().map(|x| x.data)).collect()
+    }
+
+    /// Runs the virtual clock to `until`, returning the instants at which bytes were sent.
+    fn run(t: &mut Transactions, from: Instant, until: Instant) -> Vec<Duration> {
+        let mut sent = Vec::new();
+        while let Some(at) = t.poll_timeout() {
+            if at > until {
+                break;
+            }
+            t.handle_timeout(at);
+            for _ in drain(t) {
+                sent.push(at - from);
+            }
+        }
+        sent
+    }
+
+    #[test]
+    fn invite_gets_100_and_retransmission_is_absorbed() {
+        let mut t = Transactions::default();
+        let now = Instant::now();
+        let (r, e) = invite();
+        let d = t.handle_request(now, &r, &e, Transport::Udp, peer(), || {
+            Bytes::from_static(b"100")
+        });
+        assert!(matches!(d, Disposition::New(_)));
+        assert_eq!(drain(&mut t), vec![Bytes::from_static(b"100")]);
+        let d = t.handle_request(now, &r, &e, Transport::Udp, peer(), || {
+            Bytes::from_static(b"x")
+        });
+        assert_eq!(d, Disposition::Absorbed);
+        assert_eq!(drain(&mut t), vec![Bytes::from_static(b"100")]);
+    }
+
+    #[test]
+    fn ok_is_retransmitted_on_t1_doubling_to_t2_then_gives_up() {
+        let mut t = Transactions::default();
+        let now = Instant::now();
+        let (r, e) = invite();
+        let Disposition::New(key) =
+            t.handle_request(now, &r, &e, Transport::Udp, peer(), Bytes::new)
+        else {
+            panic!("new");
+        };
+        drain(&mut t);
+        t.respond(now, &key, 200, Bytes::from_static(b"200"));
+        assert_eq!(drain(&mut t).len(), 1);
+        let sent = run(&mut t, now, now + Duration::from_secs(40));
+        let ms: Vec<u128> = sent.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(&ms[..6], &[500, 1500, 3500, 7500, 11500, 15500]);
+        assert_eq!(t.poll_event(), Some(TxnEvent::AckTimeout(key)));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn ack_stops_2xx_retransmission() {
+        let mut t = Transactions::default();
+        let now = Instant::now();
+        let (r, e) = invite();
+        let Disposition::New(key) =
+            t.handle_request(now, &r, &e, Transport::Udp, peer(), Bytes::new)
+        else {
+            panic!("new");
+        };
+        t.respond(now, &key, 200, Bytes::from_static(b"200"));
+        t.acknowledge_2xx(&key);
+        assert!(t.poll_timeout().is_none());
+    }
+
+    #[test]
+    fn non_2xx_waits_for_ack_then_timer_i() {
+        let mut t = Transactions::default();
+        let now = Instant::now();
+        let (r, e) = invite();
+        let Disposition::New(key) =
+            t.handle_request(now, &r, &e, Transport::Udp, peer(), Bytes::new)
+        else {
+            panic!("new");
+        };
+        t.respond(now, &key, 486, Bytes::from_static(b"486"));
+        let (ack, ack_e) = request(
+            "ACK sip:500@h SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKa\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:500@h>;tag=x\r\nCall-ID: c\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+        );
+        let d = t.handle_request(now, &ack, &ack_e, Transport::Udp, peer(), Bytes::new);
+        assert_eq!(d, Disposition::Absorbed);
+        t.handle_timeout(now + Duration::from_secs(5));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn tcp_final_response_is_not_retransmitted() {
+        let mut t = Transactions::default();
+        let now = Instant::now();
+        let (r, e) = invite();
+        let Disposition::New(key) =
+            t.handle_request(now, &r, &e, Transport::Tcp, peer(), Bytes::new)
+        else {
+            panic!("new");
+        };
+        drain(&mut t);
+        t.respond(now, &key, 200, Bytes::from_static(b"200"));
+        drain(&mut t);
+        let sent = run(&mut t, now, now + Duration::from_secs(40));
+        assert!(sent.is_empty());
+        assert_eq!(t.poll_event(), Some(TxnEvent::AckTimeout(key)));
+    }
+
+    #[test]
+    fn client_bye_retransmits_until_response() {
+        let mut t = Transactions::default();
+        let now = Instant::now();
+        t.send_request(
+            now,
+            "z9hG4bKbye",
+            Method::BYE,
+            Transport::Udp,
+            peer(),
+            Bytes::from_static(b"BYE"),
+        );
+        drain(&mut t);
+        let sent = run(&mut t, now, now + Duration::from_millis(1600));
+        assert_eq!(sent.len(), 2);
+        let Ok(Message::Response(resp)) = parse(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKbye\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n") else {
+            panic!("parse");
+        };
+        let e = resp.essentials().expect("ess");
+        assert!(t.handle_response(now, &resp, &e));
+        assert!(matches!(
+            t.poll_event(),
+            Some(TxnEvent::ClientResponse { code: 200, .. })
+        ));
+    }
+
+    #[test]
+    fn client_timeout_after_64_t1() {
+        let mut t = Transactions::default();
+        let now = Instant::now();
+        t.send_request(
+            now,
+            "z9hG4bKbye",
+            Method::BYE,
+            Transport::Udp,
+            peer(),
+            Bytes::from_static(b"BYE"),
+        );
+        run(&mut t, now, now + Duration::from_secs(33));
+        assert!(matches!(t.poll_event(), Some(TxnEvent::ClientTimeout(_))));
+        assert!(t.is_empty());
+    }
+}
