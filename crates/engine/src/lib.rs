@@ -1,1 +1,68 @@
-//! placeholder
+//! The bridge core: joins SIP, SDP, RTP, codecs and the mixer into conference calls,
+//! without any IO.
+//!
+//! Two state machines, each driven by the network driver:
+//!
+//! - [`Engine`] is the SIP user agent server for every conference extension. Feed it
+//!   datagrams and stream messages with [`Engine::handle_message`]; after every call drain
+//!   [`Engine::poll_transmit`] and [`Engine::poll_event`], sleep until
+//!   [`Engine::poll_timeout`] and call [`Engine::handle_timeout`]. When it emits
+//!   [`Event::MediaRequested`], bind an RTP socket and answer with
+//!   [`Engine::media_ready`] (or [`Engine::media_failed`]); [`Event::CallStarted`],
+//!   [`Event::MediaChanged`] and [`Event::CallEnded`] tell the media side what to do.
+//!
+//! - [`MediaGroup`] is the audio of the conferences one mixing thread owns. Add and
+//!   remove legs, hand it every RTP datagram with [`MediaGroup::handle_packet`], call
+//!   [`MediaGroup::handle_timeout`] at [`MediaGroup::poll_timeout`], then send what
+//!   [`MediaGroup::poll_transmit`] returns.
+//!
+//! Neither reads the clock: `now` is always an argument.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod media;
+mod sip;
+
+pub use chorus_sip_proto::{Timers, Transmit, Transport};
+pub use media::{LegStats, MediaGroup, MediaTransmit};
+pub use sip::{EndReason, Engine, EngineConfig, EngineStats, Event};
+
+use chorus_types::{Codec, Direction};
+use std::net::SocketAddr;
+
+/// The engine's handle for one call; also names its media leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "call#{}", self.0)
+    }
+}
+
+/// The negotiated media of one call, as the media side needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaParams {
+    /// Where the far end said it receives RTP.
+    pub remote: SocketAddr,
+    /// The codec.
+    pub codec: Codec,
+    /// Its payload type.
+    pub payload_type: u8,
+    /// RFC 4733 payload type, if negotiated.
+    pub telephone_event: Option<u8>,
+    /// The far end's direction from its own view.
+    pub remote_direction: Direction,
+}
+
+impl From<&chorus_sdp::Negotiated> for MediaParams {
+    fn from(n: &chorus_sdp::Negotiated) -> Self {
+        MediaParams {
+            remote: n.remote,
+            codec: n.codec,
+            payload_type: n.payload_type,
+            telephone_event: n.telephone_event,
+            remote_direction: n.remote_direction,
+        }
+    }
+}

@@ -172,8 +172,7 @@ impl Mixer {
         for (k, &c) in self.contributors.iter().enumerate() {
             let slot = &mut self.slots[c as usize];
             let own = &mut self.own[k];
-            for ((out, &acc), &mine) in own.iter_mut().zip(self.bus.iter()).zip(slot.input.iter())
-            {
+            for ((out, &acc), &mine) in own.iter_mut().zip(self.bus.iter()).zip(slot.input.iter()) {
                 *out = saturate(acc - i32::from(mine));
             }
             slot.own_index = Some(k as u32);

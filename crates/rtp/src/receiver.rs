@@ -171,7 +171,10 @@ mod tests {
         let mut rx = RtpReceiver::new(addr("127.0.0.1:4000"), vec![0]);
         let src = addr("127.0.0.1:4000");
         assert_eq!(rx.handle_packet(src, b"").err(), Some(Drop::Malformed));
-        assert_eq!(rx.handle_packet(src, &[0x80; 5]).err(), Some(Drop::Malformed));
+        assert_eq!(
+            rx.handle_packet(src, &[0x80; 5]).err(),
+            Some(Drop::Malformed)
+        );
         assert_eq!(
             rx.handle_packet(src, &[0x80, 200, 0, 6]).err(),
             Some(Drop::Rtcp)

@@ -100,19 +100,13 @@ pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
         .iter()
         .map(|m| {
             let formats = match m.get_formats() {
-                SdpFormatList::Integers(v) => v
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                SdpFormatList::Integers(v) => {
+                    v.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+                }
                 SdpFormatList::Strings(v) => v.join(" "),
                 SdpFormatList::Unknown(s) => s.clone(),
             };
-            (
-                m.get_type().to_string(),
-                m.get_proto().to_string(),
-                formats,
-            )
+            (m.get_type().to_string(), m.get_proto().to_string(), formats)
         })
         .collect::<Vec<_>>();
     for (index, media) in session.media.iter().enumerate() {
@@ -130,11 +124,9 @@ pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
                 _ => None,
             })
             .collect();
-        let codec_of = |pt: u8| {
-            match rtpmaps.iter().find(|r| r.payload_type == pt) {
-                Some(r) => Codec::from_rtpmap(&r.codec_name, r.frequency),
-                None => Codec::from_static_payload_type(pt),
-            }
+        let codec_of = |pt: u8| match rtpmaps.iter().find(|r| r.payload_type == pt) {
+            Some(r) => Codec::from_rtpmap(&r.codec_name, r.frequency),
+            None => Codec::from_static_payload_type(pt),
         };
         let chosen = formats.iter().find_map(|&pt| {
             let pt = u8::try_from(pt).ok()?;
@@ -200,7 +192,10 @@ pub fn answer(neg: &Negotiated, local: SocketAddr, session_id: u64, version: u64
             neg.codec.clock_rate()
         );
         if let Some(te) = neg.telephone_event {
-            let _ = write!(out, "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n");
+            let _ = write!(
+                out,
+                "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
+            );
         }
         let _ = write!(
             out,

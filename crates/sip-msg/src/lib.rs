@@ -133,6 +133,20 @@ impl Essentials {
 /// Octets after Content-Length bytes of body are ignored (RFC 3261 §18.3); a missing
 /// Content-Length takes the rest of the datagram as the body.
 pub fn parse(data: &[u8]) -> Result<Message, ParseError> {
+    parse_inner(data, false)
+}
+
+/// After [`parse`] failed, recovers as much of a request as is needed to answer it: the
+/// version and Content-Length are not checked. Returns `None` for responses and for input
+/// without a recognisable request line and headers.
+pub fn parse_for_reply(data: &[u8]) -> Option<Request> {
+    match parse_inner(data, true) {
+        Ok(Message::Request(request)) => Some(request),
+        _ => None,
+    }
+}
+
+fn parse_inner(data: &[u8], lenient: bool) -> Result<Message, ParseError> {
     if data.len() > MAX_MESSAGE_LEN {
         return Err(ParseError::TooLarge);
     }
@@ -162,10 +176,11 @@ pub fn parse(data: &[u8]) -> Result<Message, ParseError> {
     }
     let body_start = lines.head_end();
     let available = src.len().saturating_sub(body_start);
-    let body_len = match content_length(&headers)? {
-        Some(len) if len > available => return Err(ParseError::ShortBody),
-        Some(len) => len,
-        None => available,
+    let body_len = match content_length(&headers) {
+        Ok(Some(len)) if len <= available => len,
+        Ok(Some(_)) if !lenient => return Err(ParseError::ShortBody),
+        Err(e) if !lenient => return Err(e),
+        _ => available,
     };
     let body = src.slice(body_start..body_start + body_len);
 
@@ -193,10 +208,10 @@ pub fn parse(data: &[u8]) -> Result<Message, ParseError> {
     if method.is_empty() || !method.bytes().all(is_token_char) || uri.is_empty() {
         return Err(ParseError::StartLine);
     }
-    if !version.starts_with("SIP/") {
+    if !version.to_ascii_uppercase().starts_with("SIP/") {
         return Err(ParseError::StartLine);
     }
-    if version != "SIP/2.0" {
+    if version != "SIP/2.0" && !lenient {
         return Err(ParseError::Version);
     }
     Ok(Message::Request(Request {
@@ -466,9 +481,11 @@ l: 4\r\n\r\nv=0\r\nEXTRA";
     }
 
     #[test]
-    fn bad_version() {
+    fn bad_version_can_still_be_answered() {
         let text = INVITE.replace("SIP/2.0\r\nVia", "SIP/7.0\r\nVia");
         assert_eq!(parse(text.as_bytes()).err(), Some(ParseError::Version));
+        let req = parse_for_reply(text.as_bytes()).expect("lenient");
+        assert!(req.can_be_answered());
     }
 
     #[test]

@@ -308,7 +308,11 @@ impl Transactions {
             (false, _) => {
                 txn.state = ServerState::Completed;
                 txn.retransmit_at = None;
-                txn.give_up_at = Some(if unreliable { now + timers.t1 * 64 } else { now });
+                txn.give_up_at = Some(if unreliable {
+                    now + timers.t1 * 64
+                } else {
+                    now
+                });
             }
         }
     }

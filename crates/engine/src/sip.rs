@@ -1,0 +1,797 @@
+//! The SIP user agent server behind every conference extension.
+
+use crate::{CallId, MediaParams};
+use bytes::Bytes;
+use chorus_sdp::{Negotiated, SdpError};
+use chorus_sip_msg::{
+    Essentials, Message, Request, Response, ResponseBuilder, ezk_sip_types::Method,
+    ezk_sip_types::Name, parse, parse_for_reply,
+};
+use chorus_sip_proto::{
+    ClientKey, Dialog, Disposition, ServerKey, Timers, Transactions, Transmit, Transport, TxnEvent,
+};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+use tracing::{debug, info, warn};
+
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+/// Methods we know but do not serve: 405 rather than 501.
+const KNOWN_NOT_ALLOWED: [&str; 8] = [
+    "REGISTER",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "REFER",
+    "MESSAGE",
+    "UPDATE",
+    "PRACK",
+    "PUBLISH",
+];
+
+/// How the engine is set up.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Our SIP address, written in Via and Contact.
+    pub local_sip: SocketAddr,
+    /// The conference extensions that answer; any other Request-URI user gets 404.
+    pub extensions: HashSet<String>,
+    /// The User-Agent / Server header value.
+    pub user_agent: String,
+    /// SIP timer values.
+    pub timers: Timers,
+    /// Seed for tags, branches and SSRCs (the engine has no RNG of its own).
+    pub seed: u64,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller hung up (BYE).
+    RemoteBye,
+    /// The caller cancelled before the answer.
+    Cancelled,
+    /// Our 2xx was never acknowledged.
+    AckTimeout,
+    /// The bridge hung up (shutdown or operator).
+    LocalHangup,
+    /// No RTP port could be had.
+    MediaUnavailable,
+    /// The caller's answer in the ACK was unusable.
+    BadAnswer,
+}
+
+/// What the driver must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Bind an RTP socket for this call and report it with [`Engine::media_ready`].
+    MediaRequested {
+        /// The call.
+        call: CallId,
+    },
+    /// The call is answered and its media agreed: join it to its conference.
+    CallStarted {
+        /// The call.
+        call: CallId,
+        /// The conference extension dialled.
+        conference: String,
+        /// Negotiated media.
+        media: MediaParams,
+        /// An SSRC for our outgoing stream.
+        ssrc: u32,
+        /// The SIP Call-ID, for logs.
+        sip_call_id: String,
+    },
+    /// A re-INVITE changed the media (address, codec, hold).
+    MediaChanged {
+        /// The call.
+        call: CallId,
+        /// The new media.
+        media: MediaParams,
+    },
+    /// The call is over: release its media and socket.
+    CallEnded {
+        /// The call.
+        call: CallId,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+/// Counters the driver can export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Messages dropped because they could not be parsed or answered.
+    pub dropped: u64,
+    /// Requests answered with 400.
+    pub bad_requests: u64,
+    /// Calls answered with 200.
+    pub calls_answered: u64,
+    /// Calls refused with a final error response.
+    pub calls_rejected: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// Waiting for the driver's RTP socket; the INVITE has only had 100.
+    AwaitingMedia,
+    /// 200 sent, waiting for ACK.
+    Answered,
+    /// ACK received.
+    Confirmed,
+}
+
+#[derive(Debug)]
+struct Call {
+    state: CallState,
+    conference: String,
+    invite: Request,
+    invite_key: ServerKey,
+    /// A re-INVITE answered with 200 that still awaits its ACK.
+    reinvite_key: Option<ServerKey>,
+    dialog: Dialog,
+    /// The caller's offer, or `None` when we must offer in the 200 (answer in ACK).
+    offer: Option<Negotiated>,
+    local_rtp: Option<SocketAddr>,
+    session_id: u64,
+    sdp_version: u64,
+    started: bool,
+    span: tracing::Span,
+}
+
+/// The SIP side of the bridge. See the crate docs for how to drive it.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    rng: fastrand::Rng,
+    txns: Transactions,
+    calls: HashMap<CallId, Call>,
+    next_call: u64,
+    by_dialog: HashMap<(String, String), CallId>,
+    by_invite: HashMap<ServerKey, CallId>,
+    /// BYEs we sent, kept until answered or timed out.
+    byes: HashMap<ClientKey, ()>,
+    stateless: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    accepting: bool,
+    stats: EngineStats,
+}
+
+impl Engine {
+    /// A new engine.
+    pub fn new(config: EngineConfig) -> Self {
+        Engine {
+            rng: fastrand::Rng::with_seed(config.seed),
+            txns: Transactions::new(config.timers),
+            config,
+            calls: HashMap::new(),
+            next_call: 1,
+            by_dialog: HashMap::new(),
+            by_invite: HashMap::new(),
+            byes: HashMap::new(),
+            stateless: VecDeque::new(),
+            events: VecDeque::new(),
+            accepting: true,
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// Replaces the set of extensions that answer (calls in progress are unaffected).
+    pub fn set_extensions(&mut self, extensions: HashSet<String>) {
+        self.config.extensions = extensions;
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// Calls not yet ended.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// True when no call and no BYE is outstanding: safe to exit after shutdown.
+    pub fn is_idle(&self) -> bool {
+        self.calls.is_empty() && self.byes.is_empty()
+    }
+
+    /// The next bytes to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.stateless
+            .pop_front()
+            .or_else(|| self.txns.poll_transmit())
+    }
+
+    /// The next event for the driver.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.txns.poll_timeout()
+    }
+
+    /// Fires due timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.txns.handle_timeout(now);
+        self.process_txn_events(now);
+    }
+
+    fn token(&mut self) -> String {
+        format!("{:016x}", self.rng.u64(..))
+    }
+
+    /// One SIP message from `source`: a UDP datagram or a message cut from a TCP stream.
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        source: SocketAddr,
+        data: &[u8],
+    ) {
+        match parse(data) {
+            Ok(Message::Request(request)) => self.handle_request(now, transport, source, request),
+            Ok(Message::Response(response)) => self.handle_response(now, response),
+            Err(error) => match parse_for_reply(data) {
+                Some(request) if request.can_be_answered() && request.method != Method::ACK => {
+                    let code = if error == chorus_sip_msg::ParseError::Version {
+                        505
+                    } else {
+                        400
+                    };
+                    self.reply_stateless(transport, source, &request, code, &error.to_string());
+                }
+                _ => {
+                    self.stats.dropped += 1;
+                    debug!(%source, %error, "dropped unparseable SIP message");
+                }
+            },
+        }
+        self.process_txn_events(now);
+    }
+
+    fn reply_stateless(
+        &mut self,
+        transport: Transport,
+        source: SocketAddr,
+        request: &Request,
+        code: u16,
+        reason: &str,
+    ) {
+        if code == 400 {
+            self.stats.bad_requests += 1;
+        }
+        debug!(%source, code, reason, "stateless reply");
+        let tag = self.token();
+        let data = ResponseBuilder::with_reason(request, code, reason, Some(&tag))
+            .header("Server", &self.config.user_agent)
+            .build();
+        self.stateless.push_back(Transmit {
+            transport,
+            destination: source,
+            data: data.into(),
+        });
+    }
+
+    fn respond(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        request: &Request,
+        code: u16,
+        to_tag: Option<&str>,
+    ) {
+        let mut builder =
+            ResponseBuilder::new(request, code, to_tag).header("Server", &self.config.user_agent);
+        if code == 405 || code == 200 && request.method == Method::OPTIONS {
+            builder = builder.header("Allow", ALLOW);
+        }
+        if request.method == Method::OPTIONS && code == 200 {
+            builder = builder
+                .header("Accept", "application/sdp")
+                .header("Supported", "");
+        }
+        if code == 415 {
+            builder = builder.header("Accept", "application/sdp");
+        }
+        self.txns.respond(now, key, code, builder.build().into());
+    }
+
+    fn handle_request(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        source: SocketAddr,
+        request: Request,
+    ) {
+        let essentials = match request.essentials() {
+            Ok(e) => e,
+            Err(error) => {
+                if request.can_be_answered() && request.method != Method::ACK {
+                    self.reply_stateless(transport, source, &request, 400, &error.to_string());
+                } else {
+                    self.stats.dropped += 1;
+                }
+                return;
+            }
+        };
+        let user_agent = self.config.user_agent.clone();
+        let trying = || {
+            Bytes::from(
+                ResponseBuilder::new(&request, 100, None)
+                    .header("Server", &user_agent)
+                    .build(),
+            )
+        };
+        let key =
+            match self
+                .txns
+                .handle_request(now, &request, &essentials, transport, source, trying)
+            {
+                Disposition::Absorbed => return,
+                Disposition::AckFor2xx => return self.handle_ack(now, &request, &essentials),
+                Disposition::New(key) => key,
+            };
+
+        if request.method == Method::CANCEL {
+            return self.handle_cancel(now, &key, &request);
+        }
+        if let Some(require) = request.header(&Name::REQUIRE) {
+            let require = require.trim().to_owned();
+            let data = ResponseBuilder::new(&request, 420, Some(&self.token()))
+                .header("Unsupported", &require)
+                .header("Server", &self.config.user_agent)
+                .build();
+            return self.txns.respond(now, &key, 420, data.into());
+        }
+        let scheme = request.uri_scheme();
+        if scheme != "sip" && scheme != "sips" {
+            let tag = self.token();
+            return self.respond(now, &key, &request, 416, Some(&tag));
+        }
+        let in_dialog = essentials.to.tag.is_some();
+        if !in_dialog && essentials.max_forwards == Some(0) && request.method != Method::OPTIONS {
+            let tag = self.token();
+            return self.respond(now, &key, &request, 483, Some(&tag));
+        }
+
+        let method = request.method.to_string();
+        match method.as_str() {
+            "INVITE" if in_dialog => self.handle_reinvite(now, key, &request, &essentials),
+            "INVITE" => self.handle_invite(now, key, request, &essentials, transport, source),
+            "BYE" | "INFO" | "OPTIONS" if in_dialog => {
+                self.handle_in_dialog(now, &key, &request, &essentials)
+            }
+            "OPTIONS" => {
+                let tag = self.token();
+                self.respond(now, &key, &request, 200, Some(&tag));
+            }
+            "BYE" | "INFO" => {
+                let tag = self.token();
+                self.respond(now, &key, &request, 481, Some(&tag));
+            }
+            m if KNOWN_NOT_ALLOWED.contains(&m) => {
+                let tag = self.token();
+                self.respond(now, &key, &request, 405, Some(&tag));
+            }
+            _ => {
+                let tag = self.token();
+                self.respond(now, &key, &request, 501, Some(&tag));
+            }
+        }
+    }
+
+    fn find_dialog(&self, essentials: &Essentials) -> Option<CallId> {
+        let tag = essentials.to.tag.as_deref()?;
+        self.by_dialog
+            .get(&(essentials.call_id.clone(), tag.to_owned()))
+            .copied()
+    }
+
+    fn handle_invite(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        invite: Request,
+        essentials: &Essentials,
+        transport: Transport,
+        source: SocketAddr,
+    ) {
+        let to_tag = self.token();
+        let refuse = |engine: &mut Engine, code: u16| {
+            engine.stats.calls_rejected += 1;
+            engine.respond(now, &key, &invite, code, Some(&to_tag));
+        };
+        if !self.accepting {
+            return refuse(self, 503);
+        }
+        let Some(extension) = invite
+            .uri_user()
+            .filter(|u| self.config.extensions.contains(u))
+        else {
+            info!(uri = %invite.uri, "INVITE for an unknown extension");
+            return refuse(self, 404);
+        };
+        let offer = if invite.body.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            if invite.content_type().as_deref() != Some("application/sdp") {
+                return refuse(self, 415);
+            }
+            let text = String::from_utf8_lossy(&invite.body);
+            match chorus_sdp::negotiate(&text) {
+                Ok(n) => Some(n),
+                Err(SdpError::Malformed(reason)) => {
+                    debug!(%reason, "malformed SDP offer");
+                    self.stats.calls_rejected += 1;
+                    let data =
+                        ResponseBuilder::with_reason(&invite, 400, "Malformed SDP", Some(&to_tag))
+                            .build();
+                    return self.txns.respond(now, &key, 400, data.into());
+                }
+                Err(SdpError::NoCommonCodec | SdpError::BadAddress) => return refuse(self, 488),
+            }
+        };
+
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let span =
+            tracing::info_span!("call", call_id = %essentials.call_id, conference = %extension);
+        span.in_scope(|| info!(%source, ?transport, "incoming call"));
+        let dialog = Dialog::new_uas(&invite, essentials, &to_tag, transport, source);
+        self.by_dialog
+            .insert((essentials.call_id.clone(), to_tag.clone()), id);
+        self.by_invite.insert(key.clone(), id);
+        self.calls.insert(
+            id,
+            Call {
+                state: CallState::AwaitingMedia,
+                conference: extension,
+                invite,
+                invite_key: key,
+                reinvite_key: None,
+                dialog,
+                offer,
+                local_rtp: None,
+                session_id: self.rng.u64(1..1 << 40),
+                sdp_version: 1,
+                started: false,
+                span,
+            },
+        );
+        self.events.push_back(Event::MediaRequested { call: id });
+    }
+
+    fn contact(&self, call: &Call) -> String {
+        let transport = match call.dialog.transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+        };
+        format!(
+            "<sip:{}@{}{transport}>",
+            call.conference, self.config.local_sip
+        )
+    }
+
+    fn ok_with_sdp(&self, call: &Call, request: &Request, sdp: String) -> Bytes {
+        ResponseBuilder::new(request, 200, Some(&call.dialog.local_tag))
+            .header("Contact", &self.contact(call))
+            .header("Allow", ALLOW)
+            .header("Supported", "")
+            .header("Server", &self.config.user_agent)
+            .body("application/sdp", sdp)
+            .build()
+            .into()
+    }
+
+    /// The driver bound `local_rtp` for a call that asked for media: answer it.
+    pub fn media_ready(&mut self, now: Instant, id: CallId, local_rtp: SocketAddr) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.state != CallState::AwaitingMedia {
+            return;
+        }
+        if !self.txns.is_proceeding(&call.invite_key) {
+            // Cancelled or timed out meanwhile.
+            return;
+        }
+        call.local_rtp = Some(local_rtp);
+        call.state = CallState::Answered;
+        let sdp = match &call.offer {
+            Some(offer) => chorus_sdp::answer(offer, local_rtp, call.session_id, call.sdp_version),
+            None => chorus_sdp::offer(local_rtp, call.session_id, call.sdp_version),
+        };
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let data = self.ok_with_sdp(call, &call.invite, sdp);
+        let key = call.invite_key.clone();
+        let started = call.offer.as_ref().map(MediaParams::from);
+        call.span.in_scope(|| info!(%local_rtp, "answered"));
+        self.txns.respond(now, &key, 200, data);
+        self.stats.calls_answered += 1;
+        if let Some(media) = started {
+            self.start(id, media);
+        }
+    }
+
+    /// No RTP socket could be bound for the call: refuse it with 503.
+    pub fn media_failed(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.state != CallState::AwaitingMedia {
+            return;
+        }
+        let (key, invite, tag) = (
+            call.invite_key.clone(),
+            call.invite.clone(),
+            call.dialog.local_tag.clone(),
+        );
+        warn!(%id, "no media port; refusing the call");
+        self.stats.calls_rejected += 1;
+        self.respond(now, &key, &invite, 503, Some(&tag));
+        self.end(id, EndReason::MediaUnavailable);
+    }
+
+    fn start(&mut self, id: CallId, media: MediaParams) {
+        let ssrc = self.rng.u32(..);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.started = true;
+        self.events.push_back(Event::CallStarted {
+            call: id,
+            conference: call.conference.clone(),
+            media,
+            ssrc,
+            sip_call_id: call.dialog.call_id.clone(),
+        });
+    }
+
+    /// Removes a call and tells the driver; nothing is sent here.
+    fn end(&mut self, id: CallId, reason: EndReason) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        call.span.in_scope(|| info!(?reason, "call ended"));
+        self.by_dialog
+            .remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
+        self.by_invite.remove(&call.invite_key);
+        if let Some(key) = &call.reinvite_key {
+            self.by_invite.remove(key);
+        }
+        self.events.push_back(Event::CallEnded { call: id, reason });
+    }
+
+    fn handle_ack(&mut self, now: Instant, ack: &Request, essentials: &Essentials) {
+        let _ = now;
+        let Some(id) = self.find_dialog(essentials) else {
+            return; // an ACK for nothing we know is silently dropped (§17.2.3)
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let key = call.reinvite_key.take().unwrap_or(call.invite_key.clone());
+        self.txns.acknowledge_2xx(&key);
+        if key != call.invite_key {
+            self.by_invite.remove(&key);
+        }
+        let awaiting_answer = call.offer.is_none();
+        call.state = CallState::Confirmed;
+        if !awaiting_answer {
+            return;
+        }
+        // We offered in the 200; the ACK carries the answer.
+        let text = String::from_utf8_lossy(&ack.body).into_owned();
+        match chorus_sdp::negotiate_answer(&text) {
+            Ok(neg) => {
+                let media = MediaParams::from(&neg);
+                let started = call.started;
+                call.offer = Some(neg);
+                if started {
+                    self.events
+                        .push_back(Event::MediaChanged { call: id, media });
+                } else {
+                    self.start(id, media);
+                }
+            }
+            Err(error) => {
+                call.span
+                    .in_scope(|| warn!(%error, "unusable SDP answer in ACK; hanging up"));
+                self.send_bye(now, id);
+                self.end(id, EndReason::BadAnswer);
+            }
+        }
+    }
+
+    fn handle_cancel(&mut self, now: Instant, key: &ServerKey, cancel: &Request) {
+        let invite_key = key.cancelled_invite();
+        let Some(&id) = self.by_invite.get(&invite_key) else {
+            let tag = self.token();
+            return self.respond(now, key, cancel, 481, Some(&tag));
+        };
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let tag = call.dialog.local_tag.clone();
+        let invite = call.invite.clone();
+        self.respond(now, key, cancel, 200, Some(&tag));
+        if self.txns.is_proceeding(&invite_key) {
+            self.respond(now, &invite_key, &invite, 487, Some(&tag));
+            self.end(id, EndReason::Cancelled);
+        }
+    }
+
+    fn handle_reinvite(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        request: &Request,
+        essentials: &Essentials,
+    ) {
+        let Some(id) = self.find_dialog(essentials) else {
+            let tag = self.token();
+            return self.respond(now, &key, request, 481, Some(&tag));
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let tag = call.dialog.local_tag.clone();
+        if !call.dialog.accept_remote_cseq(essentials.cseq.cseq, false) {
+            return self.respond(now, &key, request, 500, Some(&tag));
+        }
+        if call.state != CallState::Confirmed || call.reinvite_key.is_some() {
+            // An offer is still in flight (RFC 3261 §14.2).
+            return self.respond(now, &key, request, 491, Some(&tag));
+        }
+        let Some(local_rtp) = call.local_rtp else {
+            return self.respond(now, &key, request, 491, Some(&tag));
+        };
+        call.dialog.update_target(request);
+        let sdp = if request.body.iter().all(u8::is_ascii_whitespace) {
+            // Offer-less re-INVITE: we offer again, the ACK answers.
+            call.offer = None;
+            call.sdp_version += 1;
+            chorus_sdp::offer(local_rtp, call.session_id, call.sdp_version)
+        } else {
+            let text = String::from_utf8_lossy(&request.body);
+            match chorus_sdp::negotiate(&text) {
+                Ok(neg) => {
+                    call.sdp_version += 1;
+                    let sdp =
+                        chorus_sdp::answer(&neg, local_rtp, call.session_id, call.sdp_version);
+                    self.events.push_back(Event::MediaChanged {
+                        call: id,
+                        media: MediaParams::from(&neg),
+                    });
+                    call.offer = Some(neg);
+                    sdp
+                }
+                Err(_) => return self.respond(now, &key, request, 488, Some(&tag)),
+            }
+        };
+        call.reinvite_key = Some(key.clone());
+        call.span.in_scope(|| info!("re-INVITE accepted"));
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let data = self.ok_with_sdp(call, request, sdp);
+        self.by_invite.insert(key.clone(), id);
+        self.txns.respond(now, &key, 200, data);
+    }
+
+    fn handle_in_dialog(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        request: &Request,
+        essentials: &Essentials,
+    ) {
+        let Some(id) = self.find_dialog(essentials) else {
+            let tag = self.token();
+            return self.respond(now, key, request, 481, Some(&tag));
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let tag = call.dialog.local_tag.clone();
+        if !call.dialog.accept_remote_cseq(essentials.cseq.cseq, false) {
+            return self.respond(now, key, request, 500, Some(&tag));
+        }
+        let invite_key = call.invite_key.clone();
+        self.respond(now, key, request, 200, Some(&tag));
+        if request.method == Method::BYE {
+            // A BYE before our 2xx was acknowledged also ends its retransmission.
+            self.txns.acknowledge_2xx(&invite_key);
+            self.end(id, EndReason::RemoteBye);
+        }
+    }
+
+    fn handle_response(&mut self, now: Instant, response: Response) {
+        match response.essentials() {
+            Ok(essentials) => {
+                if !self.txns.handle_response(now, &response, &essentials) {
+                    debug!(code = response.code, "stray response dropped");
+                }
+            }
+            Err(_) => self.stats.dropped += 1,
+        }
+    }
+
+    fn send_bye(&mut self, now: Instant, id: CallId) {
+        let branch = format!("z9hG4bK{}", self.token());
+        let local = self.config.local_sip;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let data = call.dialog.request("BYE", &branch, local);
+        let (transport, peer) = (call.dialog.transport, call.dialog.peer);
+        let key = self
+            .txns
+            .send_request(now, &branch, Method::BYE, transport, peer, data.into());
+        self.byes.insert(key, ());
+    }
+
+    /// Hangs a call up from our side: BYE once answered, 480 before.
+    pub fn hangup(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        match call.state {
+            CallState::AwaitingMedia => {
+                let (key, invite, tag) = (
+                    call.invite_key.clone(),
+                    call.invite.clone(),
+                    call.dialog.local_tag.clone(),
+                );
+                self.respond(now, &key, &invite, 480, Some(&tag));
+            }
+            CallState::Answered | CallState::Confirmed => {
+                let key = call.invite_key.clone();
+                self.txns.acknowledge_2xx(&key);
+                self.send_bye(now, id);
+            }
+        }
+        self.end(id, EndReason::LocalHangup);
+    }
+
+    /// Stops taking calls (new INVITEs get 503) and hangs up every call.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.accepting = false;
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.hangup(now, id);
+        }
+    }
+
+    fn process_txn_events(&mut self, now: Instant) {
+        while let Some(event) = self.txns.poll_event() {
+            match event {
+                TxnEvent::AckTimeout(key) => {
+                    // RFC 3261 §13.3.1.4: the session is ended with a BYE.
+                    if let Some(&id) = self.by_invite.get(&key) {
+                        warn!(%id, "no ACK for our 200; hanging up");
+                        self.send_bye(now, id);
+                        self.end(id, EndReason::AckTimeout);
+                    }
+                }
+                TxnEvent::ClientResponse { key, code } => {
+                    if self.byes.remove(&key).is_some() {
+                        debug!(code, "BYE answered");
+                    }
+                }
+                TxnEvent::ClientTimeout(key) => {
+                    if self.byes.remove(&key).is_some() {
+                        debug!("BYE timed out");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

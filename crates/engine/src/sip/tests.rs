@@ -1,0 +1,391 @@
+//! The engine's SIP behaviour on a virtual clock.
+
+use super::*;
+use chorus_types::Direction;
+use std::time::Duration;
+
+const CALLER: &str = "127.0.0.1:5070";
+
+fn engine() -> Engine {
+    Engine::new(EngineConfig {
+        local_sip: "127.0.0.1:5060".parse().expect("addr"),
+        extensions: ["500".to_owned()].into_iter().collect(),
+        user_agent: "chorus-test".to_owned(),
+        timers: Timers::default(),
+        seed: 7,
+    })
+}
+
+fn caller() -> SocketAddr {
+    CALLER.parse().expect("addr")
+}
+
+const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+fn request(
+    method: &str,
+    user: &str,
+    branch: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    body: &str,
+) -> Vec<u8> {
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    let content_type = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    format!(
+        "{method} sip:{user}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch={branch}\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=alice\r\nTo: <sip:{user}@127.0.0.1>{to_tag}\r\nCall-ID: call-1\r\nCSeq: {cseq} {method}\r\nContact: <sip:alice@{CALLER}>\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn responses(e: &mut Engine) -> Vec<Response> {
+    std::iter::from_fn(|| e.poll_transmit())
+        .filter_map(|t| match parse(&t.data) {
+            Ok(Message::Response(r)) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+fn requests(e: &mut Engine) -> Vec<Request> {
+    std::iter::from_fn(|| e.poll_transmit())
+        .filter_map(|t| match parse(&t.data) {
+            Ok(Message::Request(r)) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events(e: &mut Engine) -> Vec<Event> {
+    std::iter::from_fn(|| e.poll_event()).collect()
+}
+
+fn codes(rs: &[Response]) -> Vec<u16> {
+    rs.iter().map(|r| r.code).collect()
+}
+
+/// Sends an INVITE and gives it media; returns the 200 and our To tag.
+fn answered_call(e: &mut Engine, now: Instant, body: &str) -> (CallId, Response, String) {
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("INVITE", "500", "z9hG4bKinv", 1, None, body),
+    );
+    assert_eq!(codes(&responses(e)), vec![100]);
+    let Some(Event::MediaRequested { call }) = e.poll_event() else {
+        panic!("media requested");
+    };
+    e.media_ready(now, call, "127.0.0.1:20000".parse().expect("addr"));
+    let rs = responses(e);
+    assert_eq!(codes(&rs), vec![200]);
+    let ok = rs.into_iter().next().expect("200");
+    let tag = ok
+        .essentials()
+        .expect("ess")
+        .to
+        .tag
+        .expect("to tag")
+        .to_string();
+    (call, ok, tag)
+}
+
+#[test]
+fn invite_answer_ack_bye() {
+    let mut e = engine();
+    let now = Instant::now();
+    let (call, ok, tag) = answered_call(&mut e, now, OFFER);
+    let sdp = String::from_utf8_lossy(&ok.body);
+    assert!(sdp.contains("m=audio 20000 RTP/AVP 0 101"), "{sdp}");
+    assert!(ok.headers.get_raw(&Name::CONTACT).len() == 1);
+    let evs = events(&mut e);
+    assert!(
+        matches!(&evs[..], [Event::CallStarted { conference, media, .. }]
+        if conference == "500" && media.remote.port() == 6000)
+    );
+
+    // 200 is retransmitted until the ACK.
+    e.handle_timeout(now + Duration::from_millis(500));
+    assert_eq!(codes(&responses(&mut e)), vec![200]);
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("ACK", "500", "z9hG4bKack", 1, Some(&tag), ""),
+    );
+    e.handle_timeout(now + Duration::from_millis(1500));
+    assert!(responses(&mut e).is_empty());
+
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("BYE", "500", "z9hG4bKbye", 2, Some(&tag), ""),
+    );
+    assert_eq!(codes(&responses(&mut e)), vec![200]);
+    assert_eq!(
+        events(&mut e),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::RemoteBye
+        }]
+    );
+    assert!(e.is_idle());
+}
+
+#[test]
+fn cancel_before_answer_gets_487() {
+    let mut e = engine();
+    let now = Instant::now();
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("INVITE", "500", "z9hG4bKinv", 1, None, OFFER),
+    );
+    responses(&mut e);
+    let Some(Event::MediaRequested { call }) = e.poll_event() else {
+        panic!("media requested");
+    };
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("CANCEL", "500", "z9hG4bKinv", 1, None, ""),
+    );
+    assert_eq!(codes(&responses(&mut e)), vec![200, 487]);
+    assert_eq!(
+        events(&mut e),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::Cancelled
+        }]
+    );
+    // Media arriving late is ignored.
+    e.media_ready(now, call, "127.0.0.1:20000".parse().expect("addr"));
+    assert!(responses(&mut e).is_empty());
+}
+
+#[test]
+fn missing_ack_ends_the_call_with_bye() {
+    let mut e = engine();
+    let now = Instant::now();
+    let (call, _, _) = answered_call(&mut e, now, OFFER);
+    events(&mut e);
+    let mut retransmissions = 0;
+    while let Some(t) = e.poll_timeout() {
+        if t > now + Duration::from_secs(40) {
+            break;
+        }
+        e.handle_timeout(t);
+        for tx in std::iter::from_fn(|| e.poll_transmit()) {
+            match parse(&tx.data) {
+                Ok(Message::Response(r)) if r.code == 200 => retransmissions += 1,
+                Ok(Message::Request(r)) if r.method == Method::BYE => {
+                    assert_eq!(
+                        events(&mut e),
+                        vec![Event::CallEnded {
+                            call,
+                            reason: EndReason::AckTimeout
+                        }]
+                    );
+                    assert!(t - now >= Duration::from_secs(32));
+                    assert!(retransmissions >= 9);
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+    panic!("no BYE after the ACK timeout");
+}
+
+#[test]
+fn refusals_name_their_reason() {
+    let mut e = engine();
+    let now = Instant::now();
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (request("INVITE", "999", "z9hG4bK1", 1, None, OFFER), 404),
+        (
+            request(
+                "INVITE",
+                "500",
+                "z9hG4bK2",
+                1,
+                None,
+                &OFFER
+                    .replace("0 101", "18")
+                    .replace("a=rtpmap:0 PCMU/8000\r\n", ""),
+            ),
+            488,
+        ),
+        (request("REGISTER", "500", "z9hG4bK3", 1, None, ""), 405),
+        (request("FOO", "500", "z9hG4bK4", 1, None, ""), 501),
+        (request("BYE", "500", "z9hG4bK5", 1, Some("nope"), ""), 481),
+        (
+            String::from_utf8_lossy(&request("INVITE", "500", "z9hG4bK6", 1, None, OFFER))
+                .replace("Max-Forwards: 70", "Max-Forwards: 0")
+                .into_bytes(),
+            483,
+        ),
+        (
+            String::from_utf8_lossy(&request("OPTIONS", "500", "z9hG4bK7", 1, None, ""))
+                .replace("Call-ID: call-1\r\n", "")
+                .into_bytes(),
+            0,
+        ),
+        (
+            String::from_utf8_lossy(&request("OPTIONS", "500", "z9hG4bK8", 1, None, ""))
+                .replace("CSeq: 1 OPTIONS", "CSeq: x OPTIONS")
+                .into_bytes(),
+            400,
+        ),
+        (
+            String::from_utf8_lossy(&request("OPTIONS", "500", "z9hG4bK9", 1, None, ""))
+                .replace("Content-Length: 0", "Content-Length: 50")
+                .into_bytes(),
+            400,
+        ),
+    ];
+    for (message, want) in cases {
+        e.handle_message(now, Transport::Udp, caller(), &message);
+        let got = responses(&mut e);
+        let text = String::from_utf8_lossy(&message).into_owned();
+        if want == 0 {
+            assert!(got.is_empty(), "unanswerable message answered: {text}");
+            continue;
+        }
+        let last = got.last().unwrap_or_else(|| panic!("no answer to {text}"));
+        assert_eq!(last.code, want, "{text}");
+        if want == 400 {
+            assert!(
+                last.reason.contains("CSeq") || last.reason.contains("body"),
+                "{}",
+                last.reason
+            );
+        }
+        let to = last
+            .headers
+            .get_raw(&Name::TO)
+            .next()
+            .expect("To")
+            .to_string();
+        assert!(to.contains(";tag="), "{to}");
+    }
+    assert!(e.stats().dropped >= 1);
+}
+
+#[test]
+fn options_keepalive_lists_allowed_methods() {
+    let mut e = engine();
+    let now = Instant::now();
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("OPTIONS", "500", "z9hG4bKo", 1, None, ""),
+    );
+    let rs = responses(&mut e);
+    assert_eq!(codes(&rs), vec![200]);
+    let allow = rs[0]
+        .headers
+        .get_raw(&Name::ALLOW)
+        .next()
+        .expect("allow")
+        .to_string();
+    assert!(allow.contains("INVITE") && allow.contains("INFO"));
+}
+
+#[test]
+fn invite_without_sdp_gets_offer_and_answer_comes_in_ack() {
+    let mut e = engine();
+    let now = Instant::now();
+    let (call, ok, tag) = answered_call(&mut e, now, "");
+    assert!(String::from_utf8_lossy(&ok.body).contains("a=rtpmap:8 PCMA/8000"));
+    assert!(events(&mut e).is_empty(), "no media until the answer");
+    let answer = OFFER
+        .replace("RTP/AVP 0 101", "RTP/AVP 8")
+        .replace("0 PCMU", "8 PCMA");
+    let mut ack = request("ACK", "500", "z9hG4bKack", 1, Some(&tag), &answer);
+    e.handle_message(now, Transport::Udp, caller(), &ack);
+    let evs = events(&mut e);
+    assert!(
+        matches!(&evs[..], [Event::CallStarted { call: c, media, .. }]
+        if *c == call && media.codec == chorus_types::Codec::Pcma)
+    );
+    ack.clear();
+}
+
+#[test]
+fn reinvite_to_hold_changes_direction() {
+    let mut e = engine();
+    let now = Instant::now();
+    let (call, _, tag) = answered_call(&mut e, now, OFFER);
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("ACK", "500", "z9hG4bKack", 1, Some(&tag), ""),
+    );
+    events(&mut e);
+    let hold = format!("{OFFER}a=sendonly\r\n").replace("6000", "6002");
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("INVITE", "500", "z9hG4bKre", 2, Some(&tag), &hold),
+    );
+    let rs = responses(&mut e);
+    assert_eq!(codes(&rs), vec![100, 200]);
+    assert!(String::from_utf8_lossy(&rs[1].body).contains("a=recvonly"));
+    let evs = events(&mut e);
+    assert!(matches!(&evs[..], [Event::MediaChanged { call: c, media }]
+        if *c == call && media.remote_direction == Direction::SendOnly && media.remote.port() == 6002));
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("ACK", "500", "z9hG4bKack2", 2, Some(&tag), ""),
+    );
+    e.handle_timeout(now + Duration::from_secs(1));
+    assert!(responses(&mut e).is_empty(), "re-INVITE 200 acknowledged");
+}
+
+#[test]
+fn shutdown_sends_bye_and_refuses_new_calls() {
+    let mut e = engine();
+    let now = Instant::now();
+    let (call, _, tag) = answered_call(&mut e, now, OFFER);
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("ACK", "500", "z9hG4bKack", 1, Some(&tag), ""),
+    );
+    events(&mut e);
+    e.shutdown(now);
+    let byes = requests(&mut e);
+    assert_eq!(byes.len(), 1);
+    assert_eq!(byes[0].method, Method::BYE);
+    assert_eq!(
+        events(&mut e),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::LocalHangup
+        }]
+    );
+    assert!(!e.is_idle(), "waiting for the BYE's answer");
+    let bye = &byes[0];
+    let ok = ResponseBuilder::new(bye, 200, None).build();
+    e.handle_message(now, Transport::Udp, caller(), &ok);
+    assert!(e.is_idle());
+    let mut second = request("INVITE", "500", "z9hG4bKinv2", 1, None, OFFER);
+    e.handle_message(now, Transport::Udp, caller(), &second);
+    assert_eq!(codes(&responses(&mut e)), vec![100, 503]);
+    second.clear();
+}
