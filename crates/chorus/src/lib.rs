@@ -1,1 +1,255 @@
-//! chorus
+//! The `chorus` binary's settings: command-line flags and a TOML file with the same keys,
+//! merged over the embedded defaults (SIP on 127.0.0.1:5060, REST on 127.0.0.1:8080,
+//! data in `./data`, RTP on 20000–29999, conference extension 500).
+#![forbid(unsafe_code)]
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+/// The extension provisioned when the configuration names none.
+pub const DEFAULT_EXTENSION: &str = "500";
+
+/// Command-line flags. Every flag may also be given in the `--config` file under the same
+/// name with `_` for `-`.
+#[derive(Debug, Parser, Default)]
+#[command(name = "chorus", version, about = "SIP/RTP audio conference bridge")]
+pub struct Cli {
+    /// SIP address, UDP and TCP [default: 127.0.0.1:5060].
+    #[arg(long)]
+    pub sip_listen: Option<SocketAddr>,
+    /// REST API address [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub http_listen: Option<SocketAddr>,
+    /// Directory for the database, sounds and recordings [default: ./data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// RTP port range, FIRST-LAST [default: 20000-29999].
+    #[arg(long)]
+    pub rtp_ports: Option<String>,
+    /// Address written in SDP and bound for RTP [default: the SIP address, or 127.0.0.1].
+    #[arg(long)]
+    pub media_ip: Option<IpAddr>,
+    /// Mixing threads [default: the number of cores].
+    #[arg(long)]
+    pub media_threads: Option<usize>,
+    /// Ring this many milliseconds before answering [default: 0].
+    #[arg(long)]
+    pub answer_delay_ms: Option<u64>,
+    /// A TOML file with the same keys, plus one `[extension.ID]` table per conference.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// One conference extension's properties, with the names the REST API uses.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ConferenceSettings {
+    /// Callers record their name, announced on entry.
+    #[serde(default)]
+    pub announce_caller_name: bool,
+    /// Sound played when someone enters.
+    pub enter_sound: Option<i64>,
+    /// Most participants at once (100 when unset).
+    pub max_members: Option<u32>,
+    /// Participant PIN.
+    pub pin: Option<String>,
+    /// Moderator PIN.
+    pub moderator_pin: Option<String>,
+    /// Everyone but moderators enters muted.
+    #[serde(default)]
+    pub mute_non_moderator: bool,
+    /// Music while alone.
+    pub music_on_hold_sound: Option<i64>,
+    /// Record invited participants.
+    #[serde(default)]
+    pub record_enabled: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    sip_listen: Option<SocketAddr>,
+    http_listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    rtp_ports: Option<String>,
+    media_ip: Option<IpAddr>,
+    media_threads: Option<usize>,
+    answer_delay_ms: Option<u64>,
+    #[serde(default)]
+    extension: BTreeMap<String, ConferenceSettings>,
+}
+
+/// Everything the bridge runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// SIP address.
+    pub sip_listen: SocketAddr,
+    /// REST address (served once the API lands; reserved now so deployments can set it).
+    pub http_listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// RTP ports, inclusive.
+    pub rtp_ports: (u16, u16),
+    /// Media address.
+    pub media_ip: IpAddr,
+    /// Mixing threads.
+    pub media_threads: usize,
+    /// Ring before answering.
+    pub answer_delay: std::time::Duration,
+    /// Conference extensions and their properties.
+    pub extensions: BTreeMap<String, ConferenceSettings>,
+}
+
+fn parse_port_range(text: &str) -> Result<(u16, u16)> {
+    let (first, last) = text
+        .split_once('-')
+        .context("rtp_ports must look like 20000-29999")?;
+    let first: u16 = first.trim().parse().context("rtp_ports: bad first port")?;
+    let last: u16 = last.trim().parse().context("rtp_ports: bad last port")?;
+    if first == 0 || last <= first {
+        bail!("rtp_ports: the range must be FIRST-LAST with 0 < FIRST < LAST");
+    }
+    Ok((first, last))
+}
+
+fn validate_extension(id: &str, settings: &ConferenceSettings) -> Result<()> {
+    let valid_id = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid_id {
+        bail!("extension {id:?}: ids are 1-64 characters of A-Z, a-z, 0-9, _ and -");
+    }
+    for (name, pin) in [
+        ("pin", &settings.pin),
+        ("moderator_pin", &settings.moderator_pin),
+    ] {
+        if let Some(pin) = pin
+            && (pin.is_empty() || pin.len() > 16 || !pin.bytes().all(|b| b.is_ascii_digit()))
+        {
+            bail!("extension {id}: {name} must be 1-16 digits");
+        }
+    }
+    if settings.moderator_pin.is_some() && settings.pin.is_none() {
+        bail!("extension {id}: moderator_pin may not be set without pin");
+    }
+    if settings.max_members == Some(0) {
+        bail!("extension {id}: max_members must be at least 1");
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// Flags over the config file over the defaults.
+    pub fn from_cli(cli: Cli) -> Result<Settings> {
+        let file = match &cli.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let sip_listen = cli
+            .sip_listen
+            .or(file.sip_listen)
+            .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 5060)));
+        let http_listen = cli
+            .http_listen
+            .or(file.http_listen)
+            .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)));
+        let rtp_ports = match cli.rtp_ports.or(file.rtp_ports) {
+            Some(text) => parse_port_range(&text)?,
+            None => (20000, 29999),
+        };
+        let media_ip = cli.media_ip.or(file.media_ip).unwrap_or_else(|| {
+            if sip_listen.ip().is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                sip_listen.ip()
+            }
+        });
+        if media_ip.is_unspecified() {
+            bail!("media_ip must be an address phones can send to, not {media_ip}");
+        }
+        let media_threads = cli.media_threads.or(file.media_threads).unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        let mut extensions = file.extension;
+        if extensions.is_empty() {
+            extensions.insert(DEFAULT_EXTENSION.to_owned(), ConferenceSettings::default());
+        }
+        for (id, settings) in &extensions {
+            validate_extension(id, settings)?;
+        }
+        Ok(Settings {
+            sip_listen,
+            http_listen,
+            data_dir: cli
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            rtp_ports,
+            media_ip,
+            media_threads: media_threads.max(1),
+            answer_delay: std::time::Duration::from_millis(
+                cli.answer_delay_ms.or(file.answer_delay_ms).unwrap_or(0),
+            ),
+            extensions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_provision_extension_500() {
+        let s = Settings::from_cli(Cli::default()).expect("defaults");
+        assert_eq!(s.sip_listen.to_string(), "127.0.0.1:5060");
+        assert_eq!(s.http_listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.rtp_ports, (20000, 29999));
+        assert!(s.extensions.contains_key("500"));
+    }
+
+    #[test]
+    fn file_keys_match_flags_and_flags_win() {
+        let dir = std::env::temp_dir().join(format!("chorus-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("chorus.toml");
+        std::fs::write(
+            &path,
+            "sip_listen = \"127.0.0.1:5070\"\nrtp_ports = \"30000-30100\"\n[extension.700]\npin = \"1234\"\nmax_members = 3\n",
+        )
+        .expect("write");
+        let cli = Cli {
+            sip_listen: Some("127.0.0.1:5080".parse().expect("addr")),
+            config: Some(path),
+            ..Cli::default()
+        };
+        let s = Settings::from_cli(cli).expect("settings");
+        assert_eq!(s.sip_listen.port(), 5080);
+        assert_eq!(s.rtp_ports, (30000, 30100));
+        assert_eq!(s.extensions["700"].pin.as_deref(), Some("1234"));
+        assert!(!s.extensions.contains_key("500"));
+    }
+
+    #[test]
+    fn invalid_settings_are_named() {
+        let err = parse_port_range("5-2").expect_err("bad range");
+        assert!(err.to_string().contains("rtp_ports"));
+        let bad = ConferenceSettings {
+            moderator_pin: Some("1".into()),
+            ..Default::default()
+        };
+        let err = validate_extension("500", &bad).expect_err("moderator without pin");
+        assert!(err.to_string().contains("moderator_pin"));
+    }
+}

@@ -12,7 +12,7 @@ use chorus_sip_proto::{
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
@@ -41,6 +41,8 @@ pub struct EngineConfig {
     pub timers: Timers,
     /// Seed for tags, branches and SSRCs (the engine has no RNG of its own).
     pub seed: u64,
+    /// Ring (180) this long before answering; zero answers at once.
+    pub answer_delay: Duration,
 }
 
 /// Why a call ended.
@@ -114,6 +116,8 @@ pub struct EngineStats {
 enum CallState {
     /// Waiting for the driver's RTP socket; the INVITE has only had 100.
     AwaitingMedia,
+    /// 180 sent; the 200 is due at `Call::answer_at`.
+    Ringing,
     /// 200 sent, waiting for ACK.
     Answered,
     /// ACK received.
@@ -132,6 +136,7 @@ struct Call {
     /// The caller's offer, or `None` when we must offer in the 200 (answer in ACK).
     offer: Option<Negotiated>,
     local_rtp: Option<SocketAddr>,
+    answer_at: Option<Instant>,
     session_id: u64,
     sdp_version: u64,
     started: bool,
@@ -209,13 +214,23 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.txns.poll_timeout()
+        let answers = self.calls.values().filter_map(|c| c.answer_at);
+        answers.chain(self.txns.poll_timeout()).min()
     }
 
     /// Fires due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.txns.handle_timeout(now);
         self.process_txn_events(now);
+        let due: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.answer_at.is_some_and(|at| at <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.answer(now, id);
+        }
     }
 
     fn token(&mut self) -> String {
@@ -454,6 +469,7 @@ impl Engine {
                 dialog,
                 offer,
                 local_rtp: None,
+                answer_at: None,
                 session_id: self.rng.u64(1..1 << 40),
                 sdp_version: 1,
                 started: false,
@@ -485,19 +501,41 @@ impl Engine {
             .into()
     }
 
-    /// The driver bound `local_rtp` for a call that asked for media: answer it.
+    /// The driver bound `local_rtp` for a call that asked for media: answer it (after the
+    /// configured ring delay).
     pub fn media_ready(&mut self, now: Instant, id: CallId, local_rtp: SocketAddr) {
+        let delay = self.config.answer_delay;
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if call.state != CallState::AwaitingMedia {
-            return;
-        }
-        if !self.txns.is_proceeding(&call.invite_key) {
-            // Cancelled or timed out meanwhile.
-            return;
+        if call.state != CallState::AwaitingMedia || !self.txns.is_proceeding(&call.invite_key) {
+            return; // cancelled or timed out meanwhile
         }
         call.local_rtp = Some(local_rtp);
+        if delay.is_zero() {
+            return self.answer(now, id);
+        }
+        call.state = CallState::Ringing;
+        call.answer_at = Some(now + delay);
+        let (key, invite, tag) = (
+            call.invite_key.clone(),
+            call.invite.clone(),
+            call.dialog.local_tag.clone(),
+        );
+        let ringing = ResponseBuilder::new(&invite, 180, Some(&tag))
+            .header("Contact", &self.contact(&self.calls[&id]))
+            .build();
+        self.txns.respond(now, &key, 180, ringing.into());
+    }
+
+    fn answer(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(local_rtp) = call.local_rtp else {
+            return;
+        };
+        call.answer_at = None;
         call.state = CallState::Answered;
         let sdp = match &call.offer {
             Some(offer) => chorus_sdp::answer(offer, local_rtp, call.session_id, call.sdp_version),
@@ -741,7 +779,7 @@ impl Engine {
             return;
         };
         match call.state {
-            CallState::AwaitingMedia => {
+            CallState::AwaitingMedia | CallState::Ringing => {
                 let (key, invite, tag) = (
                     call.invite_key.clone(),
                     call.invite.clone(),

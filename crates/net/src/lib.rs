@@ -1,1 +1,20 @@
-//! placeholder
+//! The network driver: the only layer below the binary that owns sockets, threads and the
+//! clock.
+//!
+//! - [`run`] serves SIP on one address over UDP and TCP with tokio, feeding the sans-IO
+//!   [`chorus_engine::Engine`] and sleeping until its next deadline.
+//! - [`MediaThreads`] runs the mixing threads. Each owns a [`chorus_engine::MediaGroup`]
+//!   and its legs' RTP sockets, sleeps to absolute 20 ms deadlines (not a tokio timer,
+//!   which is late by milliseconds under load), drains its sockets, mixes and sends.
+//!   A conference always lives on one thread, chosen by hashing its name.
+//! - [`PortPool`] hands out RTP ports from the configured range.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod media;
+mod ports;
+mod sip;
+
+pub use media::{MediaThreads, MediaTotals};
+pub use ports::{PortLease, PortPool};
+pub use sip::{DriverConfig, run};

@@ -13,6 +13,7 @@ fn engine() -> Engine {
         user_agent: "chorus-test".to_owned(),
         timers: Timers::default(),
         seed: 7,
+        answer_delay: Duration::ZERO,
     })
 }
 
@@ -388,4 +389,49 @@ fn shutdown_sends_bye_and_refuses_new_calls() {
     e.handle_message(now, Transport::Udp, caller(), &second);
     assert_eq!(codes(&responses(&mut e)), vec![100, 503]);
     second.clear();
+}
+
+#[test]
+fn ring_delay_sends_180_then_200_and_cancel_in_between_gets_487() {
+    let mut e = engine();
+    e.config.answer_delay = Duration::from_secs(1);
+    let now = Instant::now();
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("INVITE", "500", "z9hG4bKinv", 1, None, OFFER),
+    );
+    let Some(Event::MediaRequested { call }) = e.poll_event() else {
+        panic!("media requested");
+    };
+    e.media_ready(now, call, "127.0.0.1:20000".parse().expect("addr"));
+    assert_eq!(codes(&responses(&mut e)), vec![100, 180]);
+    assert_eq!(e.poll_timeout(), Some(now + Duration::from_secs(1)));
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("CANCEL", "500", "z9hG4bKinv", 1, None, ""),
+    );
+    assert_eq!(codes(&responses(&mut e)), vec![200, 487]);
+    e.handle_timeout(now + Duration::from_secs(1));
+    // Only the 487 is retransmitted (no ACK yet); never a 200.
+    assert_eq!(codes(&responses(&mut e)), vec![487]);
+
+    events(&mut e);
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &request("INVITE", "500", "z9hG4bKinv2", 1, None, OFFER),
+    );
+    responses(&mut e);
+    let Some(Event::MediaRequested { call }) = e.poll_event() else {
+        panic!("media requested");
+    };
+    e.media_ready(now, call, "127.0.0.1:20002".parse().expect("addr"));
+    assert_eq!(codes(&responses(&mut e)), vec![180]);
+    e.handle_timeout(now + Duration::from_secs(1));
+    assert_eq!(codes(&responses(&mut e)), vec![200]);
 }
