@@ -1,0 +1,296 @@
+//! Shared harness for the end-to-end tests: the real `chorus` binary, real peers (sipp,
+//! baresip) on loopback, and analysis of what a phone recorded.
+//!
+//! Every test gets its own ports (given by the test, so parallel tests never clash), its own
+//! temporary directory, and processes that are bounded in time and killed on drop.
+#![allow(dead_code, unreachable_pub)]
+
+use std::fs;
+use std::io::Read;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository root (tests run sipp from here so scenario paths resolve).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh, empty directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join("chorus-tests")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Fails with a clear message when a peer program is missing.
+pub fn require(program: &str, package: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{program} is not installed: `apt-get install -y {package}` (see .ci/run)"
+    );
+}
+
+/// Waits for a child up to `limit`, killing it when it overruns.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running bridge; SIGTERM and wait on drop.
+pub struct Bridge {
+    child: Option<Child>,
+    pub sip_port: u16,
+    pub log: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Bridge {
+    /// Starts the bridge on 127.0.0.1:`sip_port` with RTP ports `rtp` and extra flags.
+    /// `config` is TOML written to a file passed with `--config`.
+    pub fn start(dir: &Path, sip_port: u16, rtp: (u16, u16), config: Option<&str>, extra: &[&str]) -> Bridge {
+        let log = dir.join("chorus.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chorus"));
+        cmd.arg("--sip-listen")
+            .arg(format!("127.0.0.1:{sip_port}"))
+            .arg("--rtp-ports")
+            .arg(format!("{}-{}", rtp.0, rtp.1))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--media-threads")
+            .arg("1")
+            .args(extra)
+            .env("CHORUS_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("log file"));
+        if let Some(config) = config {
+            let path = dir.join("chorus.toml");
+            fs::write(&path, config).expect("write config");
+            cmd.arg("--config").arg(path);
+        }
+        let child = cmd.spawn().expect("start chorus");
+        let bridge = Bridge {
+            child: Some(child),
+            sip_port,
+            log,
+            dir: dir.to_owned(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !bridge.log_text().contains("SIP listening") {
+            assert!(Instant::now() < deadline, "bridge did not start:\n{}", bridge.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bridge
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        wait_bounded(&mut child, Duration::from_secs(10))
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// Runs a sipp scenario from `tests/sipp` against the bridge and returns (success, output).
+pub fn sipp(scenario: &str, bridge_port: u16, local_port: u16, media_port: u16, extra: &[&str], limit: Duration) -> (bool, String) {
+    require("sipp", "sip-tester");
+    let mut child = Command::new("sipp")
+        .current_dir(repo_root())
+        .arg("-sf")
+        .arg(format!("tests/sipp/{scenario}"))
+        .args(["-s", "500", "-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin"])
+        .arg("-p")
+        .arg(local_port.to_string())
+        .arg("-mp")
+        .arg(media_port.to_string())
+        .args(extra)
+        .arg(format!("127.0.0.1:{bridge_port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sipp");
+    let status = wait_bounded(&mut child, limit);
+    let mut out = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    (status.is_some_and(|s| s.success()), out)
+}
+
+/// Writes a mono 16-bit WAV of a sine at `freq` Hz, `amplitude` of full scale, `secs` long.
+pub fn write_tone(path: &Path, rate: u32, freq: f64, amplitude: f64, secs: f64) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("wav");
+    let n = (f64::from(rate) * secs) as usize;
+    for i in 0..n {
+        let t = i as f64 / f64::from(rate);
+        let s = (amplitude * 32767.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16;
+        w.write_sample(s).expect("sample");
+    }
+    w.finalize().expect("finalize");
+}
+
+/// Reads a WAV as mono f64 samples in [-1, 1] (first channel) and its rate.
+pub fn read_wav(path: &Path) -> (Vec<f64>, u32) {
+    let mut r = hound::WavReader::open(path).expect("open wav");
+    let spec = r.spec();
+    let channels = usize::from(spec.channels);
+    let samples: Vec<f64> = r
+        .samples::<i16>()
+        .step_by(channels)
+        .map(|s| f64::from(s.unwrap_or(0)) / 32768.0)
+        .collect();
+    (samples, spec.sample_rate)
+}
+
+/// Level of one frequency in dBFS (a full-scale sine reads 0 dB), by the Goertzel
+/// algorithm over the whole slice.
+pub fn tone_level_db(samples: &[f64], rate: u32, freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate);
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s0 = x + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    let amplitude = 2.0 * power.max(1e-30).sqrt() / samples.len().max(1) as f64;
+    20.0 * amplitude.max(1e-12).log10()
+}
+
+/// A baresip phone that dials `target`, plays `source` as its microphone and records what
+/// it hears. Runs for `secs` seconds and then quits by itself.
+pub struct Phone {
+    child: Child,
+    dir: PathBuf,
+    pub name: String,
+}
+
+impl Phone {
+    pub fn dial(dir: &Path, name: &str, sip_port: u16, rtp_base: u16, source: &Path, target: &str, secs: u32) -> Phone {
+        require("baresip", "baresip-core");
+        let home = dir.join(name);
+        let dumps = home.join("dumps");
+        fs::create_dir_all(&dumps).expect("phone dir");
+        // baresip also binds TLS on sip_port + 1: callers must space their ports.
+        let config = format!(
+            "poll_method\tepoll\nsip_listen\t127.0.0.1:{sip_port}\nnet_interface\t127.0.0.1\ndns_server\t127.0.0.1:53\n\
+audio_player\talsa,null\naudio_alert\talsa,null\naudio_source\taufile,{src}\nausrc_srate\t8000\nausrc_channels\t1\n\
+auplay_srate\t8000\nauplay_channels\t1\naudio_codecs\tpcmu,pcma\nrtp_ports\t{rtp_base}-{rtp_end}\n\
+module_path\t/usr/lib/baresip/modules\nmodule\tg711.so\nmodule\taufile.so\nmodule\talsa.so\nmodule\tsndfile.so\n\
+module\taccount.so\nmodule\tmenu.so\nsnd_path\t{dumps}\nstatmode_default\toff\n",
+            src = source.display(),
+            rtp_end = rtp_base + 20,
+            dumps = dumps.display(),
+        );
+        fs::write(home.join("config"), config).expect("config");
+        fs::write(
+            home.join("accounts"),
+            format!("<sip:{name}@127.0.0.1:{sip_port}>;regint=0\n"),
+        )
+        .expect("accounts");
+        let log = fs::File::create(home.join("baresip.log")).expect("log");
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(&home)
+            .arg("-e")
+            .arg(format!("/dial {target}"))
+            .arg("-t")
+            .arg(secs.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start baresip");
+        Phone {
+            child,
+            dir: home,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Waits for the phone to quit and returns what it heard (decoded audio).
+    pub fn recording(mut self) -> (Vec<f64>, u32) {
+        wait_bounded(&mut self.child, Duration::from_secs(30));
+        let dumps = self.dir.join("dumps");
+        let heard = fs::read_dir(&dumps)
+            .expect("dumps")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} recorded nothing; its log:\n{}",
+                    self.name,
+                    fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default()
+                )
+            });
+        read_wav(&heard)
+    }
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends one SIP OPTIONS over UDP and returns the status line of the answer.
+pub fn options_ping(bridge_port: u16, local_port: u16) -> Option<String> {
+    let socket = UdpSocket::bind(("127.0.0.1", local_port)).ok()?;
+    socket.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let msg = format!(
+        "OPTIONS sip:500@127.0.0.1:{bridge_port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{local_port};branch=z9hG4bKping{local_port}\r\nFrom: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:500@127.0.0.1>\r\nCall-ID: ping-{local_port}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    socket.send_to(msg.as_bytes(), ("127.0.0.1", bridge_port)).ok()?;
+    let mut buf = [0u8; 4096];
+    let (n, _) = socket.recv_from(&mut buf).ok()?;
+    String::from_utf8_lossy(&buf[..n]).lines().next().map(str::to_owned)
+}

@@ -1,0 +1,106 @@
+//! SIP signalling against sipp, the real bridge binary, over UDP and TCP on loopback.
+
+mod common;
+
+use common::{Bridge, options_ping, scratch, sipp};
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn assert_sipp(result: (bool, String)) {
+    assert!(result.0, "sipp failed:\n{}", result.1);
+}
+
+#[test]
+fn basic_call_with_rtp_over_udp() {
+    let dir = scratch("basic-udp");
+    let bridge = Bridge::start(&dir, 5200, (22000, 22099), None, &[]);
+    assert_sipp(sipp("basic_call.xml", 5200, 5210, 6200, &[], LIMIT));
+    let log = bridge.log_text();
+    assert!(log.contains("joined conference"), "{log}");
+    assert!(log.contains("reason=RemoteBye"), "{log}");
+}
+
+#[test]
+fn basic_call_with_rtp_over_tcp() {
+    let dir = scratch("basic-tcp");
+    let bridge = Bridge::start(&dir, 5220, (22100, 22199), None, &[]);
+    assert_sipp(sipp("basic_call.xml", 5220, 5230, 6220, &["-t", "t1"], LIMIT));
+    let log = bridge.log_text();
+    assert!(log.contains("transport=Tcp"), "{log}");
+    assert!(log.contains("reason=RemoteBye"), "{log}");
+}
+
+#[test]
+fn cancel_before_answer_gets_487() {
+    let dir = scratch("cancel");
+    let bridge = Bridge::start(&dir, 5240, (22200, 22299), None, &["--answer-delay-ms", "2000"]);
+    assert_sipp(sipp("cancel.xml", 5240, 5250, 6240, &[], LIMIT));
+    assert!(bridge.log_text().contains("reason=Cancelled"));
+}
+
+#[test]
+fn retransmitted_invite_is_one_call() {
+    let dir = scratch("retrans");
+    let bridge = Bridge::start(&dir, 5260, (22300, 22399), None, &["--answer-delay-ms", "1500"]);
+    assert_sipp(sipp("invite_retransmission.xml", 5260, 5270, 6260, &[], LIMIT));
+    let log = bridge.log_text();
+    assert_eq!(log.matches("incoming call").count(), 1, "{log}");
+}
+
+#[test]
+fn sigterm_sends_bye_to_every_caller_and_exits_zero() {
+    let dir = scratch("sigterm");
+    let mut bridge = Bridge::start(&dir, 5280, (22400, 22499), None, &[]);
+    let caller = std::thread::spawn(|| sipp("bye_from_bridge.xml", 5280, 5290, 6280, &[], LIMIT));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !bridge.log_text().contains("joined conference") {
+        assert!(Instant::now() < deadline, "caller never joined");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = bridge.terminate().expect("bridge exits by itself");
+    assert!(status.success(), "exit status {status:?}");
+    assert_sipp(caller.join().expect("sipp thread"));
+    assert!(bridge.log_text().contains("reason=LocalHangup"));
+}
+
+#[test]
+fn options_keepalive_and_malformed_requests() {
+    let dir = scratch("options");
+    let bridge = Bridge::start(&dir, 5300, (22500, 22599), None, &[]);
+    assert_eq!(options_ping(5300, 5301).as_deref(), Some("SIP/2.0 200 OK"));
+
+    let socket = UdpSocket::bind("127.0.0.1:5302").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut buf = [0u8; 4096];
+    // Answerable but broken: CSeq is not a number.
+    let bad = "INVITE sip:500@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5302;branch=z9hG4bKbad1\r\nFrom: <sip:x@h>;tag=1\r\nTo: <sip:500@h>\r\nCall-ID: bad1\r\nCSeq: abc INVITE\r\nContent-Length: 0\r\n\r\n";
+    socket.send_to(bad.as_bytes(), "127.0.0.1:5300").expect("send");
+    let (n, _) = socket.recv_from(&mut buf).expect("400 comes back");
+    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(answer.starts_with("SIP/2.0 400 bad CSeq header"), "{answer}");
+    // Unanswerable garbage is dropped; the bridge keeps serving.
+    socket
+        .send_to(b"\x00\x01garbage\r\n\r\n", "127.0.0.1:5300")
+        .expect("send");
+    // Unknown extension.
+    let unknown = bad
+        .replace("sip:500@127.0.0.1", "sip:999@127.0.0.1")
+        .replace("abc INVITE", "1 INVITE")
+        .replace("bad1", "bad2");
+    socket.send_to(unknown.as_bytes(), "127.0.0.1:5300").expect("send");
+    let mut codes = Vec::new();
+    while let Ok((n, _)) = socket.recv_from(&mut buf) {
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        codes.push(text.lines().next().unwrap_or("").to_owned());
+        if text.contains(" 404 ") {
+            break;
+        }
+    }
+    assert!(codes.iter().any(|c| c.starts_with("SIP/2.0 404")), "{codes:?}");
+    assert_eq!(options_ping(5300, 5303).as_deref(), Some("SIP/2.0 200 OK"));
+    drop(bridge);
+}
