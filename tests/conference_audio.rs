@@ -1,0 +1,103 @@
+//! Real phones in real conferences: baresip callers each play a tone, and what each one
+//! recorded proves who heard whom.
+
+mod common;
+
+use common::{Bridge, Phone, scratch, tone_level_db, write_tone};
+use std::path::Path;
+
+/// Seconds each phone stays in the call.
+const CALL_SECS: u32 = 7;
+
+/// The part of a recording where every phone is surely in: after 2 s, for 4 s.
+fn steady(samples: &[f64], rate: u32) -> &[f64] {
+    let start = (2 * rate) as usize;
+    let end = (6 * rate) as usize;
+    &samples[start.min(samples.len())..end.min(samples.len())]
+}
+
+fn tone(dir: &Path, freq: u32) -> std::path::PathBuf {
+    let path = dir.join(format!("tone-{freq}.wav"));
+    // Longer than the call: baresip hangs up when its source file ends.
+    write_tone(&path, 8000, f64::from(freq), 0.3, f64::from(CALL_SECS) + 3.0);
+    path
+}
+
+#[test]
+fn three_phones_hear_both_others_and_not_themselves() {
+    let dir = scratch("three-phones");
+    let _bridge = Bridge::start(&dir, 5400, (23000, 23099), None, &[]);
+    let freqs = [440u32, 1000, 1800];
+    let phones: Vec<Phone> = freqs
+        .iter()
+        .enumerate()
+        .map(|(i, &f)| {
+            let i = i as u16;
+            Phone::dial(
+                &dir,
+                &format!("phone{f}"),
+                5410 + 10 * i,
+                12000 + 100 * i,
+                &tone(&dir, f),
+                "sip:500@127.0.0.1:5400",
+                CALL_SECS,
+            )
+        })
+        .collect();
+    let recordings: Vec<_> = phones.into_iter().map(Phone::recording).collect();
+    for (own, (samples, rate)) in freqs.iter().zip(&recordings) {
+        let heard = steady(samples, *rate);
+        assert!(heard.len() as u32 > 3 * rate, "phone {own} recorded too little");
+        let own_level = tone_level_db(heard, *rate, f64::from(*own));
+        for other in freqs.iter().filter(|f| *f != own) {
+            let level = tone_level_db(heard, *rate, f64::from(*other));
+            eprintln!("phone {own}: hears {other} Hz at {level:.1} dBFS, itself at {own_level:.1} dBFS");
+            // Sent at 0.3 of full scale (-10.5 dBFS); G.711 keeps it within a dB.
+            assert!(
+                (-13.0..=-8.0).contains(&level),
+                "phone {own} hears {other} Hz at {level:.1} dBFS"
+            );
+            assert!(
+                level - own_level >= 30.0,
+                "phone {own} hears itself at {own_level:.1} dBFS, only {:.1} dB under {other} Hz",
+                level - own_level
+            );
+        }
+    }
+}
+
+#[test]
+fn audio_never_crosses_conferences() {
+    let dir = scratch("isolation");
+    let config = "[extension.500]\n[extension.501]\n";
+    let _bridge = Bridge::start(&dir, 5500, (23100, 23199), Some(config), &[]);
+    let calls = [(440u32, "500"), (1000, "500"), (1800, "501")];
+    let phones: Vec<Phone> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, &(f, ext))| {
+            let i = i as u16;
+            Phone::dial(
+                &dir,
+                &format!("phone{f}"),
+                5510 + 10 * i,
+                12400 + 100 * i,
+                &tone(&dir, f),
+                &format!("sip:{ext}@127.0.0.1:5500"),
+                CALL_SECS,
+            )
+        })
+        .collect();
+    let recordings: Vec<_> = phones.into_iter().map(Phone::recording).collect();
+    let level = |i: usize, f: u32| {
+        let (samples, rate) = &recordings[i];
+        tone_level_db(steady(samples, *rate), *rate, f64::from(f))
+    };
+    // The two in 500 hear each other...
+    assert!(level(0, 1000) > -13.0, "440 phone hears 1000 Hz at {:.1}", level(0, 1000));
+    assert!(level(1, 440) > -13.0, "1000 phone hears 440 Hz at {:.1}", level(1, 440));
+    // ...and nothing of 501, which hears nothing of 500.
+    for (i, f) in [(0, 1800), (1, 1800), (2, 440), (2, 1000)] {
+        assert!(level(i, f) < -60.0, "{f} Hz crossed into phone {i}: {:.1} dBFS", level(i, f));
+    }
+}
