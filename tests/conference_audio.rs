@@ -19,7 +19,13 @@ fn steady(samples: &[f64], rate: u32) -> &[f64] {
 fn tone(dir: &Path, freq: u32) -> std::path::PathBuf {
     let path = dir.join(format!("tone-{freq}.wav"));
     // Longer than the call: baresip hangs up when its source file ends.
-    write_tone(&path, 8000, f64::from(freq), 0.3, f64::from(CALL_SECS) + 3.0);
+    write_tone(
+        &path,
+        8000,
+        f64::from(freq),
+        0.3,
+        f64::from(CALL_SECS) + 3.0,
+    );
     path
 }
 
@@ -47,11 +53,16 @@ fn three_phones_hear_both_others_and_not_themselves() {
     let recordings: Vec<_> = phones.into_iter().map(Phone::recording).collect();
     for (own, (samples, rate)) in freqs.iter().zip(&recordings) {
         let heard = steady(samples, *rate);
-        assert!(heard.len() as u32 > 3 * rate, "phone {own} recorded too little");
+        assert!(
+            heard.len() as u32 > 3 * rate,
+            "phone {own} recorded too little"
+        );
         let own_level = tone_level_db(heard, *rate, f64::from(*own));
         for other in freqs.iter().filter(|f| *f != own) {
             let level = tone_level_db(heard, *rate, f64::from(*other));
-            eprintln!("phone {own}: hears {other} Hz at {level:.1} dBFS, itself at {own_level:.1} dBFS");
+            eprintln!(
+                "phone {own}: hears {other} Hz at {level:.1} dBFS, itself at {own_level:.1} dBFS"
+            );
             // Sent at 0.3 of full scale (-10.5 dBFS); G.711 keeps it within a dB.
             assert!(
                 (-13.0..=-8.0).contains(&level),
@@ -94,10 +105,22 @@ fn audio_never_crosses_conferences() {
         tone_level_db(steady(samples, *rate), *rate, f64::from(f))
     };
     // The two in 500 hear each other...
-    assert!(level(0, 1000) > -13.0, "440 phone hears 1000 Hz at {:.1}", level(0, 1000));
-    assert!(level(1, 440) > -13.0, "1000 phone hears 440 Hz at {:.1}", level(1, 440));
+    assert!(
+        level(0, 1000) > -13.0,
+        "440 phone hears 1000 Hz at {:.1}",
+        level(0, 1000)
+    );
+    assert!(
+        level(1, 440) > -13.0,
+        "1000 phone hears 440 Hz at {:.1}",
+        level(1, 440)
+    );
     // ...and nothing of 501, which hears nothing of 500.
     for (i, f) in [(0, 1800), (1, 1800), (2, 440), (2, 1000)] {
-        assert!(level(i, f) < -60.0, "{f} Hz crossed into phone {i}: {:.1} dBFS", level(i, f));
+        assert!(
+            level(i, f) < -60.0,
+            "{f} Hz crossed into phone {i}: {:.1} dBFS",
+            level(i, f)
+        );
     }
 }

@@ -26,7 +26,14 @@ fn basic_call_with_rtp_over_udp() {
 fn basic_call_with_rtp_over_tcp() {
     let dir = scratch("basic-tcp");
     let bridge = Bridge::start(&dir, 5220, (22100, 22199), None, &[]);
-    assert_sipp(sipp("basic_call.xml", 5220, 5230, 6220, &["-t", "t1"], LIMIT));
+    assert_sipp(sipp(
+        "basic_call.xml",
+        5220,
+        5230,
+        6220,
+        &["-t", "t1"],
+        LIMIT,
+    ));
     let log = bridge.log_text();
     assert!(log.contains("transport=Tcp"), "{log}");
     assert!(log.contains("reason=RemoteBye"), "{log}");
@@ -35,7 +42,13 @@ fn basic_call_with_rtp_over_tcp() {
 #[test]
 fn cancel_before_answer_gets_487() {
     let dir = scratch("cancel");
-    let bridge = Bridge::start(&dir, 5240, (22200, 22299), None, &["--answer-delay-ms", "2000"]);
+    let bridge = Bridge::start(
+        &dir,
+        5240,
+        (22200, 22299),
+        None,
+        &["--answer-delay-ms", "2000"],
+    );
     assert_sipp(sipp("cancel.xml", 5240, 5250, 6240, &[], LIMIT));
     assert!(bridge.log_text().contains("reason=Cancelled"));
 }
@@ -43,8 +56,21 @@ fn cancel_before_answer_gets_487() {
 #[test]
 fn retransmitted_invite_is_one_call() {
     let dir = scratch("retrans");
-    let bridge = Bridge::start(&dir, 5260, (22300, 22399), None, &["--answer-delay-ms", "1500"]);
-    assert_sipp(sipp("invite_retransmission.xml", 5260, 5270, 6260, &[], LIMIT));
+    let bridge = Bridge::start(
+        &dir,
+        5260,
+        (22300, 22399),
+        None,
+        &["--answer-delay-ms", "1500"],
+    );
+    assert_sipp(sipp(
+        "invite_retransmission.xml",
+        5260,
+        5270,
+        6260,
+        &[],
+        LIMIT,
+    ));
     let log = bridge.log_text();
     assert_eq!(log.matches("incoming call").count(), 1, "{log}");
 }
@@ -78,10 +104,15 @@ fn options_keepalive_and_malformed_requests() {
     let mut buf = [0u8; 4096];
     // Answerable but broken: CSeq is not a number.
     let bad = "INVITE sip:500@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5302;branch=z9hG4bKbad1\r\nFrom: <sip:x@h>;tag=1\r\nTo: <sip:500@h>\r\nCall-ID: bad1\r\nCSeq: abc INVITE\r\nContent-Length: 0\r\n\r\n";
-    socket.send_to(bad.as_bytes(), "127.0.0.1:5300").expect("send");
+    socket
+        .send_to(bad.as_bytes(), "127.0.0.1:5300")
+        .expect("send");
     let (n, _) = socket.recv_from(&mut buf).expect("400 comes back");
     let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
-    assert!(answer.starts_with("SIP/2.0 400 bad CSeq header"), "{answer}");
+    assert!(
+        answer.starts_with("SIP/2.0 400 bad CSeq header"),
+        "{answer}"
+    );
     // Unanswerable garbage is dropped; the bridge keeps serving.
     socket
         .send_to(b"\x00\x01garbage\r\n\r\n", "127.0.0.1:5300")
@@ -91,7 +122,9 @@ fn options_keepalive_and_malformed_requests() {
         .replace("sip:500@127.0.0.1", "sip:999@127.0.0.1")
         .replace("abc INVITE", "1 INVITE")
         .replace("bad1", "bad2");
-    socket.send_to(unknown.as_bytes(), "127.0.0.1:5300").expect("send");
+    socket
+        .send_to(unknown.as_bytes(), "127.0.0.1:5300")
+        .expect("send");
     let mut codes = Vec::new();
     while let Ok((n, _)) = socket.recv_from(&mut buf) {
         let text = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -100,7 +133,10 @@ fn options_keepalive_and_malformed_requests() {
             break;
         }
     }
-    assert!(codes.iter().any(|c| c.starts_with("SIP/2.0 404")), "{codes:?}");
+    assert!(
+        codes.iter().any(|c| c.starts_with("SIP/2.0 404")),
+        "{codes:?}"
+    );
     assert_eq!(options_ping(5300, 5303).as_deref(), Some("SIP/2.0 200 OK"));
     drop(bridge);
 }

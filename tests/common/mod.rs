@@ -68,7 +68,13 @@ pub struct Bridge {
 impl Bridge {
     /// Starts the bridge on 127.0.0.1:`sip_port` with RTP ports `rtp` and extra flags.
     /// `config` is TOML written to a file passed with `--config`.
-    pub fn start(dir: &Path, sip_port: u16, rtp: (u16, u16), config: Option<&str>, extra: &[&str]) -> Bridge {
+    pub fn start(
+        dir: &Path,
+        sip_port: u16,
+        rtp: (u16, u16),
+        config: Option<&str>,
+        extra: &[&str],
+    ) -> Bridge {
         let log = dir.join("chorus.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chorus"));
         cmd.arg("--sip-listen")
@@ -97,7 +103,11 @@ impl Bridge {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !bridge.log_text().contains("SIP listening") {
-            assert!(Instant::now() < deadline, "bridge did not start:\n{}", bridge.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "bridge did not start:\n{}",
+                bridge.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         bridge
@@ -129,13 +139,30 @@ impl Drop for Bridge {
 }
 
 /// Runs a sipp scenario from `tests/sipp` against the bridge and returns (success, output).
-pub fn sipp(scenario: &str, bridge_port: u16, local_port: u16, media_port: u16, extra: &[&str], limit: Duration) -> (bool, String) {
+pub fn sipp(
+    scenario: &str,
+    bridge_port: u16,
+    local_port: u16,
+    media_port: u16,
+    extra: &[&str],
+    limit: Duration,
+) -> (bool, String) {
     require("sipp", "sip-tester");
     let mut child = Command::new("sipp")
         .current_dir(repo_root())
         .arg("-sf")
         .arg(format!("tests/sipp/{scenario}"))
-        .args(["-s", "500", "-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin"])
+        .args([
+            "-s",
+            "500",
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-nostdin",
+        ])
         .arg("-p")
         .arg(local_port.to_string())
         .arg("-mp")
@@ -213,7 +240,15 @@ pub struct Phone {
 }
 
 impl Phone {
-    pub fn dial(dir: &Path, name: &str, sip_port: u16, rtp_base: u16, source: &Path, target: &str, secs: u32) -> Phone {
+    pub fn dial(
+        dir: &Path,
+        name: &str,
+        sip_port: u16,
+        rtp_base: u16,
+        source: &Path,
+        target: &str,
+        secs: u32,
+    ) -> Phone {
         require("baresip", "baresip-core");
         let home = dir.join(name);
         let dumps = home.join("dumps");
@@ -289,8 +324,13 @@ pub fn options_ping(bridge_port: u16, local_port: u16) -> Option<String> {
     let msg = format!(
         "OPTIONS sip:500@127.0.0.1:{bridge_port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{local_port};branch=z9hG4bKping{local_port}\r\nFrom: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:500@127.0.0.1>\r\nCall-ID: ping-{local_port}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     );
-    socket.send_to(msg.as_bytes(), ("127.0.0.1", bridge_port)).ok()?;
+    socket
+        .send_to(msg.as_bytes(), ("127.0.0.1", bridge_port))
+        .ok()?;
     let mut buf = [0u8; 4096];
     let (n, _) = socket.recv_from(&mut buf).ok()?;
-    String::from_utf8_lossy(&buf[..n]).lines().next().map(str::to_owned)
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .map(str::to_owned)
 }
