@@ -22,7 +22,7 @@ pub use framer::{FrameError, StreamFramer};
 pub use print::{ResponseBuilder, reason_phrase};
 
 use bytes::Bytes;
-use ezk_sip_types::header::typed::{CSeq, CallID, Contact, FromTo, Routing, Via};
+use ezk_sip_types::header::typed::{CSeq, CallID, Contact, Routing, Via};
 use ezk_sip_types::msg::{Line, PullParser};
 use ezk_sip_types::uri::SipUri;
 use ezk_sip_types::{Headers, Method, Name};
@@ -45,6 +45,9 @@ pub enum ParseError {
     /// A version other than SIP/2.0.
     #[error("unsupported SIP version")]
     Version,
+    /// The Request-URI is not an absolute URI (or a SIP URI carries headers).
+    #[error("bad Request-URI")]
+    RequestUri,
     /// A header line could not be split into name and value.
     #[error("bad header line")]
     HeaderLine,
@@ -103,9 +106,9 @@ pub struct Essentials {
     /// Via values, topmost first.
     pub via: Vec<Via>,
     /// From.
-    pub from: FromTo,
+    pub from: Party,
     /// To.
-    pub to: FromTo,
+    pub to: Party,
     /// Call-ID.
     pub call_id: String,
     /// CSeq number and method.
@@ -116,6 +119,88 @@ pub struct Essentials {
     pub contact: Option<Contact>,
     /// Record-Route values, in message order.
     pub record_route: Vec<Routing>,
+}
+
+/// A From or To header: its URI and tag (RFC 3261 §20.20, §20.39).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    /// The URI, without angle brackets or parameters.
+    pub uri: String,
+    /// The `tag` parameter.
+    pub tag: Option<String>,
+}
+
+impl Party {
+    /// Parses a From/To value; `None` when it breaks the name-addr grammar.
+    pub fn parse(value: &str) -> Option<Party> {
+        let value = value.trim();
+        if !valid_name_addr(value) {
+            return None;
+        }
+        let (uri, params) = match find_unquoted(value, '<') {
+            Some(open) => {
+                let close = value[open..].find('>')? + open;
+                (&value[open + 1..close], &value[close + 1..])
+            }
+            // In addr-spec form everything after the first `;` is a header parameter.
+            None => value.split_at(value.find(';').unwrap_or(value.len())),
+        };
+        // No whitespace inside `<>` (RFC 4475 §3.1.2.13); addr-spec form may be padded.
+        let uri = if find_unquoted(value, '<').is_some() {
+            uri
+        } else {
+            uri.trim()
+        };
+        if uri.is_empty() || uri.contains(char::is_whitespace) {
+            return None;
+        }
+        let (scheme, _) = uri.split_once(':')?;
+        if scheme.is_empty()
+            || !scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        {
+            return None;
+        }
+        let mut tag = None;
+        let params = params.trim();
+        if !params.is_empty() {
+            let params = params.strip_prefix(';')?;
+            for param in params.split(';') {
+                let (name, val) = match param.split_once('=') {
+                    Some((n, v)) => (n.trim(), Some(v.trim())),
+                    None => (param.trim(), None),
+                };
+                if name.is_empty() || !name.bytes().all(is_token_char) {
+                    return None;
+                }
+                if name.eq_ignore_ascii_case("tag") {
+                    let val = val.filter(|v| !v.is_empty() && v.bytes().all(is_token_char))?;
+                    tag = Some(val.to_owned());
+                }
+            }
+        }
+        Some(Party {
+            uri: uri.to_owned(),
+            tag,
+        })
+    }
+}
+
+fn find_unquoted(value: &str, wanted: char) -> Option<usize> {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in value.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if !quoted && c == wanted {
+            return Some(i);
+        }
+    }
+    None
 }
 
 impl Essentials {
@@ -172,7 +257,13 @@ fn parse_inner(data: &[u8], lenient: bool) -> Result<Message, ParseError> {
         if parsed.name.as_print_str().is_empty() {
             return Err(ParseError::HeaderLine);
         }
-        headers.insert(parsed.name, parsed.value);
+        // A folded line is one space (RFC 3261 §7.3.1).
+        let value = parsed.value.as_str();
+        if value.contains(['\r', '\n']) {
+            headers.insert(parsed.name, unfold(value));
+        } else {
+            headers.insert(parsed.name, parsed.value);
+        }
     }
     let body_start = lines.head_end();
     let available = src.len().saturating_sub(body_start);
@@ -199,11 +290,22 @@ fn parse_inner(data: &[u8], lenient: bool) -> Result<Message, ParseError> {
         }));
     }
 
-    let mut parts = first.split(' ');
-    let (Some(method), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ParseError::StartLine);
+    let (method, uri, version) = if lenient {
+        // Answer even a request line with stray whitespace: its 400 names the problem.
+        let parts: Vec<&str> = first.split_whitespace().collect();
+        if parts.len() < 3 {
+            return Err(ParseError::StartLine);
+        }
+        let uri_end = parts.len() - 1;
+        (parts[0], parts[1..uri_end].join(" "), parts[uri_end])
+    } else {
+        let mut parts = first.split(' ');
+        let (Some(method), Some(uri), Some(version), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ParseError::StartLine);
+        };
+        (method, uri.to_owned(), version)
     };
     if method.is_empty() || !method.bytes().all(is_token_char) || uri.is_empty() {
         return Err(ParseError::StartLine);
@@ -214,12 +316,116 @@ fn parse_inner(data: &[u8], lenient: bool) -> Result<Message, ParseError> {
     if version != "SIP/2.0" && !lenient {
         return Err(ParseError::Version);
     }
+    if !lenient && !valid_request_uri(&uri) {
+        return Err(ParseError::RequestUri);
+    }
     Ok(Message::Request(Request {
         method: Method::from(method),
-        uri: uri.to_owned(),
+        uri,
         headers,
         body,
     }))
+}
+
+fn unfold(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut in_break = false;
+    for c in value.chars() {
+        match c {
+            '\r' | '\n' => in_break = true,
+            ' ' | '\t' if in_break => {}
+            _ => {
+                if in_break {
+                    out.push(' ');
+                    in_break = false;
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// RFC 3261 §19.1.1 and RFC 3986: `scheme ":" ...` with no whitespace or angle brackets,
+/// and no headers (`?`) in a SIP Request-URI.
+fn valid_request_uri(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return false;
+    };
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    let sip = scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips");
+    scheme_ok
+        && !rest.is_empty()
+        && !uri.contains(['<', '>', ' ', '\t', '"'])
+        // `?` may appear in the user part; after the host it starts headers.
+        && !(sip && rest[rest.rfind('@').map_or(0, |at| at + 1)..].contains('?'))
+}
+
+/// Splits on commas outside quotes and angle brackets.
+fn split_list(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut quoted, mut escaped, mut angle, mut start) = (false, false, 0i32, 0);
+    for (i, c) in value.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle += 1,
+            '>' if !quoted => angle -= 1,
+            ',' if !quoted && angle == 0 => {
+                out.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&value[start..]);
+    out
+}
+
+/// Every list element is present and has no empty `;` parameter (catches `;;,;,,`).
+fn valid_param_list(value: &str) -> bool {
+    split_list(value).iter().all(|element| {
+        let element = element.trim();
+        !element.is_empty() && element.split(';').skip(1).all(|p| !p.trim().is_empty())
+    })
+}
+
+/// A name-addr's quotes balance and an unquoted display name is only tokens (RFC 3261
+/// §25.1: `display-name = *(token LWS) / quoted-string`).
+fn valid_name_addr(value: &str) -> bool {
+    let (mut quoted, mut escaped) = (false, false);
+    let mut display_end = None;
+    for (i, c) in value.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted && display_end.is_none() => display_end = Some(i),
+            _ => {}
+        }
+    }
+    if quoted {
+        return false;
+    }
+    let display = display_end.map_or("", |end| value[..end].trim());
+    display.is_empty()
+        || display.starts_with('"')
+        || display
+            .bytes()
+            .all(|b| is_token_char(b) || b == b' ' || b == b'\t')
 }
 
 fn is_token_char(b: u8) -> bool {
@@ -254,6 +460,20 @@ fn first_raw<'h>(headers: &'h Headers, name: &Name) -> Option<&'h str> {
 }
 
 fn essentials(headers: &Headers) -> Result<Essentials, ParseError> {
+    if !headers.get_raw(&Name::VIA).all(|v| valid_param_list(v)) {
+        return Err(ParseError::BadHeader("Via"));
+    }
+    if !headers.get_raw(&Name::CONTACT).all(|v| {
+        v.trim() == "*" || (valid_param_list(v) && split_list(v).iter().all(|c| valid_name_addr(c)))
+    }) {
+        return Err(ParseError::BadHeader("Contact"));
+    }
+    // RFC 3261 §20.17: SIP dates are always GMT.
+    if let Some(date) = first_raw(headers, &Name::DATE)
+        && !date.trim_end().ends_with("GMT")
+    {
+        return Err(ParseError::BadHeader("Date"));
+    }
     let via: Vec<Via> = headers
         .try_get_named::<Vec<Via>>()
         .ok_or(ParseError::Missing("Via"))?
@@ -261,20 +481,16 @@ fn essentials(headers: &Headers) -> Result<Essentials, ParseError> {
     if via.is_empty() {
         return Err(ParseError::Missing("Via"));
     }
-    let from = headers
-        .try_get::<FromTo>(Name::FROM)
-        .ok_or(ParseError::Missing("From"))?
-        .map_err(|_| ParseError::BadHeader("From"))?;
-    let to = headers
-        .try_get::<FromTo>(Name::TO)
-        .ok_or(ParseError::Missing("To"))?
-        .map_err(|_| ParseError::BadHeader("To"))?;
-    if headers.get_raw(&Name::FROM).len() > 1 {
-        return Err(ParseError::BadHeader("From"));
-    }
-    if headers.get_raw(&Name::TO).len() > 1 {
-        return Err(ParseError::BadHeader("To"));
-    }
+    let party = |name: &Name, label: &'static str| {
+        let mut values = headers.get_raw(name);
+        let value = values.next().ok_or(ParseError::Missing(label))?;
+        if values.next().is_some() {
+            return Err(ParseError::BadHeader(label));
+        }
+        Party::parse(value).ok_or(ParseError::BadHeader(label))
+    };
+    let from = party(&Name::FROM, "From")?;
+    let to = party(&Name::TO, "To")?;
     let call_id = headers
         .try_get_named::<CallID>()
         .ok_or(ParseError::Missing("Call-ID"))?
@@ -486,6 +702,51 @@ l: 4\r\n\r\nv=0\r\nEXTRA";
         assert_eq!(parse(text.as_bytes()).err(), Some(ParseError::Version));
         let req = parse_for_reply(text.as_bytes()).expect("lenient");
         assert!(req.can_be_answered());
+    }
+
+    #[test]
+    fn folded_lines_unfold_to_one_space() {
+        assert_eq!(unfold("a\r\n  ;\r\n\ttag = 1"), "a ; tag = 1");
+    }
+
+    #[test]
+    fn request_uri_rules() {
+        assert!(valid_request_uri(
+            "sip:user;par=u%40example.net@example.com"
+        ));
+        assert!(valid_request_uri(
+            "nobodyKnowsThisScheme:totallyopaquecontent"
+        ));
+        assert!(!valid_request_uri("<sip:user@example.com>"));
+        assert!(!valid_request_uri("sip:user@example.com?Route=%3Csip:x%3E"));
+    }
+
+    #[test]
+    fn name_addr_and_param_rules() {
+        assert!(valid_name_addr(
+            "\"J Rosenberg \\\\\\\"\" <sip:j@e.com>;tag=1"
+        ));
+        assert!(valid_name_addr("caller<sip:caller@example.com>;tag=323"));
+        assert!(!valid_name_addr("\"Mr. J. User <sip:j.user@example.com>"));
+        assert!(!valid_name_addr(
+            "Bell, Alexander <sip:a.g.bell@example.com>;tag=43"
+        ));
+        assert!(valid_param_list(
+            "SIP/2.0/UDP a;branch=1 , SIP/2.0/UDP b;rport;branch=2"
+        ));
+        assert!(!valid_param_list("SIP/2.0/UDP 192.0.2.15;;,;,,"));
+    }
+
+    #[test]
+    fn parties_with_spaces_and_addr_spec() {
+        let p = Party::parse("\"J R \\\"\"  <sip:j@e.com> ;\ttag = 98asjd8").expect("party");
+        assert_eq!(p.uri, "sip:j@e.com");
+        assert_eq!(p.tag.as_deref(), Some("98asjd8"));
+        let p = Party::parse("sip:vivekg@example.com ;   tag    = 1918181833n").expect("party");
+        assert_eq!(p.tag.as_deref(), Some("1918181833n"));
+        assert_eq!(Party::parse("<sip:a@b;tag=x>").expect("party").tag, None);
+        assert!(Party::parse("\"Watson, Thomas\" < sip:t.watson@example.org >").is_none());
+        assert!(Party::parse("<sip:a@b>;tag").is_none());
     }
 
     #[test]
