@@ -360,11 +360,9 @@ fn valid_request_uri(uri: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
     let sip = scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips");
-    scheme_ok
-        && !rest.is_empty()
-        && !uri.contains(['<', '>', ' ', '\t', '"'])
-        // `?` may appear in the user part; after the host it starts headers.
-        && !(sip && rest[rest.rfind('@').map_or(0, |at| at + 1)..].contains('?'))
+    // `?` may appear in the user part; after the host it starts headers.
+    let headers = sip && rest[rest.rfind('@').map_or(0, |at| at + 1)..].contains('?');
+    scheme_ok && !rest.is_empty() && !uri.contains(['<', '>', ' ', '\t', '"']) && !headers
 }
 
 /// Splits on commas outside quotes and angle brackets.
