@@ -24,12 +24,14 @@ ALLOWED = {
     "chorus-rtp": {"chorus-types"},
     "chorus-codec": {"chorus-types"},
     "chorus-mixer": {"chorus-types"},
+    "chorus-dtmf": {"chorus-types"},
+    "chorus-policy": set(),
     "chorus-engine": {
         "chorus-types", "chorus-sip-msg", "chorus-sdp", "chorus-sip-proto",
-        "chorus-rtp", "chorus-codec", "chorus-mixer",
+        "chorus-rtp", "chorus-codec", "chorus-mixer", "chorus-dtmf", "chorus-policy",
     },
     "chorus-net": {"chorus-engine", "chorus-sip-msg"},
-    "chorus": {"chorus-net"},
+    "chorus": {"chorus-net", "chorus-engine", "chorus-policy", "chorus-types"},
 }
 CORES = [c for c in ALLOWED if c not in ("chorus-net", "chorus")]
 FORBIDDEN_IN_CORES = {"tokio", "mio", "socket2", "hyper", "axum", "serde_json", "async-std"}

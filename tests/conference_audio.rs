@@ -82,7 +82,8 @@ fn audio_never_crosses_conferences() {
     let dir = scratch("isolation");
     let config = "[extension.500]\n[extension.501]\n";
     let _bridge = Bridge::start(&dir, 5500, (23100, 23199), Some(config), &[]);
-    let calls = [(440u32, "500"), (1000, "500"), (1800, "501")];
+    // Two in each, so nobody is alone (a lone caller hears music).
+    let calls = [(440u32, "500"), (1000, "500"), (1800, "501"), (2400, "501")];
     let phones: Vec<Phone> = calls
         .iter()
         .enumerate()
@@ -104,19 +105,25 @@ fn audio_never_crosses_conferences() {
         let (samples, rate) = &recordings[i];
         tone_level_db(steady(samples, *rate), *rate, f64::from(f))
     };
-    // The two in 500 hear each other...
-    assert!(
-        level(0, 1000) > -13.0,
-        "440 phone hears 1000 Hz at {:.1}",
-        level(0, 1000)
-    );
-    assert!(
-        level(1, 440) > -13.0,
-        "1000 phone hears 440 Hz at {:.1}",
-        level(1, 440)
-    );
-    // ...and nothing of 501, which hears nothing of 500.
-    for (i, f) in [(0, 1800), (1, 1800), (2, 440), (2, 1000)] {
+    // Each hears its partner...
+    for (i, partner) in [(0, 1000), (1, 440), (2, 2400), (3, 1800)] {
+        assert!(
+            level(i, partner) > -13.0,
+            "phone {i} hears {partner} Hz at {:.1}",
+            level(i, partner)
+        );
+    }
+    // ...and nothing of the other conference.
+    for (i, f) in [
+        (0, 1800),
+        (0, 2400),
+        (1, 1800),
+        (1, 2400),
+        (2, 440),
+        (2, 1000),
+        (3, 440),
+        (3, 1000),
+    ] {
         assert!(
             level(i, f) < -60.0,
             "{f} Hz crossed into phone {i}: {:.1} dBFS",

@@ -3,6 +3,8 @@
 //! data in `./data`, RTP on 20000–29999, conference extension 500).
 #![forbid(unsafe_code)]
 
+pub mod sounds;
+
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde::Deserialize;
@@ -144,7 +146,44 @@ fn validate_extension(id: &str, settings: &ConferenceSettings) -> Result<()> {
     Ok(())
 }
 
+impl ConferenceSettings {
+    /// The rules the engine enforces.
+    pub fn rules(&self) -> chorus_policy::Settings {
+        chorus_policy::Settings {
+            pin: self.pin.clone(),
+            moderator_pin: self.moderator_pin.clone(),
+            max_members: self.max_members,
+            mute_non_moderator: self.mute_non_moderator,
+            announce_caller_name: self.announce_caller_name,
+        }
+    }
+}
+
 impl Settings {
+    /// Each extension's rules and sounds, loading sound ids from the data directory.
+    pub fn extension_configs(
+        &self,
+    ) -> Result<std::collections::HashMap<String, chorus_engine::ExtensionConfig>> {
+        let mut out = std::collections::HashMap::new();
+        for (id, settings) in &self.extensions {
+            let sound = |id: Option<i64>| {
+                id.map(|id| sounds::load_sound(&self.data_dir, id))
+                    .transpose()
+            };
+            out.insert(
+                id.clone(),
+                chorus_engine::ExtensionConfig {
+                    rules: settings.rules(),
+                    enter_sound: sound(settings.enter_sound)
+                        .with_context(|| format!("extension {id}: enter_sound"))?,
+                    music_on_hold: sound(settings.music_on_hold_sound)
+                        .with_context(|| format!("extension {id}: music_on_hold_sound"))?,
+                },
+            );
+        }
+        Ok(out)
+    }
+
     /// Flags over the config file over the defaults.
     pub fn from_cli(cli: Cli) -> Result<Settings> {
         let file = match &cli.config {

@@ -33,7 +33,8 @@ fn main() -> Result<()> {
         media_ip: settings.media_ip,
         rtp_ports: settings.rtp_ports,
         media_threads: settings.media_threads,
-        extensions: settings.extensions.keys().cloned().collect(),
+        extensions: settings.extension_configs()?,
+        prompts: chorus::sounds::builtin_prompts()?,
         user_agent: format!("chorus/{}", env!("CARGO_PKG_VERSION")),
         answer_delay: settings.answer_delay,
     };

@@ -24,8 +24,8 @@ mod media;
 mod sip;
 
 pub use chorus_sip_proto::{Timers, Transmit, Transport};
-pub use media::{LegStats, MediaGroup, MediaTransmit};
-pub use sip::{EndReason, Engine, EngineConfig, EngineStats, Event};
+pub use media::{LegStats, MediaCommand, MediaEvent, MediaGroup, MediaTransmit};
+pub use sip::{EndReason, Engine, EngineConfig, EngineStats, Event, ExtensionConfig, Prompts};
 
 use chorus_types::{Codec, Direction};
 use std::net::SocketAddr;

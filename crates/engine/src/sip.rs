@@ -10,10 +10,15 @@ use chorus_sip_msg::{
 use chorus_sip_proto::{
     ClientKey, Dialog, Disposition, ServerKey, Timers, Transactions, Transmit, Transport, TxnEvent,
 };
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
+
+mod conference;
+
+use conference::{Conferences, Stage};
+pub use conference::{ExtensionConfig, Prompts};
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 /// Methods we know but do not serve: 405 rather than 501.
@@ -33,8 +38,11 @@ const KNOWN_NOT_ALLOWED: [&str; 8] = [
 pub struct EngineConfig {
     /// Our SIP address, written in Via and Contact.
     pub local_sip: SocketAddr,
-    /// The conference extensions that answer; any other Request-URI user gets 404.
-    pub extensions: HashSet<String>,
+    /// The conference extensions that answer, with their rules and sounds; any other
+    /// Request-URI user gets 404.
+    pub extensions: HashMap<String, ExtensionConfig>,
+    /// The built-in prompts, chime and music.
+    pub prompts: Prompts,
     /// The User-Agent / Server header value.
     pub user_agent: String,
     /// SIP timer values.
@@ -90,6 +98,8 @@ pub enum Event {
         /// The new media.
         media: MediaParams,
     },
+    /// Something for the media side of a call or conference.
+    Media(crate::MediaCommand),
     /// The call is over: release its media and socket.
     CallEnded {
         /// The call.
@@ -140,6 +150,7 @@ struct Call {
     session_id: u64,
     sdp_version: u64,
     started: bool,
+    stage: Stage,
     span: tracing::Span,
 }
 
@@ -155,6 +166,8 @@ pub struct Engine {
     by_invite: HashMap<ServerKey, CallId>,
     /// BYEs we sent, kept until answered or timed out.
     byes: HashMap<ClientKey, ()>,
+    conferences: Conferences,
+    next_prompt: u64,
     stateless: VecDeque<Transmit>,
     events: VecDeque<Event>,
     accepting: bool,
@@ -173,6 +186,8 @@ impl Engine {
             by_dialog: HashMap::new(),
             by_invite: HashMap::new(),
             byes: HashMap::new(),
+            conferences: HashMap::new(),
+            next_prompt: 1,
             stateless: VecDeque::new(),
             events: VecDeque::new(),
             accepting: true,
@@ -180,9 +195,11 @@ impl Engine {
         }
     }
 
-    /// Replaces the set of extensions that answer (calls in progress are unaffected).
-    pub fn set_extensions(&mut self, extensions: HashSet<String>) {
+    /// Replaces the extensions and their settings. New callers meet the new rules at once;
+    /// callers in a conference follow where the rules say so (`mute_non_moderator`).
+    pub fn set_extensions(&mut self, extensions: HashMap<String, ExtensionConfig>) {
         self.config.extensions = extensions;
+        self.apply_extension_settings();
     }
 
     /// Counters so far.
@@ -215,7 +232,10 @@ impl Engine {
     /// When [`Engine::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let answers = self.calls.values().filter_map(|c| c.answer_at);
-        answers.chain(self.txns.poll_timeout()).min()
+        answers
+            .chain(self.txns.poll_timeout())
+            .chain(self.stage_timeout())
+            .min()
     }
 
     /// Fires due timers.
@@ -231,6 +251,8 @@ impl Engine {
         for id in due {
             self.answer(now, id);
         }
+        self.handle_stage_timeouts(now);
+        self.process_txn_events(now);
     }
 
     fn token(&mut self) -> String {
@@ -423,7 +445,7 @@ impl Engine {
         }
         let Some(extension) = invite
             .uri_user()
-            .filter(|u| self.config.extensions.contains(u))
+            .filter(|u| self.config.extensions.contains_key(u))
         else {
             info!(uri = %invite.uri, "INVITE for an unknown extension");
             return refuse(self, 404);
@@ -473,6 +495,7 @@ impl Engine {
                 session_id: self.rng.u64(1..1 << 40),
                 sdp_version: 1,
                 started: false,
+                stage: Stage::Answered,
                 span,
             },
         );
@@ -551,7 +574,7 @@ impl Engine {
         self.txns.respond(now, &key, 200, data);
         self.stats.calls_answered += 1;
         if let Some(media) = started {
-            self.start(id, media);
+            self.start(now, id, media);
         }
     }
 
@@ -574,7 +597,7 @@ impl Engine {
         self.end(id, EndReason::MediaUnavailable);
     }
 
-    fn start(&mut self, id: CallId, media: MediaParams) {
+    fn start(&mut self, now: Instant, id: CallId, media: MediaParams) {
         let ssrc = self.rng.u32(..);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -587,6 +610,7 @@ impl Engine {
             ssrc,
             sip_call_id: call.dialog.call_id.clone(),
         });
+        self.enter(now, id);
     }
 
     /// Removes a call and tells the driver; nothing is sent here.
@@ -595,6 +619,7 @@ impl Engine {
             return;
         };
         call.span.in_scope(|| info!(?reason, "call ended"));
+        self.leave_conference(id, &call.conference);
         self.by_dialog
             .remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
         self.by_invite.remove(&call.invite_key);
@@ -633,7 +658,7 @@ impl Engine {
                     self.events
                         .push_back(Event::MediaChanged { call: id, media });
                 } else {
-                    self.start(id, media);
+                    self.start(now, id, media);
                 }
             }
             Err(error) => {
@@ -741,6 +766,13 @@ impl Engine {
         }
         let invite_key = call.invite_key.clone();
         self.respond(now, key, request, 200, Some(&tag));
+        if request.method == Method::INFO {
+            let content_type = request.content_type().unwrap_or_default();
+            let body = String::from_utf8_lossy(&request.body);
+            if let Some(digit) = chorus_dtmf::parse_info(&content_type, &body) {
+                self.digit(now, id, digit);
+            }
+        }
         if request.method == Method::BYE {
             // A BYE before our 2xx was acknowledged also ends its retransmission.
             self.txns.acknowledge_2xx(&invite_key);

@@ -2,7 +2,8 @@
 //! suite: random bytes and mutated torture messages into every parser and the engine.
 
 use chorus_engine::{
-    CallId, Engine, EngineConfig, Event, MediaGroup, MediaParams, Timers, Transport,
+    CallId, Engine, EngineConfig, Event, ExtensionConfig, MediaGroup, MediaParams, Prompts, Timers,
+    Transport,
 };
 use proptest::prelude::*;
 use std::path::PathBuf;
@@ -21,7 +22,10 @@ fn torture_messages() -> Vec<Vec<u8>> {
 fn engine() -> Engine {
     Engine::new(EngineConfig {
         local_sip: "127.0.0.1:5060".parse().expect("addr"),
-        extensions: ["500".to_owned()].into_iter().collect(),
+        extensions: [("500".to_owned(), ExtensionConfig::default())]
+            .into_iter()
+            .collect(),
+        prompts: Prompts::default(),
         user_agent: "prop".to_owned(),
         timers: Timers::default(),
         seed: 3,

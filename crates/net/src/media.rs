@@ -1,7 +1,7 @@
 //! Mixing threads: each sleeps to absolute tick deadlines and owns its legs' sockets.
 
 use crate::PortLease;
-use chorus_engine::{CallId, MediaGroup, MediaParams};
+use chorus_engine::{CallId, MediaCommand, MediaEvent, MediaGroup, MediaParams};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::ErrorKind;
@@ -29,6 +29,7 @@ enum Command {
     Remove {
         call: CallId,
     },
+    Engine(MediaCommand),
 }
 
 /// Running totals over all mixing threads.
@@ -54,17 +55,22 @@ pub struct MediaThreads {
 }
 
 impl MediaThreads {
-    /// Starts `count` mixing threads (at least one).
-    pub fn start(count: usize) -> std::io::Result<Self> {
+    /// Starts `count` mixing threads (at least one). Keys, finished prompts and recorded
+    /// names come back on `events`.
+    pub fn start(
+        count: usize,
+        events: tokio::sync::mpsc::UnboundedSender<MediaEvent>,
+    ) -> std::io::Result<Self> {
         let totals = Arc::new(MediaTotals::default());
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         for index in 0..count.max(1) {
             let (tx, rx) = channel();
             let totals = Arc::clone(&totals);
+            let events = events.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("chorus-mix-{index}"))
-                .spawn(move || mix_loop(rx, &totals))?;
+                .spawn(move || mix_loop(rx, &totals, &events))?;
             senders.push(tx);
             threads.push(thread);
         }
@@ -116,6 +122,19 @@ impl MediaThreads {
         }
     }
 
+    /// Passes an engine command to the thread of the leg or conference it names.
+    pub fn command(&mut self, command: MediaCommand) {
+        let index = match &command {
+            MediaCommand::Announce { conference, .. } => Some(self.thread_for(conference)),
+            other => other
+                .call()
+                .and_then(|call| self.placement.get(&call).copied()),
+        };
+        if let Some(index) = index {
+            let _ = self.senders[index].send(Command::Engine(command));
+        }
+    }
+
     /// Removes a leg; its socket closes and its port returns to the pool.
     pub fn remove(&mut self, call: CallId) {
         if let Some(index) = self.placement.remove(&call) {
@@ -132,7 +151,11 @@ impl MediaThreads {
     }
 }
 
-fn mix_loop(commands: Receiver<Command>, totals: &MediaTotals) {
+fn mix_loop(
+    commands: Receiver<Command>,
+    totals: &MediaTotals,
+    events: &tokio::sync::mpsc::UnboundedSender<MediaEvent>,
+) {
     let mut group = MediaGroup::new(Instant::now());
     let mut sockets: HashMap<CallId, (UdpSocket, PortLease)> = HashMap::new();
     let mut buf = vec![0u8; 2048];
@@ -161,6 +184,7 @@ fn mix_loop(commands: Receiver<Command>, totals: &MediaTotals) {
                     }
                 }
                 Ok(Command::Update { call, params }) => group.update_leg(call, params),
+                Ok(Command::Engine(command)) => group.handle_command(command),
                 Ok(Command::Remove { call }) => {
                     if let Some(stats) = group.leg_stats(call) {
                         debug!(%call, ?stats, "leg removed");
@@ -198,6 +222,9 @@ fn mix_loop(commands: Receiver<Command>, totals: &MediaTotals) {
                     Err(e) => debug!(leg = %t.leg, error = %e, "RTP send failed"),
                 }
             }
+        }
+        while let Some(event) = group.poll_event() {
+            let _ = events.send(event);
         }
         totals.packets_in.fetch_add(received, Ordering::Relaxed);
         totals.packets_out.fetch_add(sent, Ordering::Relaxed);

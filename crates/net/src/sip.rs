@@ -2,9 +2,11 @@
 
 use crate::{MediaThreads, PortLease, PortPool};
 use bytes::Bytes;
-use chorus_engine::{CallId, Engine, EngineConfig, Event, Timers, Transmit, Transport};
+use chorus_engine::{
+    CallId, Engine, EngineConfig, Event, ExtensionConfig, Prompts, Timers, Transmit, Transport,
+};
 use chorus_sip_msg::StreamFramer;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -29,8 +31,10 @@ pub struct DriverConfig {
     pub rtp_ports: (u16, u16),
     /// Mixing threads.
     pub media_threads: usize,
-    /// Conference extensions.
-    pub extensions: HashSet<String>,
+    /// Conference extensions with their rules and sounds.
+    pub extensions: HashMap<String, ExtensionConfig>,
+    /// Built-in prompts, chime and music.
+    pub prompts: Prompts,
     /// Server header.
     pub user_agent: String,
     /// Ring this long before answering.
@@ -55,13 +59,15 @@ pub async fn run(config: DriverConfig, shutdown: impl Future<Output = ()>) -> io
     let mut engine = Engine::new(EngineConfig {
         local_sip,
         extensions: config.extensions.clone(),
+        prompts: config.prompts.clone(),
         user_agent: config.user_agent.clone(),
         timers: Timers::default(),
         seed: fastrand::u64(..),
         answer_delay: config.answer_delay,
     });
     let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
-    let mut media = MediaThreads::start(config.media_threads)?;
+    let (media_events_tx, mut media_events) = mpsc::unbounded_channel();
+    let mut media = MediaThreads::start(config.media_threads, media_events_tx)?;
     let connections: Connections = Arc::default();
     let (inbound_tx, mut inbound_rx) = mpsc::unbounded_channel::<Inbound>();
     let acceptor = tokio::spawn(accept_loop(
@@ -100,6 +106,7 @@ pub async fn run(config: DriverConfig, shutdown: impl Future<Output = ()>) -> io
             Some(message) = inbound_rx.recv() => {
                 engine.handle_message(Instant::now(), Transport::Tcp, message.peer, &message.data);
             }
+            Some(event) = media_events.recv() => engine.handle_media_event(Instant::now(), event),
             _ = tokio::time::sleep_until(wake) => engine.handle_timeout(Instant::now()),
             _ = &mut shutdown, if stopping_since.is_none() => {
                 info!(calls = engine.call_count(), "shutting down: hanging up every call");
@@ -181,6 +188,7 @@ impl Driver {
                 call,
                 media: params,
             } => media.update(call, params),
+            Event::Media(command) => media.command(command),
             Event::CallEnded { call, .. } => {
                 self.pending_media.remove(&call);
                 media.remove(call);

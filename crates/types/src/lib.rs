@@ -116,3 +116,6 @@ impl Direction {
         }
     }
 }
+
+/// A sound (prompt, chime, music, recorded name): 8 kHz mono PCM, shared without copying.
+pub type Clip = std::sync::Arc<[i16]>;

@@ -9,7 +9,10 @@ const CALLER: &str = "127.0.0.1:5070";
 fn engine() -> Engine {
     Engine::new(EngineConfig {
         local_sip: "127.0.0.1:5060".parse().expect("addr"),
-        extensions: ["500".to_owned()].into_iter().collect(),
+        extensions: [("500".to_owned(), ExtensionConfig::default())]
+            .into_iter()
+            .collect(),
+        prompts: Prompts::default(),
         user_agent: "chorus-test".to_owned(),
         timers: Timers::default(),
         seed: 7,
@@ -106,7 +109,7 @@ fn invite_answer_ack_bye() {
     assert!(ok.headers.get_raw(&Name::CONTACT).len() == 1);
     let evs = events(&mut e);
     assert!(
-        matches!(&evs[..], [Event::CallStarted { conference, media, .. }]
+        matches!(&evs[..], [Event::CallStarted { conference, media, .. }, ..]
         if conference == "500" && media.remote.port() == 6000)
     );
 
@@ -316,7 +319,7 @@ fn invite_without_sdp_gets_offer_and_answer_comes_in_ack() {
     e.handle_message(now, Transport::Udp, caller(), &ack);
     let evs = events(&mut e);
     assert!(
-        matches!(&evs[..], [Event::CallStarted { call: c, media, .. }]
+        matches!(&evs[..], [Event::CallStarted { call: c, media, .. }, ..]
         if *c == call && media.codec == chorus_types::Codec::Pcma)
     );
     ack.clear();
@@ -434,4 +437,305 @@ fn ring_delay_sends_180_then_200_and_cancel_in_between_gets_487() {
     assert_eq!(codes(&responses(&mut e)), vec![180]);
     e.handle_timeout(now + Duration::from_secs(1));
     assert_eq!(codes(&responses(&mut e)), vec![200]);
+}
+
+// ---- Conference rules through the engine -------------------------------------------------
+
+use crate::MediaCommand;
+
+fn engine_with(rules: chorus_policy::Settings) -> Engine {
+    let mut e = engine();
+    e.config.extensions.insert(
+        "500".to_owned(),
+        ExtensionConfig {
+            rules,
+            ..ExtensionConfig::default()
+        },
+    );
+    e
+}
+
+/// A caller with its own Call-ID and port dials 500 and gets media; returns its id, To tag
+/// and the events after the answer.
+fn dial(e: &mut Engine, now: Instant, n: u16) -> (CallId, String, Vec<Event>) {
+    let text = String::from_utf8(request(
+        "INVITE",
+        "500",
+        &format!("z9hG4bKc{n}"),
+        1,
+        None,
+        OFFER,
+    ))
+    .expect("utf8")
+    .replace("Call-ID: call-1", &format!("Call-ID: call-{n}"))
+    .replace(CALLER, &format!("127.0.0.1:{}", 5100 + n));
+    let source: SocketAddr = format!("127.0.0.1:{}", 5100 + n).parse().expect("addr");
+    e.handle_message(now, Transport::Udp, source, text.as_bytes());
+    let Some(Event::MediaRequested { call }) = e.poll_event() else {
+        panic!("media requested");
+    };
+    e.media_ready(
+        now,
+        call,
+        format!("127.0.0.1:{}", 20000 + 2 * n)
+            .parse()
+            .expect("addr"),
+    );
+    let ok = responses(e)
+        .into_iter()
+        .find(|r| r.code == 200)
+        .expect("200");
+    let tag = ok.essentials().expect("ess").to.tag.expect("tag");
+    (call, tag, events(e))
+}
+
+fn keys(e: &mut Engine, now: Instant, call: CallId, keys: &str) -> Vec<Event> {
+    for digit in keys.chars() {
+        e.handle_media_event(now, crate::MediaEvent::Digit { call, digit });
+    }
+    events(e)
+}
+
+fn last_play(evs: &[Event]) -> Option<u64> {
+    evs.iter().rev().find_map(|ev| match ev {
+        Event::Media(MediaCommand::Play { id, .. }) => Some(*id),
+        _ => None,
+    })
+}
+
+fn joined(evs: &[Event]) -> Option<bool> {
+    evs.iter().find_map(|ev| match ev {
+        Event::Media(MediaCommand::Join { muted, .. }) => Some(*muted),
+        _ => None,
+    })
+}
+
+fn pins() -> chorus_policy::Settings {
+    chorus_policy::Settings {
+        pin: Some("1234".into()),
+        moderator_pin: Some("9999".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn open_conference_joins_at_once_with_music_then_announces_the_second() {
+    let mut e = engine();
+    let now = Instant::now();
+    let (a, _, evs) = dial(&mut e, now, 1);
+    assert_eq!(joined(&evs), Some(false));
+    assert!(evs.iter().any(
+        |ev| matches!(ev, Event::Media(MediaCommand::Music { call, clip: Some(_) }) if *call == a)
+    ));
+    let (b, _, evs) = dial(&mut e, now, 2);
+    assert!(evs.iter().any(
+        |ev| matches!(ev, Event::Media(MediaCommand::Music { call, clip: None }) if *call == a)
+    ));
+    assert!(evs.iter().any(
+        |ev| matches!(ev, Event::Media(MediaCommand::Announce { except, .. }) if *except == Some(b))
+    ));
+}
+
+#[test]
+fn three_wrong_pins_end_the_call_after_goodbye() {
+    let mut e = engine_with(pins());
+    let now = Instant::now();
+    let (call, _, evs) = dial(&mut e, now, 1);
+    assert!(joined(&evs).is_none(), "no entry before the PIN");
+    assert!(last_play(&evs).is_some(), "asked for the PIN");
+    keys(&mut e, now, call, "1111#");
+    keys(&mut e, now, call, "2222#");
+    let evs = keys(&mut e, now, call, "3333#");
+    let goodbye = last_play(&evs).expect("goodbye");
+    assert!(requests(&mut e).is_empty(), "not before the goodbye ends");
+    e.handle_media_event(now, crate::MediaEvent::PlayDone { call, id: goodbye });
+    let byes = requests(&mut e);
+    assert_eq!(byes.len(), 1);
+    assert_eq!(byes[0].method, Method::BYE);
+    assert!(events(&mut e).contains(&Event::CallEnded {
+        call,
+        reason: EndReason::LocalHangup
+    }));
+}
+
+#[test]
+fn right_pin_joins_and_moderator_lock_refuses_even_moderators() {
+    let mut e = engine_with(pins());
+    let now = Instant::now();
+    let (moderator, _, _) = dial(&mut e, now, 1);
+    assert_eq!(joined(&keys(&mut e, now, moderator, "9999#")), Some(false));
+    let (participant, _, _) = dial(&mut e, now, 2);
+    assert_eq!(
+        joined(&keys(&mut e, now, participant, "1234#")),
+        Some(false)
+    );
+    // A participant may not lock.
+    keys(&mut e, now, participant, "*92");
+    assert!(!e.conferences["500"].is_locked());
+    keys(&mut e, now, moderator, "*92");
+    assert!(e.conferences["500"].is_locked());
+    // The next caller is refused before the PIN prompt, moderator or not.
+    let (third, _, evs) = dial(&mut e, now, 3);
+    assert!(joined(&evs).is_none());
+    let goodbye = last_play(&evs).expect("locked + goodbye");
+    e.handle_media_event(
+        now,
+        crate::MediaEvent::PlayDone {
+            call: third,
+            id: goodbye,
+        },
+    );
+    assert_eq!(requests(&mut e).len(), 1, "BYE to the refused caller");
+    keys(&mut e, now, moderator, "*93");
+    let (fourth, _, _) = dial(&mut e, now, 4);
+    assert_eq!(joined(&keys(&mut e, now, fourth, "9999#")), Some(false));
+}
+
+#[test]
+fn fourth_caller_into_max_members_three_is_refused() {
+    let mut e = engine_with(chorus_policy::Settings {
+        max_members: Some(3),
+        ..Default::default()
+    });
+    let now = Instant::now();
+    for n in 1..=3 {
+        assert_eq!(joined(&dial(&mut e, now, n).2), Some(false));
+    }
+    let (_, _, evs) = dial(&mut e, now, 4);
+    assert!(joined(&evs).is_none());
+    assert!(last_play(&evs).is_some());
+}
+
+#[test]
+fn info_keys_mute_and_mute_non_moderator_rules() {
+    let mut e = engine_with(chorus_policy::Settings {
+        mute_non_moderator: true,
+        ..pins()
+    });
+    let now = Instant::now();
+    let (moderator, mod_tag, _) = dial(&mut e, now, 1);
+    assert_eq!(joined(&keys(&mut e, now, moderator, "9999#")), Some(false));
+    let (participant, _, _) = dial(&mut e, now, 2);
+    assert_eq!(joined(&keys(&mut e, now, participant, "1234#")), Some(true));
+    // *1 from the participant changes nothing.
+    let evs = keys(&mut e, now, participant, "*1");
+    assert!(
+        !evs.iter()
+            .any(|ev| matches!(ev, Event::Media(MediaCommand::SetMuted { .. })))
+    );
+    // The moderator mutes themself with SIP INFO keys.
+    for (n, signal) in ["*", "1"].iter().enumerate() {
+        let body = format!("Signal={signal}\r\nDuration=160\r\n");
+        let info = String::from_utf8(request(
+            "INFO",
+            "500",
+            &format!("z9hG4bKinfo{n}"),
+            2 + n as u32,
+            Some(&mod_tag),
+            "",
+        ))
+        .expect("utf8")
+        .replace(
+            "Content-Length: 0\r\n\r\n",
+            &format!(
+                "Content-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+        .replace(CALLER, "127.0.0.1:5101");
+        e.handle_message(
+            now,
+            Transport::Udp,
+            "127.0.0.1:5101".parse().expect("addr"),
+            info.as_bytes(),
+        );
+    }
+    assert_eq!(codes(&responses(&mut e)), vec![200, 200]);
+    let evs = events(&mut e);
+    assert!(
+        evs.contains(&Event::Media(MediaCommand::SetMuted {
+            call: moderator,
+            muted: true
+        })),
+        "{evs:?}"
+    );
+    // *90 unmutes the participant.
+    let evs = keys(&mut e, now, moderator, "*90");
+    assert!(evs.contains(&Event::Media(MediaCommand::SetMuted {
+        call: participant,
+        muted: false
+    })));
+}
+
+#[test]
+fn recorded_name_is_announced_to_the_others() {
+    let mut e = engine_with(chorus_policy::Settings {
+        announce_caller_name: true,
+        ..Default::default()
+    });
+    let now = Instant::now();
+    let (first, _, evs) = dial(&mut e, now, 1);
+    let beep = last_play(&evs).expect("say your name + beep");
+    e.handle_media_event(
+        now,
+        crate::MediaEvent::PlayDone {
+            call: first,
+            id: beep,
+        },
+    );
+    assert!(
+        events(&mut e)
+            .iter()
+            .any(|ev| matches!(ev, Event::Media(MediaCommand::RecordName { .. })))
+    );
+    e.handle_media_event(
+        now,
+        crate::MediaEvent::NameRecorded {
+            call: first,
+            clip: vec![1i16; 800].into(),
+        },
+    );
+    assert_eq!(joined(&events(&mut e)), Some(false));
+    let (second, _, evs) = dial(&mut e, now, 2);
+    let beep = last_play(&evs).expect("prompt");
+    e.handle_media_event(
+        now,
+        crate::MediaEvent::PlayDone {
+            call: second,
+            id: beep,
+        },
+    );
+    events(&mut e);
+    let name: chorus_types::Clip = vec![7i16; 800].into();
+    e.handle_media_event(
+        now,
+        crate::MediaEvent::NameRecorded {
+            call: second,
+            clip: name.clone(),
+        },
+    );
+    let evs = events(&mut e);
+    let announced = evs.iter().find_map(|ev| match ev {
+        Event::Media(MediaCommand::Announce { clips, except, .. }) if *except == Some(second) => {
+            Some(clips.clone())
+        }
+        _ => None,
+    });
+    let clips = announced.expect("announcement");
+    assert_eq!(clips.len(), 3, "chime, name, has joined");
+    assert_eq!(clips[1], name);
+}
+
+#[test]
+fn pin_timeout_counts_as_a_try() {
+    let mut e = engine_with(pins());
+    let now = Instant::now();
+    let (call, _, _) = dial(&mut e, now, 1);
+    keys(&mut e, now, call, "12");
+    let deadline = e.poll_timeout().expect("deadline");
+    assert!(deadline <= now + Duration::from_secs(16));
+    e.handle_timeout(now + Duration::from_secs(16));
+    let evs = events(&mut e);
+    assert!(last_play(&evs).is_some(), "wrong PIN, try again");
+    assert_eq!(joined(&keys(&mut e, now, call, "1234#")), Some(false));
 }

@@ -1,0 +1,325 @@
+//! The media group on a virtual clock.
+
+use super::*;
+use chorus_types::Direction;
+
+fn params(port: u16) -> MediaParams {
+    MediaParams {
+        remote: SocketAddr::from(([127, 0, 0, 1], port)),
+        codec: Codec::Pcmu,
+        payload_type: 0,
+        telephone_event: Some(101),
+        remote_direction: Direction::SendRecv,
+    }
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn packet_of(sender: &mut RtpSender, pcm: &Frame) -> Vec<u8> {
+    let mut payload = [0u8; FRAME_SAMPLES];
+    chorus_codec::encode(Codec::Pcmu, pcm, &mut payload);
+    let mut out = [0u8; 200];
+    let n = sender.write(&payload, false, &mut out);
+    out[..n].to_vec()
+}
+
+/// What each leg was sent this tick, decoded (first sample).
+fn heard(group: &mut MediaGroup) -> HashMap<CallId, i16> {
+    let mut out = HashMap::new();
+    while let Some(t) = group.poll_transmit() {
+        let reader = rtp_rs::RtpReader::new(t.data).expect("rtp");
+        out.insert(t.leg, chorus_codec::ulaw_to_linear(reader.payload()[0]));
+    }
+    out
+}
+
+fn join(group: &mut MediaGroup, call: CallId) {
+    group.handle_command(MediaCommand::Join { call, muted: false });
+}
+
+struct Rig {
+    group: MediaGroup,
+    start: Instant,
+    tick: u32,
+    senders: HashMap<CallId, (RtpSender, u16)>,
+}
+
+impl Rig {
+    fn new(legs: &[(u64, &str)]) -> Rig {
+        let start = Instant::now();
+        let mut group = MediaGroup::new(start);
+        let mut senders = HashMap::new();
+        for (i, (id, conf)) in legs.iter().enumerate() {
+            let port = 7000 + i as u16;
+            group.add_leg(CallId(*id), conf, params(port), *id as u32);
+            senders.insert(
+                CallId(*id),
+                (RtpSender::new(100 + *id as u32, 0, 160), port),
+            );
+        }
+        Rig {
+            group,
+            start,
+            tick: 0,
+            senders,
+        }
+    }
+
+    /// One tick in which each listed leg sends a constant level.
+    fn tick(&mut self, levels: &[(u64, i16)]) -> HashMap<CallId, i16> {
+        let now = self.start + Duration::from_millis(20 * u64::from(self.tick));
+        self.tick += 1;
+        for (id, level) in levels {
+            let (sender, port) = self.senders.get_mut(&CallId(*id)).expect("leg");
+            let pkt = packet_of(sender, &[*level; FRAME_SAMPLES]);
+            self.group
+                .handle_packet(now, CallId(*id), addr(*port), &pkt);
+        }
+        self.group.handle_timeout(now);
+        heard(&mut self.group)
+    }
+
+    fn run(&mut self, ticks: usize, levels: &[(u64, i16)]) -> HashMap<CallId, i16> {
+        let mut last = HashMap::new();
+        for _ in 0..ticks {
+            last = self.tick(levels);
+        }
+        last
+    }
+}
+
+fn near(got: i16, want: i16) -> bool {
+    (i32::from(got) - i32::from(want)).abs() < 200
+}
+
+#[test]
+fn three_legs_hear_each_other_but_not_themselves_and_conferences_are_isolated() {
+    let mut rig = Rig::new(&[(1, "500"), (2, "500"), (3, "500"), (4, "501")]);
+    for id in 1..=4 {
+        join(&mut rig.group, CallId(id));
+    }
+    let last = rig.run(6, &[(1, 1000), (2, 2000), (3, 4000)]);
+    assert!(near(last[&CallId(1)], 6000), "1 hears {}", last[&CallId(1)]);
+    assert!(near(last[&CallId(2)], 5000));
+    assert!(near(last[&CallId(3)], 3000));
+    assert_eq!(last[&CallId(4)], 0, "another conference hears nothing");
+    assert_eq!(rig.group.leg_stats(CallId(1)).expect("leg").sent, 6);
+}
+
+#[test]
+fn lobby_legs_and_muted_legs_are_not_heard() {
+    let mut rig = Rig::new(&[(1, "500"), (2, "500"), (3, "500")]);
+    join(&mut rig.group, CallId(1));
+    join(&mut rig.group, CallId(2));
+    // 3 is still in the lobby (entering a PIN): it neither hears nor is heard.
+    let last = rig.run(5, &[(1, 1000), (2, 2000), (3, 4000)]);
+    assert!(near(last[&CallId(1)], 2000));
+    assert_eq!(last[&CallId(3)], 0);
+    rig.group.handle_command(MediaCommand::SetMuted {
+        call: CallId(2),
+        muted: true,
+    });
+    let last = rig.run(2, &[(1, 1000), (2, 2000)]);
+    assert_eq!(last[&CallId(1)], 0, "muted leg is out of the mix");
+    assert!(near(last[&CallId(2)], 1000), "a muted leg still hears");
+}
+
+#[test]
+fn prompts_play_to_one_leg_and_report_when_done() {
+    let mut rig = Rig::new(&[(1, "500"), (2, "500")]);
+    join(&mut rig.group, CallId(1));
+    join(&mut rig.group, CallId(2));
+    let clip: Clip = vec![3000i16; FRAME_SAMPLES * 2].into();
+    rig.group.handle_command(MediaCommand::Play {
+        call: CallId(1),
+        clip,
+        id: 42,
+    });
+    let first = rig.tick(&[]);
+    assert!(near(first[&CallId(1)], 3000));
+    assert_eq!(first[&CallId(2)], 0);
+    rig.tick(&[]);
+    assert_eq!(
+        rig.group.poll_event(),
+        Some(MediaEvent::PlayDone {
+            call: CallId(1),
+            id: 42
+        })
+    );
+    assert_eq!(rig.tick(&[])[&CallId(1)], 0);
+}
+
+#[test]
+fn music_loops_until_stopped_and_pauses_for_prompts() {
+    let mut rig = Rig::new(&[(1, "500")]);
+    join(&mut rig.group, CallId(1));
+    let music: Clip = vec![1500i16; 100].into();
+    rig.group.handle_command(MediaCommand::Music {
+        call: CallId(1),
+        clip: Some(music),
+    });
+    for _ in 0..5 {
+        assert!(near(rig.tick(&[])[&CallId(1)], 1500));
+    }
+    rig.group.handle_command(MediaCommand::Play {
+        call: CallId(1),
+        clip: vec![-2000i16; 160].into(),
+        id: 1,
+    });
+    assert!(near(rig.tick(&[])[&CallId(1)], -2000));
+    rig.group.handle_command(MediaCommand::Music {
+        call: CallId(1),
+        clip: None,
+    });
+    assert_eq!(rig.tick(&[])[&CallId(1)], 0);
+}
+
+#[test]
+fn announcements_reach_everyone_but_the_newcomer() {
+    let mut rig = Rig::new(&[(1, "500"), (2, "500"), (3, "500"), (4, "501")]);
+    for id in 1..=4 {
+        join(&mut rig.group, CallId(id));
+    }
+    rig.group.handle_command(MediaCommand::Announce {
+        conference: "500".into(),
+        except: Some(CallId(3)),
+        clips: vec![vec![2500i16; 160].into()],
+    });
+    let last = rig.tick(&[]);
+    assert!(near(last[&CallId(1)], 2500) && near(last[&CallId(2)], 2500));
+    assert_eq!(last[&CallId(3)], 0);
+    assert_eq!(last[&CallId(4)], 0);
+}
+
+#[test]
+fn telephone_events_become_one_digit() {
+    let mut rig = Rig::new(&[(1, "500")]);
+    let (_, port) = rig.senders[&CallId(1)];
+    let mut te = RtpSender::new(55, 101, 0);
+    let now = rig.start;
+    for duration in [160u16, 320, 480, 800, 800, 800] {
+        let ev = TelephoneEvent {
+            event: 10,
+            end: duration == 800,
+            volume: 10,
+            duration,
+        };
+        let mut out = [0u8; 64];
+        let n = te.write(&ev.write(), false, &mut out);
+        rig.group
+            .handle_packet(now, CallId(1), addr(port), &out[..n]);
+    }
+    assert_eq!(
+        rig.group.poll_event(),
+        Some(MediaEvent::Digit {
+            call: CallId(1),
+            digit: '*'
+        })
+    );
+    assert_eq!(rig.group.poll_event(), None);
+}
+
+#[test]
+fn inband_tones_become_digits_and_stay_out_of_the_mix() {
+    let start = Instant::now();
+    let mut group = MediaGroup::new(start);
+    let mut no_te = params(7000);
+    no_te.telephone_event = None;
+    group.add_leg(CallId(1), "500", no_te, 1);
+    group.add_leg(CallId(2), "500", params(7001), 2);
+    join(&mut group, CallId(1));
+    join(&mut group, CallId(2));
+    let mut sender = RtpSender::new(9, 0, 160);
+    // 120 ms of '5' (770 + 1336 Hz), then quiet.
+    let tone: Vec<i16> = (0..960)
+        .map(|i| {
+            let t = f64::from(i) / 8000.0;
+            (6000.0 * (2.0 * std::f64::consts::PI * 770.0 * t).sin()
+                + 6000.0 * (2.0 * std::f64::consts::PI * 1336.0 * t).sin()) as i16
+        })
+        .chain(std::iter::repeat_n(0, 960))
+        .collect();
+    let mut leaked = 0i32;
+    let mut digits = Vec::new();
+    for (tick, chunk) in tone.chunks(FRAME_SAMPLES).enumerate() {
+        let now = start + Duration::from_millis(20 * tick as u64);
+        let mut frame = SILENCE;
+        frame.copy_from_slice(chunk);
+        let pkt = packet_of(&mut sender, &frame);
+        group.handle_packet(now, CallId(1), addr(7000), &pkt);
+        group.handle_timeout(now);
+        while let Some(t) = group.poll_transmit() {
+            if t.leg == CallId(2) {
+                let reader = rtp_rs::RtpReader::new(t.data).expect("rtp");
+                leaked += reader
+                    .payload()
+                    .iter()
+                    .map(|&b| i32::from(chorus_codec::ulaw_to_linear(b)).abs())
+                    .max()
+                    .unwrap_or(0);
+            }
+        }
+        while let Some(ev) = group.poll_event() {
+            digits.push(ev);
+        }
+    }
+    assert_eq!(
+        digits,
+        vec![MediaEvent::Digit {
+            call: CallId(1),
+            digit: '5'
+        }]
+    );
+    // At most the first block before detection may leak; the tone itself is ~12000 peak.
+    assert!(leaked < 12_000 * 2, "tone leaked into the mix: {leaked}");
+}
+
+#[test]
+fn name_recording_ends_on_silence_after_speech() {
+    let mut rig = Rig::new(&[(1, "500")]);
+    rig.group.handle_command(MediaCommand::RecordName {
+        call: CallId(1),
+        max: Duration::from_secs(3),
+    });
+    // Jitter delay, then 0.5 s of voice, then silence.
+    rig.run(25, &[(1, 3000)]);
+    let mut recorded = None;
+    for _ in 0..60 {
+        rig.tick(&[(1, 0)]);
+        if let Some(MediaEvent::NameRecorded { clip, .. }) = rig.group.poll_event() {
+            recorded = Some(clip);
+            break;
+        }
+    }
+    let clip = recorded.expect("recording ended on silence before 3 s");
+    assert!(
+        clip.len() >= 8000 * 4 / 10 && clip.len() < 8000 * 2,
+        "{} samples",
+        clip.len()
+    );
+}
+
+#[test]
+fn removing_the_last_leg_drops_the_conference() {
+    let now = Instant::now();
+    let mut group = MediaGroup::new(now);
+    group.add_leg(CallId(1), "500", params(7001), 1);
+    group.remove_leg(CallId(1));
+    assert!(group.conferences.is_empty());
+    group.handle_timeout(now);
+    assert!(group.poll_transmit().is_none());
+}
+
+#[test]
+fn garbage_packets_are_counted() {
+    let now = Instant::now();
+    let mut group = MediaGroup::new(now);
+    group.add_leg(CallId(1), "500", params(7001), 1);
+    let src = addr(7001);
+    group.handle_packet(now, CallId(1), src, b"\x80");
+    group.handle_packet(now, CallId(1), src, &[0xff; 40]);
+    let stats = group.leg_stats(CallId(1)).expect("stats");
+    assert_eq!(stats.receive.malformed, 2);
+}

@@ -1,0 +1,528 @@
+//! What a caller goes through between the answer and the hang-up: admission, PIN, name
+//! recording, entry, keypad commands. The rules are `chorus-policy`'s; this module turns
+//! their decisions into prompts and media commands.
+
+use super::{CallId, Engine, Event};
+use crate::media::{MediaCommand, MediaEvent};
+use chorus_policy::{
+    Command, Conference, Key, Keypad, Outcome, PIN_TRIES, Refusal, Role, Settings,
+};
+use chorus_types::Clip;
+use std::time::{Duration, Instant};
+use tracing::info;
+
+/// How long a caller may take between PIN keys before the entry counts as a try.
+const PIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// The longest recorded name.
+const NAME_MAX: Duration = Duration::from_secs(3);
+
+/// The sounds the bridge speaks with. Each is 8 kHz mono PCM.
+#[derive(Debug, Clone)]
+pub struct Prompts {
+    /// "Please enter the conference PIN, followed by the pound key."
+    pub enter_pin: Clip,
+    /// "That PIN is not correct."
+    pub wrong_pin: Clip,
+    /// "Goodbye."
+    pub goodbye: Clip,
+    /// "This conference is locked."
+    pub locked: Clip,
+    /// "This conference is full."
+    pub full: Clip,
+    /// "You are muted."
+    pub muted: Clip,
+    /// "You are unmuted."
+    pub unmuted: Clip,
+    /// "Only moderators can unmute you in this conference."
+    pub mute_locked: Clip,
+    /// "That command is for moderators only."
+    pub moderators_only: Clip,
+    /// "All participants are muted."
+    pub all_muted: Clip,
+    /// "All participants are unmuted."
+    pub all_unmuted: Clip,
+    /// "The conference is now locked."
+    pub conference_locked: Clip,
+    /// "The conference is now unlocked."
+    pub conference_unlocked: Clip,
+    /// "Entry notifications are off."
+    pub notifications_off: Clip,
+    /// "Entry notifications are on."
+    pub notifications_on: Clip,
+    /// "After the tone, please say your name."
+    pub say_name: Clip,
+    /// "has joined the conference."
+    pub has_joined: Clip,
+    /// "Inviting numbers is not available in this conference."
+    pub invite_unavailable: Clip,
+    /// The tone before recording a name.
+    pub beep: Clip,
+    /// The short error tone for an unknown command.
+    pub error: Clip,
+    /// The default entry sound.
+    pub chime: Clip,
+    /// The default music while alone.
+    pub music: Clip,
+}
+
+impl Default for Prompts {
+    /// One silent frame each: for tests that do not listen.
+    fn default() -> Self {
+        let quiet: Clip = vec![0i16; 160].into();
+        Prompts {
+            enter_pin: quiet.clone(),
+            wrong_pin: quiet.clone(),
+            goodbye: quiet.clone(),
+            locked: quiet.clone(),
+            full: quiet.clone(),
+            muted: quiet.clone(),
+            unmuted: quiet.clone(),
+            mute_locked: quiet.clone(),
+            moderators_only: quiet.clone(),
+            all_muted: quiet.clone(),
+            all_unmuted: quiet.clone(),
+            conference_locked: quiet.clone(),
+            conference_unlocked: quiet.clone(),
+            notifications_off: quiet.clone(),
+            notifications_on: quiet.clone(),
+            say_name: quiet.clone(),
+            has_joined: quiet.clone(),
+            invite_unavailable: quiet.clone(),
+            beep: quiet.clone(),
+            error: quiet.clone(),
+            chime: quiet.clone(),
+            music: quiet,
+        }
+    }
+}
+
+/// One conference extension: its rules and its sounds.
+#[derive(Debug, Clone, Default)]
+pub struct ExtensionConfig {
+    /// PIN, limits and mute rules.
+    pub rules: Settings,
+    /// Played to the others when someone enters; `None` uses the built-in chime.
+    pub enter_sound: Option<Clip>,
+    /// Played while only one caller is in; `None` uses the built-in music.
+    pub music_on_hold: Option<Clip>,
+}
+
+/// Where a caller is between answer and hang-up.
+#[derive(Debug)]
+pub(super) enum Stage {
+    /// Answered; nothing decided yet.
+    Answered,
+    /// Keying the PIN.
+    Pin {
+        tries: u32,
+        entered: String,
+        deadline: Instant,
+    },
+    /// Waiting for a prompt to end, then doing `After`.
+    Prompt { id: u64, then: After },
+    /// Recording the caller's name.
+    RecordingName { role: Role },
+    /// In the conference.
+    In { keypad: Keypad },
+    /// Hearing why they are refused; hung up when the prompt ends.
+    Leaving,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum After {
+    Hangup,
+    RecordName(Role),
+}
+
+impl Engine {
+    fn rules(&self, conference: &str) -> Settings {
+        self.config
+            .extensions
+            .get(conference)
+            .map(|e| e.rules.clone())
+            .unwrap_or_default()
+    }
+
+    fn media(&mut self, command: MediaCommand) {
+        self.events.push_back(Event::Media(command));
+    }
+
+    fn play(&mut self, call: CallId, clip: Clip) -> u64 {
+        let id = self.next_prompt;
+        self.next_prompt += 1;
+        self.media(MediaCommand::Play { call, clip, id });
+        id
+    }
+
+    /// Plays `clips` and then does `then`.
+    fn play_then(&mut self, call: CallId, clips: Vec<Clip>, then: After) {
+        let mut last = None;
+        for clip in clips {
+            last = Some(self.play(call, clip));
+        }
+        if let (Some(id), Some(c)) = (last, self.calls.get_mut(&call)) {
+            c.stage = Stage::Prompt { id, then };
+        }
+    }
+
+    /// The caller's media is up: start admission.
+    pub(super) fn enter(&mut self, now: Instant, id: CallId) {
+        let Some(conference) = self.calls.get(&id).map(|c| c.conference.clone()) else {
+            return;
+        };
+        let rules = self.rules(&conference);
+        let state = self.conferences.entry(conference).or_default();
+        if let Err(refusal) = state.admission(&rules) {
+            return self.refuse(id, refusal);
+        }
+        if rules.needs_pin() {
+            let prompt = self.config.prompts.enter_pin.clone();
+            self.play(id, prompt);
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.stage = Stage::Pin {
+                    tries: 0,
+                    entered: String::new(),
+                    deadline: now + PIN_TIMEOUT,
+                };
+            }
+            return;
+        }
+        self.admitted(id, Role::Participant);
+    }
+
+    fn refuse(&mut self, id: CallId, refusal: Refusal) {
+        if let Some(call) = self.calls.get(&id) {
+            call.span.in_scope(|| info!(?refusal, "refused"));
+        }
+        let why = match refusal {
+            Refusal::Locked => self.config.prompts.locked.clone(),
+            Refusal::Full => self.config.prompts.full.clone(),
+        };
+        let goodbye = self.config.prompts.goodbye.clone();
+        self.play_then(id, vec![why, goodbye], After::Hangup);
+    }
+
+    /// PIN accepted (or none needed): check again, then record the name or join.
+    fn admitted(&mut self, id: CallId, role: Role) {
+        let Some(conference) = self.calls.get(&id).map(|c| c.conference.clone()) else {
+            return;
+        };
+        let rules = self.rules(&conference);
+        let state = self.conferences.entry(conference).or_default();
+        if let Err(refusal) = state.admission(&rules) {
+            return self.refuse(id, refusal);
+        }
+        if rules.announce_caller_name {
+            let clips = vec![
+                self.config.prompts.say_name.clone(),
+                self.config.prompts.beep.clone(),
+            ];
+            return self.play_then(id, clips, After::RecordName(role));
+        }
+        self.join(id, role, None);
+    }
+
+    fn join(&mut self, id: CallId, role: Role, name: Option<Clip>) {
+        let Some(conference) = self.calls.get(&id).map(|c| c.conference.clone()) else {
+            return;
+        };
+        let rules = self.rules(&conference);
+        let state = self.conferences.entry(conference.clone()).or_default();
+        let joined = match state.join(id.0, role, &rules) {
+            Ok(joined) => joined,
+            Err(refusal) => return self.refuse(id, refusal),
+        };
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.stage = Stage::In {
+                keypad: Keypad::new(),
+            };
+            call.span
+                .in_scope(|| info!(?role, muted = joined.muted, "joined"));
+        }
+        self.media(MediaCommand::Join {
+            call: id,
+            muted: joined.muted,
+        });
+        let extension = self.config.extensions.get(&conference);
+        let music = extension
+            .and_then(|e| e.music_on_hold.clone())
+            .unwrap_or_else(|| self.config.prompts.music.clone());
+        let enter_sound = extension
+            .and_then(|e| e.enter_sound.clone())
+            .unwrap_or_else(|| self.config.prompts.chime.clone());
+        if joined.alone {
+            self.media(MediaCommand::Music {
+                call: id,
+                clip: Some(music),
+            });
+        }
+        if let Some(other) = joined.no_longer_alone {
+            self.media(MediaCommand::Music {
+                call: CallId(other),
+                clip: None,
+            });
+        }
+        if joined.announce {
+            let mut clips = vec![enter_sound];
+            if let Some(name) = name.filter(|n| !n.is_empty()) {
+                clips.push(name);
+                clips.push(self.config.prompts.has_joined.clone());
+            }
+            self.media(MediaCommand::Announce {
+                conference,
+                except: Some(id),
+                clips,
+            });
+        }
+    }
+
+    /// The call is ending: take it out of its conference.
+    pub(super) fn leave_conference(&mut self, id: CallId, conference: &str) {
+        let Some(state) = self.conferences.get_mut(conference) else {
+            return;
+        };
+        let alone = state.leave(id.0);
+        if state.is_empty() {
+            self.conferences.remove(conference);
+        }
+        if let Some(other) = alone {
+            let music = self
+                .config
+                .extensions
+                .get(conference)
+                .and_then(|e| e.music_on_hold.clone())
+                .unwrap_or_else(|| self.config.prompts.music.clone());
+            self.media(MediaCommand::Music {
+                call: CallId(other),
+                clip: Some(music),
+            });
+        }
+    }
+
+    /// A key from the caller, by RFC 4733, SIP INFO or in-band tone.
+    pub(super) fn digit(&mut self, now: Instant, id: CallId, digit: char) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.span.in_scope(|| info!(%digit, "key"));
+        match &mut call.stage {
+            Stage::Pin {
+                tries,
+                entered,
+                deadline,
+            } => {
+                *deadline = now + PIN_TIMEOUT;
+                match digit {
+                    '#' => {
+                        let attempt = std::mem::take(entered);
+                        let tries_so_far = *tries;
+                        self.pin_entered(now, id, &attempt, tries_so_far);
+                    }
+                    '*' => entered.clear(),
+                    d if d.is_ascii_digit() && entered.len() < 32 => {
+                        let first = entered.is_empty();
+                        entered.push(d);
+                        // Barge-in: the caller knows the PIN, stop the prompt.
+                        if first {
+                            self.media(MediaCommand::StopPrompts { call: id });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Stage::In { keypad } => match keypad.press(now, digit) {
+                Key::Pending => {}
+                Key::Invalid => {
+                    let error = self.config.prompts.error.clone();
+                    self.play(id, error);
+                }
+                Key::Command(command) => self.command(id, command),
+            },
+            _ => {}
+        }
+    }
+
+    fn pin_entered(&mut self, now: Instant, id: CallId, attempt: &str, tries: u32) {
+        let Some(conference) = self.calls.get(&id).map(|c| c.conference.clone()) else {
+            return;
+        };
+        if let Some(role) = self.rules(&conference).check_pin(attempt) {
+            return self.admitted(id, role);
+        }
+        let tries = tries + 1;
+        let wrong = self.config.prompts.wrong_pin.clone();
+        if tries >= PIN_TRIES {
+            if let Some(call) = self.calls.get(&id) {
+                call.span.in_scope(|| info!(tries, "wrong PIN; hanging up"));
+            }
+            let goodbye = self.config.prompts.goodbye.clone();
+            return self.play_then(id, vec![wrong, goodbye], After::Hangup);
+        }
+        self.play(id, wrong);
+        let again = self.config.prompts.enter_pin.clone();
+        self.play(id, again);
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.stage = Stage::Pin {
+                tries,
+                entered: String::new(),
+                deadline: now + PIN_TIMEOUT,
+            };
+        }
+    }
+
+    fn command(&mut self, id: CallId, command: Command) {
+        let Some(conference) = self.calls.get(&id).map(|c| c.conference.clone()) else {
+            return;
+        };
+        let rules = self.rules(&conference);
+        let Some(outcome) = self
+            .conferences
+            .get_mut(&conference)
+            .and_then(|c| c.command(id.0, command, &rules))
+        else {
+            return;
+        };
+        if let Some(call) = self.calls.get(&id) {
+            call.span.in_scope(|| info!(?outcome, "command"));
+        }
+        let p = &self.config.prompts;
+        let confirm = match &outcome {
+            Outcome::Muted => p.muted.clone(),
+            Outcome::Unmuted => p.unmuted.clone(),
+            Outcome::MuteLocked => p.mute_locked.clone(),
+            Outcome::ModeratorsOnly => p.moderators_only.clone(),
+            Outcome::MutedAll(_) => p.all_muted.clone(),
+            Outcome::UnmutedAll(_) => p.all_unmuted.clone(),
+            Outcome::Locked => p.conference_locked.clone(),
+            Outcome::Unlocked => p.conference_unlocked.clone(),
+            Outcome::NotificationsOff => p.notifications_off.clone(),
+            Outcome::NotificationsOn => p.notifications_on.clone(),
+            Outcome::Invite(_) => p.invite_unavailable.clone(),
+        };
+        match outcome {
+            Outcome::Muted | Outcome::Unmuted => {
+                let muted = matches!(outcome, Outcome::Muted);
+                self.media(MediaCommand::SetMuted { call: id, muted });
+            }
+            Outcome::MutedAll(ids) | Outcome::UnmutedAll(ids) => {
+                let muted = self
+                    .conferences
+                    .get(&conference)
+                    .and_then(|c| ids.first().and_then(|m| c.member(*m)))
+                    .is_some_and(|m| m.muted);
+                for member in ids {
+                    self.media(MediaCommand::SetMuted {
+                        call: CallId(member),
+                        muted,
+                    });
+                }
+            }
+            _ => {}
+        }
+        self.play(id, confirm);
+    }
+
+    /// Something the media side reports.
+    pub fn handle_media_event(&mut self, now: Instant, event: MediaEvent) {
+        match event {
+            MediaEvent::Digit { call, digit } => self.digit(now, call, digit),
+            MediaEvent::PlayDone { call, id } => {
+                let then = match self.calls.get(&call).map(|c| &c.stage) {
+                    Some(Stage::Prompt { id: waiting, then }) if *waiting == id => *then,
+                    _ => return,
+                };
+                match then {
+                    After::Hangup => {
+                        if let Some(c) = self.calls.get_mut(&call) {
+                            c.stage = Stage::Leaving;
+                        }
+                        self.hangup(now, call);
+                    }
+                    After::RecordName(role) => {
+                        if let Some(c) = self.calls.get_mut(&call) {
+                            c.stage = Stage::RecordingName { role };
+                        }
+                        self.media(MediaCommand::RecordName {
+                            call,
+                            max: NAME_MAX,
+                        });
+                    }
+                }
+            }
+            MediaEvent::NameRecorded { call, clip } => {
+                if let Some(Stage::RecordingName { role }) = self.calls.get(&call).map(|c| &c.stage)
+                {
+                    let role = *role;
+                    self.join(call, role, Some(clip));
+                }
+            }
+        }
+        self.process_txn_events(now);
+    }
+
+    /// Deadlines of callers half-way through a PIN or a command.
+    pub(super) fn stage_timeout(&self) -> Option<Instant> {
+        self.calls
+            .values()
+            .filter_map(|c| match &c.stage {
+                Stage::Pin { deadline, .. } => Some(*deadline),
+                Stage::In { keypad } => keypad.poll_timeout(),
+                _ => None,
+            })
+            .min()
+    }
+
+    pub(super) fn handle_stage_timeouts(&mut self, now: Instant) {
+        let due: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| match &c.stage {
+                Stage::Pin { deadline, .. } => *deadline <= now,
+                Stage::In { keypad } => keypad.poll_timeout().is_some_and(|at| at <= now),
+                _ => false,
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            match &mut call.stage {
+                Stage::Pin { tries, entered, .. } => {
+                    let attempt = std::mem::take(entered);
+                    let tries = *tries;
+                    self.pin_entered(now, id, &attempt, tries);
+                }
+                Stage::In { keypad } => match keypad.handle_timeout(now) {
+                    Some(Key::Command(command)) => self.command(id, command),
+                    Some(Key::Invalid) => {
+                        let error = self.config.prompts.error.clone();
+                        self.play(id, error);
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+
+    /// New settings for the conferences: live conferences follow (turning
+    /// `mute_non_moderator` on mutes the participants present).
+    pub fn apply_extension_settings(&mut self) {
+        let mut mutes = Vec::new();
+        for (name, state) in &mut self.conferences {
+            if let Some(extension) = self.config.extensions.get(name) {
+                mutes.extend(state.apply_settings(&extension.rules));
+            }
+        }
+        for member in mutes {
+            self.media(MediaCommand::SetMuted {
+                call: CallId(member),
+                muted: true,
+            });
+        }
+    }
+}
+
+/// Policy state per live conference.
+pub(super) type Conferences = std::collections::HashMap<String, Conference>;
