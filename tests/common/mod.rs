@@ -237,6 +237,9 @@ pub struct Phone {
     child: Child,
     dir: PathBuf,
     pub name: String,
+    /// When the phone was started: the origin of its recording, give or take call setup.
+    pub started: Instant,
+    ctrl_port: u16,
 }
 
 impl Phone {
@@ -259,7 +262,9 @@ impl Phone {
 audio_player\talsa,null\naudio_alert\talsa,null\naudio_source\taufile,{src}\nausrc_srate\t8000\nausrc_channels\t1\n\
 auplay_srate\t8000\nauplay_channels\t1\naudio_codecs\tpcmu,pcma\nrtp_ports\t{rtp_base}-{rtp_end}\n\
 module_path\t/usr/lib/baresip/modules\nmodule\tg711.so\nmodule\taufile.so\nmodule\talsa.so\nmodule\tsndfile.so\n\
-module\taccount.so\nmodule\tmenu.so\nsnd_path\t{dumps}\nstatmode_default\toff\n",
+module\taccount.so\nmodule\tmenu.so\nmodule\tctrl_tcp.so\nctrl_tcp_listen\t127.0.0.1:{ctrl}\n\
+snd_path\t{dumps}\nstatmode_default\toff\n",
+            ctrl = sip_port + 9,
             src = source.display(),
             rtp_end = rtp_base + 20,
             dumps = dumps.display(),
@@ -287,7 +292,48 @@ module\taccount.so\nmodule\tmenu.so\nsnd_path\t{dumps}\nstatmode_default\toff\n"
             child,
             dir: home,
             name: name.to_owned(),
+            started: Instant::now(),
+            ctrl_port: sip_port + 9,
         }
+    }
+
+    /// Presses keys during the call (sent as RFC 4733 events by baresip).
+    pub fn keys(&self, digits: &str) {
+        let command =
+            format!("{{\"command\":\"sndcode\",\"params\":\"{digits}\",\"token\":\"k\"}}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.ctrl_port)) {
+                use std::io::Write;
+                let frame = format!("{}:{command},", command.len());
+                stream.write_all(frame.as_bytes()).expect("send keys");
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut reply = [0u8; 256];
+                let _ = stream.read(&mut reply);
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no control connection",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What the phone printed so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default()
+    }
+
+    /// Whether the far end (the bridge) ended the call.
+    pub fn call_ended(&self) -> bool {
+        self.log().contains("terminated")
+    }
+
+    /// Seconds since the phone started.
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
     }
 
     /// Waits for the phone to quit and returns what it heard (decoded audio).
@@ -333,4 +379,30 @@ pub fn options_ping(bridge_port: u16, local_port: u16) -> Option<String> {
         .lines()
         .next()
         .map(str::to_owned)
+}
+
+/// The part of a recording between two times, in seconds from its start.
+pub fn window(samples: &[f64], rate: u32, from: f64, to: f64) -> &[f64] {
+    let start = ((from * f64::from(rate)) as usize).min(samples.len());
+    let end = ((to * f64::from(rate)) as usize).clamp(start, samples.len());
+    &samples[start..end]
+}
+
+/// Root-mean-square level in dBFS.
+pub fn rms_db(samples: &[f64]) -> f64 {
+    let power = samples.iter().map(|x| x * x).sum::<f64>() / samples.len().max(1) as f64;
+    10.0 * power.max(1e-12).log10()
+}
+
+/// Waits until the bridge log has `count` lines containing `needle`.
+pub fn wait_for_log(bridge: &Bridge, needle: &str, count: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while bridge.log_text().matches(needle).count() < count {
+        assert!(
+            Instant::now() < deadline,
+            "waited for {count} × {needle:?}; bridge log:\n{}",
+            bridge.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

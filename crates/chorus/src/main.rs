@@ -11,7 +11,8 @@ use tracing_subscriber::EnvFilter;
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("CHORUS_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("CHORUS_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,webrtc_sdp=error")),
         )
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
