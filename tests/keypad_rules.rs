@@ -323,3 +323,47 @@ fn inband_star1_mutes_a_phone_without_telephone_event_and_the_tones_are_cut() {
         "DTMF tones reached the others"
     );
 }
+
+#[test]
+fn rfc4733_star1_from_sipp_mutes_it() {
+    let dir = scratch("rfc4733");
+    let bridge = Bridge::start(&dir, 6160, (26800, 26899), None, &[]);
+    let listener = Phone::dial(
+        &dir,
+        "listener",
+        6180,
+        14700,
+        &quiet(&dir, 40.0),
+        "sip:500@127.0.0.1:6160",
+        14,
+    );
+    wait_for_log(&bridge, "joined role", 1, SETTLE);
+    let started = listener.elapsed();
+    let (ok, out) = sipp(
+        "rfc4733_keys.xml",
+        6160,
+        6170,
+        6320,
+        &[],
+        Duration::from_secs(30),
+    );
+    assert!(ok, "sipp failed:\n{out}");
+    let log = bridge.log_text();
+    // Triple end packets and six updates per key still make one press each.
+    assert_eq!(log.matches("key digit=*").count(), 1, "{log}");
+    assert_eq!(log.matches("key digit=1").count(), 1, "{log}");
+    assert!(log.contains("outcome=Muted"), "{log}");
+    let (heard, rate) = listener.recording();
+    let level = |from: f64, to: f64| {
+        tone_level_db(
+            window(&heard, rate, started + from, started + to),
+            rate,
+            1000.0,
+        )
+    };
+    let before = level(1.0, 2.8);
+    let muted = level(4.5, 7.0);
+    eprintln!("listener: 1 kHz {before:.1} before, {muted:.1} dBFS after RFC 4733 *1");
+    assert!(before > -14.0, "before: {before:.1}");
+    assert!(muted < -50.0, "RFC 4733 *1 did not mute: {muted:.1}");
+}
