@@ -24,8 +24,11 @@ mod media;
 mod sip;
 
 pub use chorus_sip_proto::{Timers, Transmit, Transport};
-pub use media::{LegStats, MediaCommand, MediaEvent, MediaGroup, MediaTransmit};
-pub use sip::{EndReason, Engine, EngineConfig, EngineStats, Event, ExtensionConfig, Prompts};
+pub use media::{LegStats, MediaCommand, MediaEvent, MediaGroup, MediaTotals, MediaTransmit};
+pub use sip::{
+    ConferenceInfo, EndReason, Engine, EngineConfig, EngineStats, Event, ExtensionConfig,
+    MemberInfo, Notification, Prompts,
+};
 
 use chorus_types::{Codec, Direction};
 use std::net::SocketAddr;

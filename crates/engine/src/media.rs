@@ -25,6 +25,10 @@ const TONE_HANGOVER_FRAMES: u32 = 3;
 const NAME_TRAILING_QUIET: usize = 35;
 /// Mean absolute level above which a frame counts as voice (about −40 dBFS).
 const VOICE_LEVEL: u32 = 300;
+/// Voiced frames in a row that start "talking".
+const TALK_START_FRAMES: u32 = 3;
+/// Quiet frames in a row that end it.
+const TALK_STOP_FRAMES: u32 = 40;
 
 /// Counters for one leg.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,6 +130,13 @@ pub enum MediaEvent {
         /// The id it was queued with.
         id: u64,
     },
+    /// A joined leg started or stopped talking.
+    Talking {
+        /// The leg.
+        call: CallId,
+        /// Talking now or not.
+        talking: bool,
+    },
     /// A [`MediaCommand::RecordName`] recording finished.
     NameRecorded {
         /// The leg.
@@ -169,6 +180,9 @@ struct Leg {
     music: Option<Clip>,
     music_pos: usize,
     recording: Option<Recording>,
+    talking: bool,
+    voiced_run: u32,
+    quiet_run: u32,
 }
 
 fn keys_for(params: &MediaParams) -> Keys {
@@ -253,6 +267,29 @@ pub struct MediaGroup {
     /// Encoded shared mix per (codec, with announcement) for the conference being sent.
     shared: Vec<(Codec, bool, [u8; FRAME_SAMPLES])>,
     events: VecDeque<MediaEvent>,
+    /// Counters of legs already removed, so totals never go backwards.
+    retired: LegStats,
+}
+
+/// Counters summed over every leg this group has had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaTotals {
+    /// RTP packets accepted.
+    pub received: u64,
+    /// Datagrams dropped (malformed, RTCP on the RTP port, wrong source or payload type).
+    pub dropped: u64,
+    /// Packets lost on the way (sequence gaps).
+    pub lost: u64,
+    /// RTP packets sent.
+    pub sent: u64,
+}
+
+fn add_stats(total: &mut MediaTotals, s: &LegStats) {
+    let r = &s.receive;
+    total.received += r.accepted;
+    total.dropped += r.malformed + r.rtcp + r.foreign_source + r.unknown_payload_type;
+    total.lost += r.lost;
+    total.sent += s.sent;
 }
 
 fn add_into(acc: &mut Frame, other: &Frame) {
@@ -272,7 +309,21 @@ impl MediaGroup {
             queue: VecDeque::new(),
             shared: Vec::new(),
             events: VecDeque::new(),
+            retired: LegStats::default(),
         }
+    }
+
+    /// Counters over every leg, present and past. O(legs): call it now and then, not per
+    /// packet.
+    pub fn totals(&self) -> MediaTotals {
+        let mut total = MediaTotals::default();
+        add_stats(&mut total, &self.retired);
+        for id in self.legs.keys() {
+            if let Some(stats) = self.leg_stats(*id) {
+                add_stats(&mut total, &stats);
+            }
+        }
+        total
     }
 
     /// Number of legs.
@@ -325,6 +376,9 @@ impl MediaGroup {
             music: None,
             music_pos: 0,
             recording: None,
+            talking: false,
+            voiced_run: 0,
+            quiet_run: 0,
             params,
         };
         self.legs.insert(id, leg);
@@ -345,6 +399,16 @@ impl MediaGroup {
 
     /// Removes a leg; an emptied conference is dropped.
     pub fn remove_leg(&mut self, id: CallId) {
+        if let Some(stats) = self.leg_stats(id) {
+            let r = &mut self.retired.receive;
+            r.accepted += stats.receive.accepted;
+            r.malformed += stats.receive.malformed;
+            r.rtcp += stats.receive.rtcp;
+            r.foreign_source += stats.receive.foreign_source;
+            r.unknown_payload_type += stats.receive.unknown_payload_type;
+            r.lost += stats.receive.lost;
+            self.retired.sent += stats.sent;
+        }
         let Some(leg) = self.legs.remove(&id) else {
             return;
         };
@@ -488,6 +552,26 @@ impl MediaGroup {
                     && !leg.muted
                     && leg.tone_hangover == 0
                     && leg.params.remote_direction.sends();
+                if leg.joined {
+                    let voiced = speaking && frame_level(&frame) >= VOICE_LEVEL;
+                    if voiced {
+                        leg.voiced_run += 1;
+                        leg.quiet_run = 0;
+                    } else {
+                        leg.quiet_run += 1;
+                        leg.voiced_run = 0;
+                    }
+                    let talking = if leg.talking {
+                        leg.quiet_run < TALK_STOP_FRAMES
+                    } else {
+                        leg.voiced_run >= TALK_START_FRAMES
+                    };
+                    if talking != leg.talking {
+                        leg.talking = talking;
+                        self.events
+                            .push_back(MediaEvent::Talking { call: *id, talking });
+                    }
+                }
                 if speaking && (audio || frame != SILENCE) {
                     conf.mixer.set_input(leg.member, &frame);
                 }
@@ -595,3 +679,12 @@ fn record_frame(recording: &mut Recording, frame: &Frame) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// Mean absolute sample value.
+fn frame_level(frame: &Frame) -> u32 {
+    frame
+        .iter()
+        .map(|&s| u32::from(s.unsigned_abs()))
+        .sum::<u32>()
+        / FRAME_SAMPLES as u32
+}

@@ -62,8 +62,10 @@ pub enum EndReason {
     Cancelled,
     /// Our 2xx was never acknowledged.
     AckTimeout,
-    /// The bridge hung up (shutdown or operator).
+    /// The bridge hung up (shutdown, a rule, or the conference was deleted).
     LocalHangup,
+    /// An operator removed the member.
+    Kicked,
     /// No RTP port could be had.
     MediaUnavailable,
     /// The caller's answer in the ACK was unusable.
@@ -100,6 +102,8 @@ pub enum Event {
     },
     /// Something for the media side of a call or conference.
     Media(crate::MediaCommand),
+    /// Something operators may watch.
+    Notify(Notification),
     /// The call is over: release its media and socket.
     CallEnded {
         /// The call.
@@ -107,6 +111,88 @@ pub enum Event {
         /// Why.
         reason: EndReason,
     },
+}
+
+/// Something operators may want to watch (the REST API streams these as events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    /// A caller entered a conference.
+    MemberJoined {
+        /// The conference.
+        conference: String,
+        /// The member id (the call's id).
+        member: u64,
+        /// The caller's From URI.
+        caller: String,
+        /// Moderator or participant.
+        moderator: bool,
+    },
+    /// A member left.
+    MemberLeft {
+        /// The conference.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// Why, e.g. `RemoteBye`, `Kicked`, `LocalHangup`.
+        reason: String,
+    },
+    /// A member started or stopped talking.
+    Talking {
+        /// The conference.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// Talking now or not.
+        talking: bool,
+    },
+    /// A member was muted or unmuted.
+    Muted {
+        /// The conference.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// Muted now or not.
+        muted: bool,
+    },
+    /// A conference was locked or unlocked.
+    Locked {
+        /// The conference.
+        conference: String,
+        /// Locked now or not.
+        locked: bool,
+    },
+}
+
+/// One live conference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConferenceInfo {
+    /// The extension.
+    pub conference: String,
+    /// Members in.
+    pub members: usize,
+    /// Whether it is locked.
+    pub locked: bool,
+}
+
+/// One member of a live conference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Member id (the call's id).
+    pub id: u64,
+    /// The caller's From URI.
+    pub caller: String,
+    /// Moderator or participant.
+    pub moderator: bool,
+    /// Kept out of the mix.
+    pub muted: bool,
+    /// Talking right now.
+    pub talking: bool,
+    /// Brought in with `*8` rather than dialling in.
+    pub invited: bool,
+    /// The leg's codec.
+    pub codec: chorus_types::Codec,
+    /// When the member entered.
+    pub joined_at: Instant,
 }
 
 /// Counters the driver can export.
@@ -120,6 +206,14 @@ pub struct EngineStats {
     pub calls_answered: u64,
     /// Calls refused with a final error response.
     pub calls_rejected: u64,
+    /// Callers turned away by a locked conference.
+    pub refused_locked: u64,
+    /// Callers turned away by a full conference.
+    pub refused_full: u64,
+    /// Callers hung up on after three wrong PINs.
+    pub wrong_pin: u64,
+    /// Keypad commands carried out.
+    pub keypad_commands: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +245,17 @@ struct Call {
     sdp_version: u64,
     started: bool,
     stage: Stage,
+    /// Set once in the conference.
+    member: Option<Membership>,
+    caller: String,
     span: tracing::Span,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Membership {
+    joined_at: Instant,
+    moderator: bool,
+    talking: bool,
 }
 
 /// The SIP side of the bridge. See the crate docs for how to drive it.
@@ -496,6 +600,8 @@ impl Engine {
                 sdp_version: 1,
                 started: false,
                 stage: Stage::Answered,
+                member: None,
+                caller: essentials.from.uri.clone(),
                 span,
             },
         );
@@ -620,6 +726,14 @@ impl Engine {
         };
         call.span.in_scope(|| info!(?reason, "call ended"));
         self.leave_conference(id, &call.conference);
+        if call.member.is_some() {
+            self.events
+                .push_back(Event::Notify(Notification::MemberLeft {
+                    conference: call.conference.clone(),
+                    member: id.0,
+                    reason: format!("{reason:?}"),
+                }));
+        }
         self.by_dialog
             .remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
         self.by_invite.remove(&call.invite_key);
@@ -807,6 +921,10 @@ impl Engine {
 
     /// Hangs a call up from our side: BYE once answered, 480 before.
     pub fn hangup(&mut self, now: Instant, id: CallId) {
+        self.hangup_because(now, id, EndReason::LocalHangup);
+    }
+
+    fn hangup_because(&mut self, now: Instant, id: CallId, reason: EndReason) {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -825,7 +943,7 @@ impl Engine {
                 self.send_bye(now, id);
             }
         }
-        self.end(id, EndReason::LocalHangup);
+        self.end(id, reason);
     }
 
     /// Stops taking calls (new INVITEs get 503) and hangs up every call.

@@ -29,6 +29,8 @@ pub struct ReceiveStats {
     pub foreign_source: u64,
     /// Dropped for a payload type not negotiated.
     pub unknown_payload_type: u64,
+    /// Packets never seen: gaps in the sequence numbers.
+    pub lost: u64,
 }
 
 /// An accepted packet's header fields and payload.
@@ -56,6 +58,7 @@ pub struct RtpReceiver {
     latched: Option<SocketAddr>,
     payload_types: Vec<u8>,
     stats: ReceiveStats,
+    highest_sequence: Option<(u32, u16)>,
 }
 
 impl RtpReceiver {
@@ -66,6 +69,7 @@ impl RtpReceiver {
             latched: None,
             payload_types,
             stats: ReceiveStats::default(),
+            highest_sequence: None,
         }
     }
 
@@ -95,14 +99,33 @@ impl RtpReceiver {
         data: &'a [u8],
     ) -> Result<Packet<'a>, Drop> {
         let result = self.check(source, data);
-        match result {
-            Ok(_) => self.stats.accepted += 1,
+        match &result {
+            Ok(packet) => {
+                self.stats.accepted += 1;
+                self.count_loss(packet.ssrc, packet.sequence);
+            }
             Err(Drop::Malformed) => self.stats.malformed += 1,
             Err(Drop::Rtcp) => self.stats.rtcp += 1,
             Err(Drop::ForeignSource) => self.stats.foreign_source += 1,
             Err(Drop::UnknownPayloadType) => self.stats.unknown_payload_type += 1,
         }
         result
+    }
+
+    fn count_loss(&mut self, ssrc: u32, sequence: u16) {
+        match self.highest_sequence {
+            Some((known, highest)) if known == ssrc => {
+                let ahead = sequence.wrapping_sub(highest) as i16;
+                // A big jump is a restarted stream, not thousands of lost packets.
+                if (1..=3000).contains(&ahead) {
+                    self.stats.lost += u64::from(ahead.unsigned_abs()) - 1;
+                    self.highest_sequence = Some((ssrc, sequence));
+                } else if ahead > 3000 || ahead < -3000 {
+                    self.highest_sequence = Some((ssrc, sequence));
+                }
+            }
+            _ => self.highest_sequence = Some((ssrc, sequence)),
+        }
     }
 
     fn check<'a>(&mut self, source: SocketAddr, data: &'a [u8]) -> Result<Packet<'a>, Drop> {

@@ -2,7 +2,9 @@
 //! recording, entry, keypad commands. The rules are `chorus-policy`'s; this module turns
 //! their decisions into prompts and media commands.
 
-use super::{CallId, Engine, Event};
+use super::{
+    CallId, ConferenceInfo, EndReason, Engine, Event, MemberInfo, Membership, Notification,
+};
 use crate::media::{MediaCommand, MediaEvent};
 use chorus_policy::{
     Command, Conference, Key, Keypad, Outcome, PIN_TRIES, Refusal, Role, Settings,
@@ -187,7 +189,7 @@ impl Engine {
             }
             return;
         }
-        self.admitted(id, Role::Participant);
+        self.admitted(now, id, Role::Participant);
     }
 
     fn refuse(&mut self, id: CallId, refusal: Refusal) {
@@ -195,15 +197,21 @@ impl Engine {
             call.span.in_scope(|| info!(?refusal, "refused"));
         }
         let why = match refusal {
-            Refusal::Locked => self.config.prompts.locked.clone(),
-            Refusal::Full => self.config.prompts.full.clone(),
+            Refusal::Locked => {
+                self.stats.refused_locked += 1;
+                self.config.prompts.locked.clone()
+            }
+            Refusal::Full => {
+                self.stats.refused_full += 1;
+                self.config.prompts.full.clone()
+            }
         };
         let goodbye = self.config.prompts.goodbye.clone();
         self.play_then(id, vec![why, goodbye], After::Hangup);
     }
 
     /// PIN accepted (or none needed): check again, then record the name or join.
-    fn admitted(&mut self, id: CallId, role: Role) {
+    fn admitted(&mut self, now: Instant, id: CallId, role: Role) {
         let Some(conference) = self.calls.get(&id).map(|c| c.conference.clone()) else {
             return;
         };
@@ -219,10 +227,10 @@ impl Engine {
             ];
             return self.play_then(id, clips, After::RecordName(role));
         }
-        self.join(id, role, None);
+        self.join(now, id, role, None);
     }
 
-    fn join(&mut self, id: CallId, role: Role, name: Option<Clip>) {
+    fn join(&mut self, now: Instant, id: CallId, role: Role, name: Option<Clip>) {
         let Some(conference) = self.calls.get(&id).map(|c| c.conference.clone()) else {
             return;
         };
@@ -232,12 +240,26 @@ impl Engine {
             Ok(joined) => joined,
             Err(refusal) => return self.refuse(id, refusal),
         };
+        let moderator = role == Role::Moderator;
         if let Some(call) = self.calls.get_mut(&id) {
             call.stage = Stage::In {
                 keypad: Keypad::new(),
             };
+            call.member = Some(Membership {
+                joined_at: now,
+                moderator,
+                talking: false,
+            });
             call.span
                 .in_scope(|| info!(?role, muted = joined.muted, "joined"));
+            let caller = call.caller.clone();
+            self.events
+                .push_back(Event::Notify(Notification::MemberJoined {
+                    conference: conference.clone(),
+                    member: id.0,
+                    caller,
+                    moderator,
+                }));
         }
         self.media(MediaCommand::Join {
             call: id,
@@ -347,7 +369,7 @@ impl Engine {
             return;
         };
         if let Some(role) = self.rules(&conference).check_pin(attempt) {
-            return self.admitted(id, role);
+            return self.admitted(now, id, role);
         }
         let tries = tries + 1;
         let wrong = self.config.prompts.wrong_pin.clone();
@@ -355,6 +377,7 @@ impl Engine {
             if let Some(call) = self.calls.get(&id) {
                 call.span.in_scope(|| info!(tries, "wrong PIN; hanging up"));
             }
+            self.stats.wrong_pin += 1;
             let goodbye = self.config.prompts.goodbye.clone();
             return self.play_then(id, vec![wrong, goodbye], After::Hangup);
         }
@@ -385,6 +408,7 @@ impl Engine {
         if let Some(call) = self.calls.get(&id) {
             call.span.in_scope(|| info!(?outcome, "command"));
         }
+        self.stats.keypad_commands += 1;
         let p = &self.config.prompts;
         let confirm = match &outcome {
             Outcome::Muted => p.muted.clone(),
@@ -402,7 +426,13 @@ impl Engine {
         match outcome {
             Outcome::Muted | Outcome::Unmuted => {
                 let muted = matches!(outcome, Outcome::Muted);
-                self.media(MediaCommand::SetMuted { call: id, muted });
+                self.set_muted_effects(&conference, id, muted);
+            }
+            Outcome::Locked | Outcome::Unlocked => {
+                self.events.push_back(Event::Notify(Notification::Locked {
+                    conference: conference.clone(),
+                    locked: matches!(outcome, Outcome::Locked),
+                }));
             }
             Outcome::MutedAll(ids) | Outcome::UnmutedAll(ids) => {
                 let muted = self
@@ -411,10 +441,7 @@ impl Engine {
                     .and_then(|c| ids.first().and_then(|m| c.member(*m)))
                     .is_some_and(|m| m.muted);
                 for member in ids {
-                    self.media(MediaCommand::SetMuted {
-                        call: CallId(member),
-                        muted,
-                    });
+                    self.set_muted_effects(&conference, CallId(member), muted);
                 }
             }
             _ => {}
@@ -449,11 +476,24 @@ impl Engine {
                     }
                 }
             }
+            MediaEvent::Talking { call, talking } => {
+                if let Some(c) = self.calls.get_mut(&call)
+                    && let Some(member) = &mut c.member
+                {
+                    member.talking = talking;
+                    let conference = c.conference.clone();
+                    self.events.push_back(Event::Notify(Notification::Talking {
+                        conference,
+                        member: call.0,
+                        talking,
+                    }));
+                }
+            }
             MediaEvent::NameRecorded { call, clip } => {
                 if let Some(Stage::RecordingName { role }) = self.calls.get(&call).map(|c| &c.stage)
                 {
                     let role = *role;
-                    self.join(call, role, Some(clip));
+                    self.join(now, call, role, Some(clip));
                 }
             }
         }
@@ -503,6 +543,112 @@ impl Engine {
                 },
                 _ => {}
             }
+        }
+    }
+
+    fn set_muted_effects(&mut self, conference: &str, id: CallId, muted: bool) {
+        self.media(MediaCommand::SetMuted { call: id, muted });
+        self.events.push_back(Event::Notify(Notification::Muted {
+            conference: conference.to_owned(),
+            member: id.0,
+            muted,
+        }));
+    }
+
+    /// Live conferences, for operators.
+    pub fn conferences(&self) -> Vec<ConferenceInfo> {
+        let mut out: Vec<ConferenceInfo> = self
+            .conferences
+            .iter()
+            .map(|(name, state)| ConferenceInfo {
+                conference: name.clone(),
+                members: state.len(),
+                locked: state.is_locked(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.conference.cmp(&b.conference));
+        out
+    }
+
+    /// The members of a live conference, or `None` when nobody is in it.
+    pub fn members(&self, conference: &str) -> Option<Vec<MemberInfo>> {
+        let state = self.conferences.get(conference)?;
+        let mut members: Vec<MemberInfo> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.conference == conference)
+            .filter_map(|(id, c)| {
+                let membership = c.member?;
+                let rules = state.member(id.0)?;
+                Some(MemberInfo {
+                    id: id.0,
+                    caller: c.caller.clone(),
+                    moderator: membership.moderator,
+                    muted: rules.muted,
+                    talking: membership.talking,
+                    invited: false,
+                    codec: c
+                        .offer
+                        .as_ref()
+                        .map_or(chorus_types::Codec::Pcmu, |o| o.codec),
+                    joined_at: membership.joined_at,
+                })
+            })
+            .collect();
+        members.sort_by_key(|m| m.id);
+        Some(members)
+    }
+
+    /// Operator mute or unmute. `false` when no such member is in the conference.
+    pub fn set_member_muted(&mut self, conference: &str, member: u64, muted: bool) -> bool {
+        let changed = self
+            .conferences
+            .get_mut(conference)
+            .is_some_and(|c| c.set_muted(member, muted));
+        if changed {
+            self.set_muted_effects(conference, CallId(member), muted);
+        }
+        changed
+    }
+
+    /// Operator removes a member. `false` when no such member is in the conference.
+    pub fn kick(&mut self, now: Instant, conference: &str, member: u64) -> bool {
+        let present = self
+            .conferences
+            .get(conference)
+            .is_some_and(|c| c.member(member).is_some());
+        if present {
+            self.hangup_because(now, CallId(member), EndReason::Kicked);
+            self.process_txn_events(now);
+        }
+        present
+    }
+
+    /// Operator lock or unlock. `false` when the conference is not live.
+    pub fn set_locked(&mut self, conference: &str, locked: bool) -> bool {
+        let Some(state) = self.conferences.get_mut(conference) else {
+            return false;
+        };
+        state.set_locked(locked);
+        self.events.push_back(Event::Notify(Notification::Locked {
+            conference: conference.to_owned(),
+            locked,
+        }));
+        true
+    }
+
+    /// The extension is gone: everyone on it hears goodbye and is hung up on.
+    pub fn end_conference(&mut self, conference: &str) {
+        let calls: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.conference == conference)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in calls {
+            let goodbye = self.config.prompts.goodbye.clone();
+            self.media(MediaCommand::StopPrompts { call: id });
+            self.play_then(id, vec![goodbye], After::Hangup);
         }
     }
 

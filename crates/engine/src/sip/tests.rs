@@ -65,8 +65,11 @@ fn requests(e: &mut Engine) -> Vec<Request> {
         .collect()
 }
 
+/// Events but notifications (which `operator_control_and_notifications` checks).
 fn events(e: &mut Engine) -> Vec<Event> {
-    std::iter::from_fn(|| e.poll_event()).collect()
+    std::iter::from_fn(|| e.poll_event())
+        .filter(|ev| !matches!(ev, Event::Notify(_)))
+        .collect()
 }
 
 fn codes(rs: &[Response]) -> Vec<u16> {
@@ -738,4 +741,112 @@ fn pin_timeout_counts_as_a_try() {
     let evs = events(&mut e);
     assert!(last_play(&evs).is_some(), "wrong PIN, try again");
     assert_eq!(joined(&keys(&mut e, now, call, "1234#")), Some(false));
+}
+
+#[test]
+fn operator_control_and_notifications() {
+    let mut e = engine();
+    let now = Instant::now();
+    let notifications = |e: &mut Engine| -> Vec<Notification> {
+        std::iter::from_fn(|| e.poll_event())
+            .filter_map(|ev| match ev {
+                Event::Notify(n) => Some(n),
+                _ => None,
+            })
+            .collect()
+    };
+    let (a, _, _) = {
+        let text =
+            String::from_utf8(request("INVITE", "500", "z9hG4bKa", 1, None, OFFER)).expect("utf8");
+        e.handle_message(now, Transport::Udp, caller(), text.as_bytes());
+        let Some(Event::MediaRequested { call }) = e.poll_event() else {
+            panic!("media")
+        };
+        e.media_ready(now, call, "127.0.0.1:20000".parse().expect("addr"));
+        responses(&mut e);
+        (call, (), ())
+    };
+    let joined = notifications(&mut e);
+    assert!(
+        matches!(&joined[..], [Notification::MemberJoined { member, caller, moderator: false, .. }]
+        if *member == a.0 && caller == "sip:alice@127.0.0.1")
+    );
+    let (b, _, _) = dial(&mut e, now, 2);
+    notifications(&mut e);
+    assert_eq!(
+        e.conferences(),
+        vec![ConferenceInfo {
+            conference: "500".into(),
+            members: 2,
+            locked: false
+        }]
+    );
+    let members = e.members("500").expect("live");
+    assert_eq!(members.len(), 2);
+    assert!(members.iter().all(|m| !m.muted && !m.talking && !m.invited));
+    assert!(e.members("501").is_none());
+
+    assert!(e.set_member_muted("500", b.0, true));
+    assert!(
+        e.members("500")
+            .expect("live")
+            .iter()
+            .any(|m| m.id == b.0 && m.muted)
+    );
+    assert_eq!(
+        notifications(&mut e),
+        vec![Notification::Muted {
+            conference: "500".into(),
+            member: b.0,
+            muted: true
+        }]
+    );
+    assert!(!e.set_member_muted("500", 999, true));
+
+    assert!(e.set_locked("500", true));
+    assert_eq!(
+        notifications(&mut e),
+        vec![Notification::Locked {
+            conference: "500".into(),
+            locked: true
+        }]
+    );
+    assert!(!e.set_locked("nope", true));
+
+    e.handle_media_event(
+        now,
+        crate::MediaEvent::Talking {
+            call: a,
+            talking: true,
+        },
+    );
+    assert!(
+        e.members("500")
+            .expect("live")
+            .iter()
+            .any(|m| m.id == a.0 && m.talking)
+    );
+    notifications(&mut e);
+
+    assert!(e.kick(now, "500", b.0));
+    let left = notifications(&mut e);
+    assert!(left.contains(&Notification::MemberLeft {
+        conference: "500".into(),
+        member: b.0,
+        reason: "Kicked".into()
+    }));
+    assert_eq!(e.members("500").expect("live").len(), 1);
+
+    e.end_conference("500");
+    let evs = events(&mut e);
+    let goodbye = last_play(&evs).expect("goodbye");
+    e.handle_media_event(
+        now,
+        crate::MediaEvent::PlayDone {
+            call: a,
+            id: goodbye,
+        },
+    );
+    assert!(e.members("500").is_none());
+    assert_eq!(e.call_count(), 0);
 }
