@@ -31,9 +31,12 @@ ALLOWED = {
         "chorus-rtp", "chorus-codec", "chorus-mixer", "chorus-dtmf", "chorus-policy",
     },
     "chorus-net": {"chorus-engine", "chorus-sip-msg"},
-    "chorus": {"chorus-net", "chorus-engine", "chorus-policy", "chorus-types"},
+    "chorus-store": set(),
+    "chorus-api": {"chorus-net", "chorus-engine", "chorus-policy", "chorus-store", "chorus-types"},
+    "chorus": {"chorus-api", "chorus-net", "chorus-engine", "chorus-store", "chorus-types"},
 }
-CORES = [c for c in ALLOWED if c not in ("chorus-net", "chorus")]
+EDGES = ("chorus-net", "chorus-store", "chorus-api", "chorus")
+CORES = [c for c in ALLOWED if c not in EDGES]
 FORBIDDEN_IN_CORES = {"tokio", "mio", "socket2", "hyper", "axum", "serde_json", "async-std"}
 FORBIDDEN_CALLS = re.compile(
     r"Instant::now\(\)|SystemTime::now\(\)|thread::sleep|std::net::(UdpSocket|TcpStream|TcpListener)"

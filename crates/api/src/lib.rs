@@ -1,1 +1,180 @@
-//! placeholder
+//! The REST management API, the only crate that speaks HTTP and JSON.
+//!
+//! - `/extension/{extension_id}/conference/`: the conference properties (GET, PUT with any
+//!   subset, DELETE), validated field by field, stored through `chorus-store`, and pushed
+//!   to the running bridge so the next caller meets them.
+//! - `/sound/`: WAV uploads, converted once to what the mixer plays.
+//! - `/conference/`, `…/members/`, `…/lock`: live state and control, through
+//!   [`chorus_net::ControlHandle`].
+//! - `/events` (Server-Sent Events), `/metrics` (Prometheus), `/openapi.json`, `/docs/`.
+//!
+//! Build the router with [`router`] and serve it with [`serve`].
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod conference;
+mod error;
+mod live;
+mod openapi;
+mod sounds;
+
+pub use conference::extension_configs;
+pub use error::{ApiError, ErrorBody};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use chorus_engine::Notification;
+use chorus_net::{ControlHandle, Metrics};
+use chorus_store::Store;
+use chorus_types::Clip;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use subtle::ConstantTimeEq;
+use tokio::sync::broadcast;
+
+/// Limits on what the API accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Highest `max_members` an operator may set.
+    pub max_members_cap: u32,
+    /// Largest sound upload in bytes.
+    pub max_sound_bytes: usize,
+    /// Longest sound in seconds.
+    pub max_sound_seconds: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_members_cap: 1000,
+            max_sound_bytes: 20 * 1024 * 1024,
+            max_sound_seconds: 600,
+        }
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    control: ControlHandle,
+    notify: broadcast::Sender<Notification>,
+    metrics: Arc<Metrics>,
+    token: Option<String>,
+    limits: Limits,
+    /// Sounds already decoded, by id (uploads are immutable).
+    clips: Mutex<HashMap<i64, Clip>>,
+    /// Serialises "store changed, push the new settings to the bridge", so two
+    /// concurrent changes cannot reach the engine in the wrong order.
+    publish: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    /// The state for [`router`].
+    pub fn new(
+        store: Arc<dyn Store>,
+        control: ControlHandle,
+        notify: broadcast::Sender<Notification>,
+        metrics: Arc<Metrics>,
+        token: Option<String>,
+        limits: Limits,
+    ) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                control,
+                notify,
+                metrics,
+                token: token.filter(|t| !t.is_empty()),
+                limits,
+                clips: Mutex::new(HashMap::new()),
+                publish: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Runs a store call off the async threads (SQLite commits wait for the disk).
+    async fn store<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn Store) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = Arc::clone(&self.inner.store);
+        tokio::task::spawn_blocking(move || call(store.as_ref()))
+            .await
+            .map_err(|e| ApiError::internal(format!("store task: {e}")))
+    }
+
+    /// Pushes every extension's current settings to the running bridge.
+    async fn publish_extensions(&self) -> Result<(), ApiError> {
+        let _order = self.inner.publish.lock().await;
+        let state = self.clone();
+        let configs = self
+            .store(move |store| {
+                let mut clips = state
+                    .inner
+                    .clips
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                extension_configs(store, &mut clips)
+            })
+            .await?
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        // A stopped bridge is not the operator's error: the store has the change.
+        let _ = self
+            .inner
+            .control
+            .send(chorus_net::Control::SetExtensions(configs));
+        Ok(())
+    }
+}
+
+/// Requires `Authorization: Bearer <token>` when a token is configured.
+async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(token) = &state.inner.token else {
+        return next.run(request).await;
+    };
+    let offered = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Constant time, so the comparison leaks nothing about the token.
+    if bool::from(offered.as_bytes().ct_eq(token.as_bytes())) {
+        next.run(request).await
+    } else {
+        ApiError::unauthorized().into_response()
+    }
+}
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    let api = conference::routes()
+        .merge(sounds::routes(state.inner.limits))
+        .merge(live::routes())
+        .merge(openapi::routes());
+    api.layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let address: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(?address, "REST API listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -41,6 +41,12 @@ pub struct Cli {
     /// Ring this many milliseconds before answering [default: 0].
     #[arg(long)]
     pub answer_delay_ms: Option<u64>,
+    /// Require `Authorization: Bearer TOKEN` on every REST request [default: none].
+    #[arg(long)]
+    pub api_token: Option<String>,
+    /// Highest `max_members` the REST API accepts [default: 1000].
+    #[arg(long)]
+    pub max_members_cap: Option<u32>,
     /// A TOML file with the same keys, plus one `[extension.ID]` table per conference.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -81,6 +87,8 @@ struct FileConfig {
     media_ip: Option<IpAddr>,
     media_threads: Option<usize>,
     answer_delay_ms: Option<u64>,
+    api_token: Option<String>,
+    max_members_cap: Option<u32>,
     #[serde(default)]
     extension: BTreeMap<String, ConferenceSettings>,
 }
@@ -102,7 +110,12 @@ pub struct Settings {
     pub media_threads: usize,
     /// Ring before answering.
     pub answer_delay: std::time::Duration,
-    /// Conference extensions and their properties.
+    /// REST bearer token.
+    pub api_token: Option<String>,
+    /// Highest `max_members` over REST.
+    pub max_members_cap: u32,
+    /// Conference extensions from the config file (or the default 500), seeded into the
+    /// store when it does not have them yet.
     pub extensions: BTreeMap<String, ConferenceSettings>,
 }
 
@@ -147,43 +160,22 @@ fn validate_extension(id: &str, settings: &ConferenceSettings) -> Result<()> {
 }
 
 impl ConferenceSettings {
-    /// The rules the engine enforces.
-    pub fn rules(&self) -> chorus_policy::Settings {
-        chorus_policy::Settings {
+    /// The record the store keeps.
+    pub fn record(&self) -> chorus_store::ConferenceRecord {
+        chorus_store::ConferenceRecord {
+            announce_caller_name: self.announce_caller_name,
+            enter_sound: self.enter_sound,
+            max_members: self.max_members,
             pin: self.pin.clone(),
             moderator_pin: self.moderator_pin.clone(),
-            max_members: self.max_members,
             mute_non_moderator: self.mute_non_moderator,
-            announce_caller_name: self.announce_caller_name,
+            music_on_hold_sound: self.music_on_hold_sound,
+            record_enabled: self.record_enabled,
         }
     }
 }
 
 impl Settings {
-    /// Each extension's rules and sounds, loading sound ids from the data directory.
-    pub fn extension_configs(
-        &self,
-    ) -> Result<std::collections::HashMap<String, chorus_engine::ExtensionConfig>> {
-        let mut out = std::collections::HashMap::new();
-        for (id, settings) in &self.extensions {
-            let sound = |id: Option<i64>| {
-                id.map(|id| sounds::load_sound(&self.data_dir, id))
-                    .transpose()
-            };
-            out.insert(
-                id.clone(),
-                chorus_engine::ExtensionConfig {
-                    rules: settings.rules(),
-                    enter_sound: sound(settings.enter_sound)
-                        .with_context(|| format!("extension {id}: enter_sound"))?,
-                    music_on_hold: sound(settings.music_on_hold_sound)
-                        .with_context(|| format!("extension {id}: music_on_hold_sound"))?,
-                },
-            );
-        }
-        Ok(out)
-    }
-
     /// Flags over the config file over the defaults.
     pub fn from_cli(cli: Cli) -> Result<Settings> {
         let file = match &cli.config {
@@ -240,6 +232,12 @@ impl Settings {
             answer_delay: std::time::Duration::from_millis(
                 cli.answer_delay_ms.or(file.answer_delay_ms).unwrap_or(0),
             ),
+            api_token: cli.api_token.or(file.api_token).filter(|t| !t.is_empty()),
+            max_members_cap: cli
+                .max_members_cap
+                .or(file.max_members_cap)
+                .unwrap_or(1000)
+                .max(1),
             extensions,
         })
     }

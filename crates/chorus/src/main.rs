@@ -1,10 +1,14 @@
-//! `chorus`: the conference bridge. Parses settings, starts logging and runs the network
-//! driver until SIGINT or SIGTERM, then hangs up every call and exits 0.
+//! `chorus`: the conference bridge. Parses settings, opens the store, and runs the SIP
+//! driver and the REST API until SIGINT or SIGTERM; then hangs up every call and exits 0.
 
 use anyhow::{Context, Result};
 use chorus::{Cli, Settings};
-use chorus_net::DriverConfig;
+use chorus_net::{ControlHandle, DriverConfig, Metrics};
+use chorus_store::{SqliteStore, Store};
 use clap::Parser;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{broadcast, watch};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
@@ -21,12 +25,23 @@ fn main() -> Result<()> {
     let settings = Settings::from_cli(Cli::parse())?;
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&settings.data_dir)
+            .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?,
+    );
+    for (id, conference) in &settings.extensions {
+        if store.insert_conference_if_absent(id, &conference.record())? {
+            info!(extension = %id, "provisioned from the configuration");
+        }
+    }
+    let extensions = chorus_api::extension_configs(store.as_ref(), &mut HashMap::new())
+        .context("loading extensions and their sounds")?;
     info!(
         sip = %settings.sip_listen,
         http = %settings.http_listen,
         data = %settings.data_dir.display(),
         rtp = ?settings.rtp_ports,
-        extensions = ?settings.extensions.keys().collect::<Vec<_>>(),
+        extensions = ?extensions.keys().collect::<Vec<_>>(),
         "chorus starting"
     );
     let config = DriverConfig {
@@ -34,21 +49,48 @@ fn main() -> Result<()> {
         media_ip: settings.media_ip,
         rtp_ports: settings.rtp_ports,
         media_threads: settings.media_threads,
-        extensions: settings.extension_configs()?,
+        extensions,
         prompts: chorus::sounds::builtin_prompts()?,
         user_agent: format!("chorus/{}", env!("CARGO_PKG_VERSION")),
         answer_delay: settings.answer_delay,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
-        chorus_net::run(config, stop_signal())
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (control, control_rx) = ControlHandle::new();
+        let (notify, _) = broadcast::channel(1024);
+        let metrics = Arc::new(Metrics::new());
+        let listener = tokio::net::TcpListener::bind(settings.http_listen)
             .await
-            .context("SIP driver")
+            .with_context(|| format!("binding the REST API on {}", settings.http_listen))?;
+        let state = chorus_api::AppState::new(
+            Arc::clone(&store),
+            control,
+            notify.clone(),
+            Arc::clone(&metrics),
+            settings.api_token.clone(),
+            chorus_api::Limits {
+                max_members_cap: settings.max_members_cap,
+                ..chorus_api::Limits::default()
+            },
+        );
+        let api = tokio::spawn(chorus_api::serve(listener, state, stopped(stop_rx.clone())));
+        tokio::spawn(async move {
+            stop_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let sip = chorus_net::run(config, control_rx, notify, metrics, stopped(stop_rx)).await;
+        api.abort();
+        sip.context("SIP driver")
     })
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn stop_signal() {

@@ -8,13 +8,19 @@
 //!   which is late by milliseconds under load), drains its sockets, mixes and sends.
 //!   A conference always lives on one thread, chosen by hashing its name.
 //! - [`PortPool`] hands out RTP ports from the configured range.
+//! - [`ControlHandle`] carries operator requests (from the REST API) into the running
+//!   engine; notifications come out on a broadcast channel; [`Metrics`] holds the counters.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod control;
 mod media;
+mod metrics;
 mod ports;
 mod sip;
 
-pub use media::{MediaThreads, MediaTotals};
+pub use control::{Control, ControlHandle, Member, Stopped};
+pub use media::MediaThreads;
+pub use metrics::Metrics;
 pub use ports::{PortLease, PortPool};
 pub use sip::{DriverConfig, run};

@@ -1,13 +1,13 @@
 //! Mixing threads: each sleeps to absolute tick deadlines and owns its legs' sockets.
 
-use crate::PortLease;
-use chorus_engine::{CallId, MediaCommand, MediaEvent, MediaGroup, MediaParams};
+use crate::metrics::Packets;
+use crate::{Metrics, PortLease};
+use chorus_engine::{CallId, MediaCommand, MediaEvent, MediaGroup, MediaParams, MediaTotals};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::ErrorKind;
 use std::net::UdpSocket;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -32,26 +32,12 @@ enum Command {
     Engine(MediaCommand),
 }
 
-/// Running totals over all mixing threads.
-#[derive(Debug, Default)]
-pub struct MediaTotals {
-    /// Legs being mixed.
-    pub legs: AtomicU64,
-    /// Ticks skipped because a thread woke more than a tick late.
-    pub late_ticks: AtomicU64,
-    /// RTP packets received (before validation).
-    pub packets_in: AtomicU64,
-    /// RTP packets sent.
-    pub packets_out: AtomicU64,
-}
-
 /// The mixing threads. Dropping it stops them.
 #[derive(Debug)]
 pub struct MediaThreads {
     senders: Vec<Sender<Command>>,
     threads: Vec<JoinHandle<()>>,
     placement: HashMap<CallId, usize>,
-    totals: Arc<MediaTotals>,
 }
 
 impl MediaThreads {
@@ -60,17 +46,17 @@ impl MediaThreads {
     pub fn start(
         count: usize,
         events: tokio::sync::mpsc::UnboundedSender<MediaEvent>,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
-        let totals = Arc::new(MediaTotals::default());
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         for index in 0..count.max(1) {
             let (tx, rx) = channel();
-            let totals = Arc::clone(&totals);
+            let metrics = Arc::clone(&metrics);
             let events = events.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("chorus-mix-{index}"))
-                .spawn(move || mix_loop(rx, &totals, &events))?;
+                .spawn(move || mix_loop(rx, &metrics, &events))?;
             senders.push(tx);
             threads.push(thread);
         }
@@ -78,13 +64,7 @@ impl MediaThreads {
             senders,
             threads,
             placement: HashMap::new(),
-            totals,
         })
-    }
-
-    /// Totals across threads.
-    pub fn totals(&self) -> Arc<MediaTotals> {
-        Arc::clone(&self.totals)
     }
 
     fn thread_for(&self, conference: &str) -> usize {
@@ -151,11 +131,29 @@ impl MediaThreads {
     }
 }
 
+/// Adds what grew since `before` to the packet counters.
+fn publish_totals(metrics: &Metrics, before: &mut MediaTotals, now: MediaTotals) {
+    for (kind, was, is) in [
+        ("in", before.received, now.received),
+        ("out", before.sent, now.sent),
+        ("lost", before.lost, now.lost),
+        ("dropped", before.dropped, now.dropped),
+    ] {
+        metrics
+            .rtp_packets
+            .get_or_create(&Packets { kind })
+            .inc_by(is.saturating_sub(was));
+    }
+    *before = now;
+}
+
 fn mix_loop(
     commands: Receiver<Command>,
-    totals: &MediaTotals,
+    metrics: &Metrics,
     events: &tokio::sync::mpsc::UnboundedSender<MediaEvent>,
 ) {
+    let mut published = MediaTotals::default();
+    let mut ticks = 0u64;
     let mut group = MediaGroup::new(Instant::now());
     let mut sockets: HashMap<CallId, (UdpSocket, PortLease)> = HashMap::new();
     let mut buf = vec![0u8; 2048];
@@ -179,9 +177,7 @@ fn mix_loop(
                     lease,
                 }) => {
                     group.add_leg(call, &conference, params, ssrc);
-                    if sockets.insert(call, (socket, lease)).is_none() {
-                        totals.legs.fetch_add(1, Ordering::Relaxed);
-                    }
+                    sockets.insert(call, (socket, lease));
                 }
                 Ok(Command::Update { call, params }) => group.update_leg(call, params),
                 Ok(Command::Engine(command)) => group.handle_command(command),
@@ -190,23 +186,17 @@ fn mix_loop(
                         debug!(%call, ?stats, "leg removed");
                     }
                     group.remove_leg(call);
-                    if sockets.remove(&call).is_some() {
-                        totals.legs.fetch_sub(1, Ordering::Relaxed);
-                    }
+                    sockets.remove(&call);
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return,
             }
         }
         let now = Instant::now();
-        let mut received = 0;
         for (call, (socket, _)) in &sockets {
             loop {
                 match socket.recv_from(&mut buf) {
-                    Ok((len, source)) => {
-                        received += 1;
-                        group.handle_packet(now, *call, source, &buf[..len]);
-                    }
+                    Ok((len, source)) => group.handle_packet(now, *call, source, &buf[..len]),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     // ICMP port-unreachable from the far end surfaces here; keep going.
                     Err(_) => break,
@@ -214,29 +204,29 @@ fn mix_loop(
             }
         }
         group.handle_timeout(now);
-        let mut sent = 0;
         while let Some(t) = group.poll_transmit() {
-            if let Some((socket, _)) = sockets.get(&t.leg) {
-                match socket.send_to(t.data, t.destination) {
-                    Ok(_) => sent += 1,
-                    Err(e) => debug!(leg = %t.leg, error = %e, "RTP send failed"),
-                }
+            if let Some((socket, _)) = sockets.get(&t.leg)
+                && let Err(e) = socket.send_to(t.data, t.destination)
+            {
+                debug!(leg = %t.leg, error = %e, "RTP send failed");
             }
+        }
+        metrics.tick_seconds.observe(now.elapsed().as_secs_f64());
+        ticks += 1;
+        // Totals walk every leg: once a second is plenty.
+        if ticks % 50 == 0 {
+            publish_totals(metrics, &mut published, group.totals());
         }
         while let Some(event) = group.poll_event() {
             let _ = events.send(event);
         }
-        totals.packets_in.fetch_add(received, Ordering::Relaxed);
-        totals.packets_out.fetch_add(sent, Ordering::Relaxed);
         let late = group.late_ticks();
         if late > late_reported {
             warn!(
                 skipped = late - late_reported,
                 "mixing thread woke late; ticks skipped"
             );
-            totals
-                .late_ticks
-                .fetch_add(late - late_reported, Ordering::Relaxed);
+            metrics.late_ticks.inc_by(late - late_reported);
             late_reported = late;
         }
     }

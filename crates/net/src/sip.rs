@@ -1,9 +1,11 @@
 //! SIP over UDP and TCP on one address, driving the engine.
 
-use crate::{MediaThreads, PortLease, PortPool};
+use crate::metrics::Outcome;
+use crate::{Control, MediaThreads, Member, Metrics, PortLease, PortPool};
 use bytes::Bytes;
 use chorus_engine::{
-    CallId, Engine, EngineConfig, Event, ExtensionConfig, Prompts, Timers, Transmit, Transport,
+    CallId, Engine, EngineConfig, EngineStats, Event, ExtensionConfig, Notification, Prompts,
+    Timers, Transmit, Transport,
 };
 use chorus_sip_msg::StreamFramer;
 use std::collections::HashMap;
@@ -11,10 +13,10 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
 
 /// How long shutdown waits for BYEs to be answered.
@@ -49,8 +51,15 @@ struct Inbound {
 }
 
 /// Serves SIP until `shutdown` resolves, then hangs up every call (BYE), waits briefly
-/// for the answers, stops the mixing threads and returns.
-pub async fn run(config: DriverConfig, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+/// for the answers, stops the mixing threads and returns. Operator requests arrive on
+/// `control`; notifications go out on `notify`; `metrics` is kept current.
+pub async fn run(
+    config: DriverConfig,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    notify: broadcast::Sender<Notification>,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let udp = UdpSocket::bind(config.sip_listen).await?;
     let tcp = TcpListener::bind(udp.local_addr()?).await?;
     let local_sip = udp.local_addr()?;
@@ -67,7 +76,8 @@ pub async fn run(config: DriverConfig, shutdown: impl Future<Output = ()>) -> io
     });
     let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
     let (media_events_tx, mut media_events) = mpsc::unbounded_channel();
-    let mut media = MediaThreads::start(config.media_threads, media_events_tx)?;
+    let mut media =
+        MediaThreads::start(config.media_threads, media_events_tx, Arc::clone(&metrics))?;
     let connections: Connections = Arc::default();
     let (inbound_tx, mut inbound_rx) = mpsc::unbounded_channel::<Inbound>();
     let acceptor = tokio::spawn(accept_loop(
@@ -83,6 +93,9 @@ pub async fn run(config: DriverConfig, shutdown: impl Future<Output = ()>) -> io
         ports,
         media_ip: config.media_ip,
         pending_media: HashMap::new(),
+        notify,
+        metrics,
+        published: EngineStats::default(),
     };
     let mut buf = vec![0u8; 65_536];
     tokio::pin!(shutdown);
@@ -107,6 +120,7 @@ pub async fn run(config: DriverConfig, shutdown: impl Future<Output = ()>) -> io
                 engine.handle_message(Instant::now(), Transport::Tcp, message.peer, &message.data);
             }
             Some(event) = media_events.recv() => engine.handle_media_event(Instant::now(), event),
+            Some(request) = control.recv() => handle_control(&mut engine, request),
             _ = tokio::time::sleep_until(wake) => engine.handle_timeout(Instant::now()),
             _ = &mut shutdown, if stopping_since.is_none() => {
                 info!(calls = engine.call_count(), "shutting down: hanging up every call");
@@ -119,6 +133,7 @@ pub async fn run(config: DriverConfig, shutdown: impl Future<Output = ()>) -> io
             }
         }
         driver.flush(&mut engine, &mut media).await;
+        driver.publish(&engine);
         if stopping_since.is_some() && engine.is_idle() {
             break;
         }
@@ -136,9 +151,85 @@ struct Driver {
     ports: PortPool,
     media_ip: IpAddr,
     pending_media: HashMap<CallId, (StdUdpSocket, PortLease)>,
+    notify: broadcast::Sender<Notification>,
+    metrics: Arc<Metrics>,
+    published: EngineStats,
+}
+
+fn handle_control(engine: &mut Engine, request: Control) {
+    let now = Instant::now();
+    match request {
+        Control::SetExtensions(extensions) => engine.set_extensions(extensions),
+        Control::EndConference(conference) => engine.end_conference(&conference),
+        Control::Conferences(reply) => {
+            let _ = reply.send(engine.conferences());
+        }
+        Control::Members(conference, reply) => {
+            let wall = SystemTime::now();
+            let members = engine.members(&conference).map(|members| {
+                members
+                    .into_iter()
+                    .map(|info| Member {
+                        joined_at: wall
+                            .checked_sub(now.saturating_duration_since(info.joined_at))
+                            .unwrap_or(wall),
+                        info,
+                    })
+                    .collect()
+            });
+            let _ = reply.send(members);
+        }
+        Control::SetMuted {
+            conference,
+            member,
+            muted,
+            reply,
+        } => {
+            let _ = reply.send(engine.set_member_muted(&conference, member, muted));
+        }
+        Control::Kick {
+            conference,
+            member,
+            reply,
+        } => {
+            let _ = reply.send(engine.kick(now, &conference, member));
+        }
+        Control::SetLocked {
+            conference,
+            locked,
+            reply,
+        } => {
+            let _ = reply.send(engine.set_locked(&conference, locked));
+        }
+    }
 }
 
 impl Driver {
+    /// Brings the metrics up to date with the engine's counters.
+    fn publish(&mut self, engine: &Engine) {
+        let stats = engine.stats();
+        if stats == self.published {
+            return;
+        }
+        let was = self.published;
+        for (outcome, before, after) in [
+            ("answered", was.calls_answered, stats.calls_answered),
+            ("rejected", was.calls_rejected, stats.calls_rejected),
+            ("refused_locked", was.refused_locked, stats.refused_locked),
+            ("refused_full", was.refused_full, stats.refused_full),
+            ("wrong_pin", was.wrong_pin, stats.wrong_pin),
+        ] {
+            self.metrics
+                .calls
+                .get_or_create(&Outcome { outcome })
+                .inc_by(after.saturating_sub(before));
+        }
+        self.metrics
+            .keypad_commands
+            .inc_by(stats.keypad_commands.saturating_sub(was.keypad_commands));
+        self.published = stats;
+    }
+
     /// Sends everything the engine produced and acts on its events, until both are empty.
     async fn flush(&mut self, engine: &mut Engine, media: &mut MediaThreads) {
         loop {
@@ -189,6 +280,21 @@ impl Driver {
                 media: params,
             } => media.update(call, params),
             Event::Media(command) => media.command(command),
+            Event::Notify(notification) => {
+                let members = match &notification {
+                    Notification::MemberJoined { .. } => Some(1),
+                    Notification::MemberLeft { .. } => Some(-1),
+                    _ => None,
+                };
+                if let Some(change) = members {
+                    self.metrics.members.inc_by(change);
+                    self.metrics
+                        .conferences
+                        .set(engine.conferences().len() as i64);
+                }
+                // Nobody listening is fine.
+                let _ = self.notify.send(notification);
+            }
             Event::CallEnded { call, .. } => {
                 self.pending_media.remove(&call);
                 media.remove(call);

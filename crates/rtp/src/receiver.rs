@@ -120,7 +120,7 @@ impl RtpReceiver {
                 if (1..=3000).contains(&ahead) {
                     self.stats.lost += u64::from(ahead.unsigned_abs()) - 1;
                     self.highest_sequence = Some((ssrc, sequence));
-                } else if ahead > 3000 || ahead < -3000 {
+                } else if !(-3000..=3000).contains(&ahead) {
                     self.highest_sequence = Some((ssrc, sequence));
                 }
             }

@@ -1,0 +1,508 @@
+//! `/extension/{extension_id}/conference/`: the conference properties.
+
+use crate::{ApiError, AppState, error::ErrorBody};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chorus_engine::ExtensionConfig;
+use chorus_store::{ConferenceRecord, Store, StoreError};
+use chorus_types::Clip;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use utoipa::ToSchema;
+
+/// A conference extension's properties, exactly as the product names them.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub(crate) struct Conference {
+    /// On entry the caller records their name; it is announced to everyone.
+    announce_caller_name: bool,
+    /// Sound played when someone enters; null plays the built-in chime.
+    enter_sound: Option<i64>,
+    /// Most participants at once; null means 100.
+    max_members: Option<u32>,
+    /// Moderator PIN; may not be set without `pin`.
+    moderator_pin: Option<String>,
+    /// Played while only one participant is in; null plays the built-in music.
+    music_on_hold_sound: Option<i64>,
+    /// Everyone but moderators enters muted and may not use *1.
+    mute_non_moderator: bool,
+    /// Participant PIN; no entry without it when set.
+    pin: Option<String>,
+    /// Record participants invited with *8.
+    record_enabled: bool,
+}
+
+impl From<ConferenceRecord> for Conference {
+    fn from(r: ConferenceRecord) -> Self {
+        Conference {
+            announce_caller_name: r.announce_caller_name,
+            enter_sound: r.enter_sound,
+            max_members: r.max_members,
+            moderator_pin: r.moderator_pin,
+            music_on_hold_sound: r.music_on_hold_sound,
+            mute_non_moderator: r.mute_non_moderator,
+            pin: r.pin,
+            record_enabled: r.record_enabled,
+        }
+    }
+}
+
+/// A PUT body: any subset of the properties; `null` resets one to its default.
+#[derive(Debug, Clone, Default, ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documents the body; parsing is by hand to name bad fields
+pub(crate) struct ConferencePatch {
+    announce_caller_name: Option<bool>,
+    enter_sound: Option<i64>,
+    #[schema(minimum = 1)]
+    max_members: Option<u32>,
+    #[schema(pattern = "^[0-9]{1,16}$")]
+    moderator_pin: Option<String>,
+    music_on_hold_sound: Option<i64>,
+    mute_non_moderator: Option<bool>,
+    #[schema(pattern = "^[0-9]{1,16}$")]
+    pin: Option<String>,
+    record_enabled: Option<bool>,
+}
+
+/// Present fields of a PUT: `Some(None)` is an explicit null.
+#[derive(Debug, Default)]
+struct Patch {
+    announce_caller_name: Option<Option<bool>>,
+    enter_sound: Option<Option<i64>>,
+    max_members: Option<Option<i64>>,
+    moderator_pin: Option<Option<String>>,
+    music_on_hold_sound: Option<Option<i64>>,
+    mute_non_moderator: Option<Option<bool>>,
+    pin: Option<Option<String>>,
+    record_enabled: Option<Option<bool>>,
+}
+
+fn boolean(field: &str, value: &Value) -> Result<Option<bool>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(*b)),
+        _ => Err(ApiError::validation(field, "must be true, false or null")),
+    }
+}
+
+fn integer(field: &str, value: &Value) -> Result<Option<i64>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ApiError::validation(field, "must be a whole number or null")),
+        _ => Err(ApiError::validation(
+            field,
+            "must be a whole number or null",
+        )),
+    }
+}
+
+fn digits(field: &str, value: &Value) -> Result<Option<String>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => {
+            if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                Err(ApiError::validation(field, "must be 1 to 16 digits"))
+            } else {
+                Ok(Some(s.clone()))
+            }
+        }
+        _ => Err(ApiError::validation(
+            field,
+            "must be a string of digits or null",
+        )),
+    }
+}
+
+fn parse_patch(body: &[u8]) -> Result<Patch, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_json(format!("malformed JSON: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(ApiError::validation("body", "must be a JSON object"));
+    };
+    patch_from(&fields)
+}
+
+fn patch_from(fields: &Map<String, Value>) -> Result<Patch, ApiError> {
+    let mut patch = Patch::default();
+    for (name, value) in fields {
+        match name.as_str() {
+            "announce_caller_name" => patch.announce_caller_name = Some(boolean(name, value)?),
+            "mute_non_moderator" => patch.mute_non_moderator = Some(boolean(name, value)?),
+            "record_enabled" => patch.record_enabled = Some(boolean(name, value)?),
+            "enter_sound" => patch.enter_sound = Some(integer(name, value)?),
+            "music_on_hold_sound" => patch.music_on_hold_sound = Some(integer(name, value)?),
+            "max_members" => patch.max_members = Some(integer(name, value)?),
+            "pin" => patch.pin = Some(digits(name, value)?),
+            "moderator_pin" => patch.moderator_pin = Some(digits(name, value)?),
+            other => return Err(ApiError::validation(other, "unknown field")),
+        }
+    }
+    Ok(patch)
+}
+
+/// Applies a patch to the current record and checks the whole result.
+fn apply(
+    current: ConferenceRecord,
+    patch: &Patch,
+    cap: u32,
+    sound_exists: &dyn Fn(i64) -> bool,
+) -> Result<ConferenceRecord, ApiError> {
+    let mut r = current;
+    if let Some(v) = patch.announce_caller_name {
+        r.announce_caller_name = v.unwrap_or(false);
+    }
+    if let Some(v) = patch.mute_non_moderator {
+        r.mute_non_moderator = v.unwrap_or(false);
+    }
+    if let Some(v) = patch.record_enabled {
+        r.record_enabled = v.unwrap_or(false);
+    }
+    if let Some(v) = &patch.pin {
+        r.pin.clone_from(v);
+    }
+    if let Some(v) = &patch.moderator_pin {
+        r.moderator_pin.clone_from(v);
+    }
+    if let Some(v) = patch.max_members {
+        r.max_members = match v {
+            None => None,
+            Some(n) if n >= 1 && n <= i64::from(cap) => Some(n as u32),
+            Some(_) => {
+                return Err(ApiError::validation(
+                    "max_members",
+                    format!("must be between 1 and {cap}"),
+                ));
+            }
+        };
+    }
+    for (field, value, slot) in [
+        ("enter_sound", patch.enter_sound, &mut r.enter_sound),
+        (
+            "music_on_hold_sound",
+            patch.music_on_hold_sound,
+            &mut r.music_on_hold_sound,
+        ),
+    ] {
+        if let Some(v) = value {
+            if let Some(id) = v
+                && !sound_exists(id)
+            {
+                return Err(ApiError::validation(
+                    field,
+                    format!("sound {id} does not exist"),
+                ));
+            }
+            *slot = v;
+        }
+    }
+    if r.moderator_pin.is_some() && r.pin.is_none() {
+        return Err(ApiError::validation(
+            "moderator_pin",
+            "may not be set without pin",
+        ));
+    }
+    if r.moderator_pin.is_some() && r.moderator_pin == r.pin {
+        return Err(ApiError::validation(
+            "moderator_pin",
+            "must differ from pin",
+        ));
+    }
+    Ok(r)
+}
+
+/// Checks the `extension_id` path segment.
+pub(crate) fn check_extension_id(id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            "extension_id",
+            "must be 1 to 64 of A-Z, a-z, 0-9, _ and -",
+        ))
+    }
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+#[utoipa::path(get, path = "/extension/{extension_id}/conference/", tag = "conference",
+    params(("extension_id" = String, Path, description = "1-64 of A-Z, a-z, 0-9, _ and -")),
+    responses(
+        (status = 200, description = "The conference properties", body = Conference),
+        (status = 404, description = "Unknown extension", body = ErrorBody),
+        (status = 422, description = "Bad extension_id", body = ErrorBody),
+    ))]
+pub(crate) async fn get_conference(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+) -> Result<Json<Conference>, ApiError> {
+    check_extension_id(&extension)?;
+    let id = extension.clone();
+    let record = state
+        .store(move |store| store.conference(&id))
+        .await?
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found(format!("no extension {extension}")))?;
+    Ok(Json(record.into()))
+}
+
+#[utoipa::path(put, path = "/extension/{extension_id}/conference/", tag = "conference",
+    params(("extension_id" = String, Path, description = "1-64 of A-Z, a-z, 0-9, _ and -")),
+    request_body = ConferencePatch,
+    responses(
+        (status = 200, description = "Changed; the whole resource", body = Conference),
+        (status = 201, description = "Created; the whole resource", body = Conference),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule", body = ErrorBody),
+    ))]
+pub(crate) async fn put_conference(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    check_extension_id(&extension)?;
+    let patch = parse_patch(&body)?;
+    let cap = state.inner.limits.max_members_cap;
+    let id = extension.clone();
+    let result = state
+        .store(move |store| {
+            let mut refusal = None;
+            let outcome = store.update_conference(
+                &id,
+                Box::new(|current, exists| {
+                    apply(current.unwrap_or_default(), &patch, cap, exists).map_err(|e| {
+                        refusal = Some(e);
+                        String::from("refused")
+                    })
+                }),
+            );
+            (outcome, refusal)
+        })
+        .await?;
+    let updated = match result {
+        (Ok(updated), _) => updated,
+        (Err(StoreError::Rejected(_)), Some(refusal)) => return Err(refusal),
+        (Err(e), _) => return Err(store_error(e)),
+    };
+    state.publish_extensions().await?;
+    let status = if updated.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(Conference::from(updated.record))).into_response())
+}
+
+#[utoipa::path(delete, path = "/extension/{extension_id}/conference/", tag = "conference",
+    params(("extension_id" = String, Path, description = "1-64 of A-Z, a-z, 0-9, _ and -")),
+    responses(
+        (status = 204, description = "Deleted; anyone in it heard goodbye and was hung up on"),
+        (status = 404, description = "Unknown extension", body = ErrorBody),
+        (status = 422, description = "Bad extension_id", body = ErrorBody),
+    ))]
+pub(crate) async fn delete_conference(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    check_extension_id(&extension)?;
+    let id = extension.clone();
+    let deleted = state
+        .store(move |store| store.delete_conference(&id))
+        .await?
+        .map_err(store_error)?;
+    if !deleted {
+        return Err(ApiError::not_found(format!("no extension {extension}")));
+    }
+    let _ = state
+        .inner
+        .control
+        .send(chorus_net::Control::EndConference(extension));
+    state.publish_extensions().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    let conference = get(get_conference)
+        .put(put_conference)
+        .delete(delete_conference);
+    Router::new()
+        .route("/extension/{extension_id}/conference/", conference.clone())
+        .route("/extension/{extension_id}/conference", conference)
+}
+
+/// Every stored extension as the engine wants it, with its sounds decoded (`clips` caches
+/// them across calls).
+pub fn extension_configs(
+    store: &dyn Store,
+    clips: &mut HashMap<i64, Clip>,
+) -> Result<HashMap<String, ExtensionConfig>, StoreError> {
+    let mut out = HashMap::new();
+    for (extension, record) in store.conferences()? {
+        let mut sound = |id: Option<i64>| -> Result<Option<Clip>, StoreError> {
+            let Some(id) = id else {
+                return Ok(None);
+            };
+            if let Some(clip) = clips.get(&id) {
+                return Ok(Some(clip.clone()));
+            }
+            let Some(pcm) = store.sound_pcm(id)? else {
+                return Ok(None);
+            };
+            let clip: Clip = pcm.into();
+            clips.insert(id, clip.clone());
+            Ok(Some(clip))
+        };
+        let config = ExtensionConfig {
+            rules: chorus_policy::Settings {
+                pin: record.pin.clone(),
+                moderator_pin: record.moderator_pin.clone(),
+                max_members: record.max_members,
+                mute_non_moderator: record.mute_non_moderator,
+                announce_caller_name: record.announce_caller_name,
+            },
+            enter_sound: sound(record.enter_sound)?,
+            music_on_hold: sound(record.music_on_hold_sound)?,
+        };
+        out.insert(extension, config);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch(json: &str) -> Result<Patch, ApiError> {
+        parse_patch(json.as_bytes())
+    }
+
+    fn field(e: ApiError) -> (StatusCode, String) {
+        let status = e.status();
+        let response = e.into_response();
+        let _ = response;
+        (status, String::new())
+    }
+
+    #[test]
+    fn type_errors_and_unknown_fields_name_the_field() {
+        for (json, name) in [
+            (r#"{"pin": 1234}"#, "pin"),
+            (r#"{"pin": "12a4"}"#, "pin"),
+            (r#"{"pin": ""}"#, "pin"),
+            (r#"{"pin": "12345678901234567"}"#, "pin"),
+            (r#"{"max_members": "3"}"#, "max_members"),
+            (r#"{"max_members": 2.5}"#, "max_members"),
+            (r#"{"mute_non_moderator": 1}"#, "mute_non_moderator"),
+            (r#"{"colour": "blue"}"#, "colour"),
+        ] {
+            let err = patch(json).expect_err(json);
+            assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+            assert_eq!(err.body.field.as_deref(), Some(name), "{json}");
+        }
+        assert_eq!(
+            field(patch("{nope").expect_err("bad")).0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            patch("[]").expect_err("array").body.field.as_deref(),
+            Some("body")
+        );
+    }
+
+    #[test]
+    fn merged_rules() {
+        let none = |_: i64| false;
+        let some = |id: i64| id == 7;
+        let base = ConferenceRecord::default();
+        let p = patch(r#"{"moderator_pin": "99"}"#).expect("patch");
+        assert_eq!(
+            apply(base.clone(), &p, 100, &none)
+                .expect_err("no pin")
+                .body
+                .field
+                .as_deref(),
+            Some("moderator_pin")
+        );
+        let p = patch(r#"{"pin": "99", "moderator_pin": "99"}"#).expect("patch");
+        assert!(apply(base.clone(), &p, 100, &none).is_err());
+        let with_both = apply(
+            base.clone(),
+            &patch(r#"{"pin": "1", "moderator_pin": "2"}"#).expect("p"),
+            100,
+            &none,
+        )
+        .expect("ok");
+        // Clearing pin while moderator_pin stays is refused.
+        let err = apply(
+            with_both.clone(),
+            &patch(r#"{"pin": null}"#).expect("p"),
+            100,
+            &none,
+        )
+        .expect_err("orphan");
+        assert_eq!(err.body.field.as_deref(), Some("moderator_pin"));
+        assert!(
+            apply(
+                with_both,
+                &patch(r#"{"pin": null, "moderator_pin": null}"#).expect("p"),
+                100,
+                &none
+            )
+            .is_ok()
+        );
+        for (json, ok) in [
+            ("0", false),
+            ("1", true),
+            ("100", true),
+            ("101", false),
+            ("null", true),
+        ] {
+            let p = patch(&format!(r#"{{"max_members": {json}}}"#)).expect("patch");
+            assert_eq!(apply(base.clone(), &p, 100, &none).is_ok(), ok, "{json}");
+        }
+        let p = patch(r#"{"enter_sound": 8}"#).expect("patch");
+        assert_eq!(
+            apply(base.clone(), &p, 100, &some)
+                .expect_err("missing")
+                .body
+                .field
+                .as_deref(),
+            Some("enter_sound")
+        );
+        let p = patch(r#"{"enter_sound": 7, "announce_caller_name": true}"#).expect("patch");
+        let r = apply(base.clone(), &p, 100, &some).expect("ok");
+        assert_eq!(r.enter_sound, Some(7));
+        let r = apply(
+            r,
+            &patch(r#"{"announce_caller_name": null}"#).expect("p"),
+            100,
+            &some,
+        )
+        .expect("ok");
+        assert!(!r.announce_caller_name);
+        assert_eq!(r.enter_sound, Some(7), "absent fields stay");
+    }
+
+    #[test]
+    fn extension_ids() {
+        assert!(check_extension_id("500").is_ok());
+        assert!(check_extension_id("sales_team-2").is_ok());
+        assert!(check_extension_id("").is_err());
+        assert!(check_extension_id("a b").is_err());
+        assert!(check_extension_id(&"x".repeat(65)).is_err());
+    }
+}

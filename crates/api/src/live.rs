@@ -1,0 +1,346 @@
+//! Live conferences: state, operator control, the event stream and metrics.
+
+use crate::conference::check_extension_id;
+use crate::{ApiError, AppState, error::ErrorBody};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chorus_engine::Notification;
+use chorus_net::Control;
+use futures_util::stream::Stream;
+use serde::Serialize;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+/// A live conference.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct LiveConference {
+    /// The extension.
+    extension_id: String,
+    /// Members in it.
+    members: usize,
+    /// Whether it is locked.
+    locked: bool,
+}
+
+/// A member of a live conference.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct Member {
+    /// Member id, for mute, unmute and kick.
+    id: u64,
+    /// The caller's SIP URI.
+    caller: String,
+    /// `moderator` or `participant`.
+    role: String,
+    /// Kept out of the mix.
+    muted: bool,
+    /// Talking right now.
+    talking: bool,
+    /// Brought in with *8 rather than dialling in.
+    invited: bool,
+    /// The leg's codec.
+    codec: String,
+    /// When they entered, RFC 3339.
+    joined_at: String,
+}
+
+#[utoipa::path(get, path = "/conference/", tag = "live",
+    responses((status = 200, description = "Live conferences", body = Vec<LiveConference>)))]
+pub(crate) async fn conferences(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<LiveConference>>, ApiError> {
+    let live = state.inner.control.ask(Control::Conferences).await?;
+    Ok(Json(
+        live.into_iter()
+            .map(|c| LiveConference {
+                extension_id: c.conference,
+                members: c.members,
+                locked: c.locked,
+            })
+            .collect(),
+    ))
+}
+
+async fn require_extension(state: &AppState, extension: &str) -> Result<(), ApiError> {
+    check_extension_id(extension)?;
+    let id = extension.to_owned();
+    let known = state
+        .store(move |store| store.conference(&id))
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .is_some();
+    if known {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("no extension {extension}")))
+    }
+}
+
+#[utoipa::path(get, path = "/extension/{extension_id}/conference/members/", tag = "live",
+    params(("extension_id" = String, Path, description = "The extension")),
+    responses(
+        (status = 200, description = "Members now in the conference (empty when nobody is)", body = Vec<Member>),
+        (status = 404, description = "Unknown extension", body = ErrorBody),
+        (status = 422, description = "Bad extension_id", body = ErrorBody),
+    ))]
+pub(crate) async fn members(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+) -> Result<Json<Vec<Member>>, ApiError> {
+    require_extension(&state, &extension).await?;
+    let members = state
+        .inner
+        .control
+        .ask(|reply| Control::Members(extension, reply))
+        .await?
+        .unwrap_or_default();
+    Ok(Json(
+        members
+            .into_iter()
+            .map(|m| Member {
+                id: m.info.id,
+                caller: m.info.caller,
+                role: if m.info.moderator {
+                    "moderator"
+                } else {
+                    "participant"
+                }
+                .to_owned(),
+                muted: m.info.muted,
+                talking: m.info.talking,
+                invited: m.info.invited,
+                codec: m.info.codec.encoding_name().to_owned(),
+                joined_at: humantime::format_rfc3339_seconds(m.joined_at).to_string(),
+            })
+            .collect(),
+    ))
+}
+
+async fn member_action(
+    state: &AppState,
+    extension: String,
+    member: u64,
+    action: &str,
+) -> Result<StatusCode, ApiError> {
+    require_extension(state, &extension).await?;
+    let control = &state.inner.control;
+    let found = match action {
+        "kick" => {
+            control
+                .ask(|reply| Control::Kick {
+                    conference: extension,
+                    member,
+                    reply,
+                })
+                .await?
+        }
+        _ => {
+            control
+                .ask(|reply| Control::SetMuted {
+                    conference: extension,
+                    member,
+                    muted: action == "mute",
+                    reply,
+                })
+                .await?
+        }
+    };
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "no member {member} in that conference"
+        )))
+    }
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/members/{member_id}/mute", tag = "live",
+    params(("extension_id" = String, Path), ("member_id" = u64, Path)),
+    responses((status = 204, description = "Muted"), (status = 404, description = "No such member", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
+pub(crate) async fn mute(
+    State(state): State<AppState>,
+    Path((extension, member)): Path<(String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    member_action(&state, extension, member, "mute").await
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/members/{member_id}/unmute", tag = "live",
+    params(("extension_id" = String, Path), ("member_id" = u64, Path)),
+    responses((status = 204, description = "Unmuted"), (status = 404, description = "No such member", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
+pub(crate) async fn unmute(
+    State(state): State<AppState>,
+    Path((extension, member)): Path<(String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    member_action(&state, extension, member, "unmute").await
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/members/{member_id}/kick", tag = "live",
+    params(("extension_id" = String, Path), ("member_id" = u64, Path)),
+    responses((status = 204, description = "Hung up"), (status = 404, description = "No such member", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
+pub(crate) async fn kick(
+    State(state): State<AppState>,
+    Path((extension, member)): Path<(String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    member_action(&state, extension, member, "kick").await
+}
+
+async fn set_locked(
+    state: &AppState,
+    extension: String,
+    locked: bool,
+) -> Result<StatusCode, ApiError> {
+    require_extension(state, &extension).await?;
+    let live = state
+        .inner
+        .control
+        .ask(|reply| Control::SetLocked {
+            conference: extension.clone(),
+            locked,
+            reply,
+        })
+        .await?;
+    if live {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "nobody is in conference {extension}"
+        )))
+    }
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/lock", tag = "live",
+    params(("extension_id" = String, Path)),
+    responses((status = 204, description = "Locked: every new caller is refused"), (status = 404, description = "Unknown extension or nobody in it", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
+pub(crate) async fn lock(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    set_locked(&state, extension, true).await
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/unlock", tag = "live",
+    params(("extension_id" = String, Path)),
+    responses((status = 204, description = "Unlocked"), (status = 404, description = "Unknown extension or nobody in it", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
+pub(crate) async fn unlock(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    set_locked(&state, extension, false).await
+}
+
+/// The JSON of one event on `/events`; its SSE event name is `type`.
+fn event_json(n: &Notification) -> (&'static str, serde_json::Value) {
+    use serde_json::json;
+    match n {
+        Notification::MemberJoined {
+            conference,
+            member,
+            caller,
+            moderator,
+        } => (
+            "member_joined",
+            json!({"extension_id": conference, "member_id": member, "caller": caller,
+                   "role": if *moderator { "moderator" } else { "participant" }}),
+        ),
+        Notification::MemberLeft {
+            conference,
+            member,
+            reason,
+        } => (
+            "member_left",
+            json!({"extension_id": conference, "member_id": member, "reason": reason}),
+        ),
+        Notification::Talking {
+            conference,
+            member,
+            talking,
+        } => (
+            if *talking {
+                "talking_started"
+            } else {
+                "talking_stopped"
+            },
+            json!({"extension_id": conference, "member_id": member}),
+        ),
+        Notification::Muted {
+            conference,
+            member,
+            muted,
+        } => (
+            if *muted { "muted" } else { "unmuted" },
+            json!({"extension_id": conference, "member_id": member}),
+        ),
+        Notification::Locked { conference, locked } => (
+            if *locked { "locked" } else { "unlocked" },
+            json!({"extension_id": conference}),
+        ),
+    }
+}
+
+#[utoipa::path(get, path = "/events", tag = "live",
+    responses((status = 200, description = "Server-Sent Events: member_joined, member_left, talking_started, talking_stopped, muted, unmuted, locked, unlocked (recording_started and recording_stopped arrive with dial-out)", content_type = "text/event-stream", body = String)))]
+pub(crate) async fn events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let receiver = state.inner.notify.subscribe();
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(n) => {
+                    let (name, data) = event_json(&n);
+                    let event = Event::default().event(name).data(data.to_string());
+                    return Some((Ok(event), receiver));
+                }
+                // A slow client missed some: carry on with the newest.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.inner.metrics.encode(),
+    )
+        .into_response()
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/conference/", get(conferences))
+        .route("/conference", get(conferences))
+        .route(
+            "/extension/{extension_id}/conference/members/",
+            get(members),
+        )
+        .route("/extension/{extension_id}/conference/members", get(members))
+        .route(
+            "/extension/{extension_id}/conference/members/{member_id}/mute",
+            post(mute),
+        )
+        .route(
+            "/extension/{extension_id}/conference/members/{member_id}/unmute",
+            post(unmute),
+        )
+        .route(
+            "/extension/{extension_id}/conference/members/{member_id}/kick",
+            post(kick),
+        )
+        .route("/extension/{extension_id}/conference/lock", post(lock))
+        .route("/extension/{extension_id}/conference/unlock", post(unlock))
+        .route("/events", get(events))
+        .route("/metrics", get(metrics))
+}

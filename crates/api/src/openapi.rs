@@ -1,0 +1,61 @@
+//! The OpenAPI document, generated from the handlers, and the API browser.
+
+use crate::{AppState, conference, error::ErrorBody, live, sounds};
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Chorus conference bridge",
+        description = "Manage conference extensions and sounds, and watch and control live conferences. When the bridge runs with --api-token, every request needs `Authorization: Bearer <token>`."
+    ),
+    paths(
+        conference::get_conference,
+        conference::put_conference,
+        conference::delete_conference,
+        sounds::upload,
+        sounds::list,
+        sounds::get_one,
+        sounds::delete,
+        live::conferences,
+        live::members,
+        live::mute,
+        live::unmute,
+        live::kick,
+        live::lock,
+        live::unlock,
+        live::events,
+        live::metrics,
+    ),
+    components(schemas(
+        conference::Conference,
+        conference::ConferencePatch,
+        sounds::Sound,
+        live::LiveConference,
+        live::Member,
+        ErrorBody
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = []), ())
+)]
+pub(crate) struct ApiDoc;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+}

@@ -1,0 +1,91 @@
+//! Operator requests into the running bridge (from the REST API), answered on oneshots.
+
+use chorus_engine::{ConferenceInfo, ExtensionConfig, MemberInfo};
+use std::collections::HashMap;
+use std::time::SystemTime;
+use tokio::sync::{mpsc, oneshot};
+
+/// A member as operators see it, with a wall-clock join time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// What the engine knows.
+    pub info: MemberInfo,
+    /// When the member entered.
+    pub joined_at: SystemTime,
+}
+
+/// One request.
+#[derive(Debug)]
+pub enum Control {
+    /// New settings for every extension (after a change in the store).
+    SetExtensions(HashMap<String, ExtensionConfig>),
+    /// The extension was deleted: say goodbye to everyone on it.
+    EndConference(String),
+    /// Live conferences.
+    Conferences(oneshot::Sender<Vec<ConferenceInfo>>),
+    /// Members of a live conference (`None`: not live).
+    Members(String, oneshot::Sender<Option<Vec<Member>>>),
+    /// Mute or unmute a member; answers whether the member was found.
+    SetMuted {
+        /// The extension.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// Muted or not.
+        muted: bool,
+        /// Found or not.
+        reply: oneshot::Sender<bool>,
+    },
+    /// Hang a member up.
+    Kick {
+        /// The extension.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// Found or not.
+        reply: oneshot::Sender<bool>,
+    },
+    /// Lock or unlock a live conference; answers whether it was live.
+    SetLocked {
+        /// The extension.
+        conference: String,
+        /// Locked or not.
+        locked: bool,
+        /// Live or not.
+        reply: oneshot::Sender<bool>,
+    },
+}
+
+/// The sending side the API holds.
+#[derive(Debug, Clone)]
+pub struct ControlHandle {
+    sender: mpsc::UnboundedSender<Control>,
+}
+
+/// The bridge stopped: no answer will come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the bridge is not running")]
+pub struct Stopped;
+
+impl ControlHandle {
+    /// A handle and the receiver [`crate::run`] takes.
+    pub fn new() -> (ControlHandle, mpsc::UnboundedReceiver<Control>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (ControlHandle { sender }, receiver)
+    }
+
+    /// Sends a request that needs no answer.
+    pub fn send(&self, control: Control) -> Result<(), Stopped> {
+        self.sender.send(control).map_err(|_| Stopped)
+    }
+
+    /// Sends a request built around a reply channel and waits for the answer.
+    pub async fn ask<T>(
+        &self,
+        build: impl FnOnce(oneshot::Sender<T>) -> Control,
+    ) -> Result<T, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.send(build(reply))?;
+        answer.await.map_err(|_| Stopped)
+    }
+}
