@@ -214,7 +214,7 @@ fn mix_loop(
         metrics.tick_seconds.observe(now.elapsed().as_secs_f64());
         ticks += 1;
         // Totals walk every leg: once a second is plenty.
-        if ticks % 50 == 0 {
+        if ticks.is_multiple_of(50) {
             publish_totals(metrics, &mut published, group.totals());
         }
         while let Some(event) = group.poll_event() {

@@ -56,12 +56,9 @@ impl Metrics {
         let members = Gauge::default();
         let calls = Family::<Outcome, Counter>::default();
         // 50 µs to 20 ms: a tick over 20 ms is a late one.
-        let tick_seconds = Histogram::new(
-            [
-                0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02,
-            ]
-            .into_iter(),
-        );
+        let tick_seconds = Histogram::new([
+            0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02,
+        ]);
         let late_ticks = Counter::default();
         let rtp_packets = Family::<Packets, Counter>::default();
         let keypad_commands = Counter::default();
