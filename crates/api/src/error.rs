@@ -104,6 +104,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The field a validation error names.
+    pub fn field(&self) -> Option<&str> {
+        self.body.field.as_deref()
+    }
 }
 
 impl IntoResponse for ApiError {
