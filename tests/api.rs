@@ -1,0 +1,348 @@
+//! The REST API over HTTP against the real binary: every status code, concurrency,
+//! durability across a kill -9, the bearer token, live control and events with real phones.
+
+mod common;
+
+use common::{Bridge, Phone, scratch, wait_for_log, write_tone};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+struct Http {
+    agent: ureq::Agent,
+    base: String,
+    token: Option<String>,
+}
+
+impl Http {
+    fn new(port: u16) -> Http {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .into();
+        Http {
+            agent,
+            base: format!("http://127.0.0.1:{port}"),
+            token: None,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
+        let url = format!("{}{path}", self.base);
+        let request = ureq::http::Request::builder().method(method).uri(&url);
+        let request = match &self.token {
+            Some(t) => request.header("Authorization", format!("Bearer {t}")),
+            None => request,
+        };
+        let request = request
+            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+            .expect("request");
+        let mut response = self.agent.run(request).expect("HTTP exchange");
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(50 * 1024 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        (status, text)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.call("GET", path, None)
+    }
+
+    fn put(&self, path: &str, body: &str) -> (u16, String) {
+        self.call("PUT", path, Some(body.as_bytes()))
+    }
+
+    fn json(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let (status, text) = self.call(method, path, body.map(str::as_bytes));
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+fn start(dir: &Path, sip: u16, http: u16, rtp: (u16, u16), extra: &[&str]) -> Bridge {
+    let listen = format!("127.0.0.1:{http}");
+    let mut args = vec!["--http-listen", listen.as_str()];
+    args.extend_from_slice(extra);
+    Bridge::start(dir, sip, rtp, None, &args)
+}
+
+fn wav(path: &Path, secs: f64) -> Vec<u8> {
+    write_tone(path, 16_000, 440.0, 0.3, secs);
+    std::fs::read(path).expect("wav")
+}
+
+const CONF: &str = "/extension/500/conference/";
+
+#[test]
+fn every_status_code_and_nothing_invalid_is_stored() {
+    let dir = scratch("api-codes");
+    let _bridge = start(&dir, 6200, 8800, (27100, 27199), &[]);
+    let http = Http::new(8800);
+
+    // The embedded default: extension 500 with default properties.
+    let (status, body) = http.json("GET", CONF, None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"announce_caller_name": false, "enter_sound": null, "max_members": null,
+               "moderator_pin": null, "music_on_hold_sound": null, "mute_non_moderator": false,
+               "pin": null, "record_enabled": false})
+    );
+    let (status, body) = http.json("GET", "/extension/nope/conference/", None);
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+
+    // Create, change a subset, reset with null.
+    assert_eq!(http.put("/extension/sales/conference/", "{}").0, 201);
+    let (status, body) = http.json("PUT", CONF, Some(r#"{"pin": "1234", "moderator_pin": "9999", "max_members": 10}"#));
+    assert_eq!(status, 200);
+    assert_eq!(body["pin"], "1234");
+    assert_eq!(body["mute_non_moderator"], false, "absent fields keep their value");
+    let good = http.json("GET", CONF, None).1;
+
+    for (body, field) in [
+        (r#"{"pin": 1234}"#, "pin"),
+        (r#"{"pin": "12a"}"#, "pin"),
+        (r#"{"pin": "12345678901234567"}"#, "pin"),
+        (r#"{"pin": null}"#, "moderator_pin"),
+        (r#"{"moderator_pin": "1234"}"#, "moderator_pin"),
+        (r#"{"max_members": 0}"#, "max_members"),
+        (r#"{"max_members": 1001}"#, "max_members"),
+        (r#"{"max_members": "5"}"#, "max_members"),
+        (r#"{"enter_sound": 4242}"#, "enter_sound"),
+        (r#"{"music_on_hold_sound": true}"#, "music_on_hold_sound"),
+        (r#"{"record_enabled": "yes"}"#, "record_enabled"),
+        (r#"{"colour": "blue"}"#, "colour"),
+        ("[1, 2]", "body"),
+    ] {
+        let (status, error) = http.json("PUT", CONF, Some(body));
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(error["field"], field, "{body}: {error}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    assert_eq!(http.put(CONF, "{\"pin\": ").0, 400);
+    let (status, error) = http.json("PUT", "/extension/bad.id/conference/", Some("{}"));
+    assert_eq!((status, error["field"].as_str()), (422, Some("extension_id")));
+    assert_eq!(http.json("GET", CONF, None).1, good, "nothing invalid was stored");
+
+    // Sounds.
+    let (status, sound) = {
+        let bytes = wav(&dir.join("s.wav"), 1.0);
+        let (s, t) = http.call("POST", "/sound/?name=chime", Some(&bytes));
+        (s, serde_json::from_str::<Value>(&t).unwrap_or(Value::Null))
+    };
+    assert_eq!(status, 201);
+    let id = sound["id"].as_i64().expect("id");
+    assert_eq!(sound["duration_ms"], 1000);
+    assert_eq!(http.get(&format!("/sound/{id}")).0, 200);
+    assert_eq!(http.get("/sound/9999").0, 404);
+    assert!(http.get("/sound/").1.contains("chime"));
+    let (status, error) = http.json("POST", "/sound/", Some("not a wav"));
+    assert_eq!((status, error["field"].as_str()), (422, Some("body")));
+    let long = wav(&dir.join("long.wav"), 700.0);
+    assert_eq!(http.call("POST", "/sound/", Some(&long)).0, 413, "over 20 MB");
+    let long8k = {
+        write_tone(&dir.join("long8k.wav"), 8000, 440.0, 0.3, 610.0);
+        std::fs::read(dir.join("long8k.wav")).expect("wav")
+    };
+    assert_eq!(http.call("POST", "/sound/", Some(&[])).0, 422, "empty body");
+    let (status, text) = http.call("POST", "/sound/", Some(&long8k));
+    assert_eq!(status, 422, "over 600 s: {text}");
+    assert!(text.contains("600 seconds"));
+    assert_eq!(http.put(CONF, &format!(r#"{{"enter_sound": {id}}}"#)).0, 200);
+    let (status, error) = http.json("DELETE", &format!("/sound/{id}"), None);
+    assert_eq!((status, error["error"].as_str()), (409, Some("conflict")));
+    assert_eq!(http.put(CONF, r#"{"enter_sound": null}"#).0, 200);
+    assert_eq!(http.call("DELETE", &format!("/sound/{id}"), None).0, 204);
+    assert_eq!(http.call("DELETE", &format!("/sound/{id}"), None).0, 404);
+
+    // Live state with nobody in.
+    assert_eq!(http.json("GET", "/conference/", None), (200, json!([])));
+    assert_eq!(http.json("GET", &format!("{CONF}members/"), None), (200, json!([])));
+    assert_eq!(http.get("/extension/nope/conference/members/").0, 404);
+    assert_eq!(http.call("POST", &format!("{CONF}lock"), None).0, 404);
+    assert_eq!(http.call("POST", &format!("{CONF}members/77/mute"), None).0, 404);
+
+    // Operations.
+    let (status, metrics) = http.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("chorus_tick_duration_seconds_count"));
+    let (status, spec) = http.json("GET", "/openapi.json", None);
+    assert_eq!(status, 200);
+    assert!(spec["paths"]["/extension/{extension_id}/conference/"]["put"].is_object());
+    let (status, page) = http.get("/docs/");
+    assert_eq!(status, 200);
+    assert!(page.contains("swagger"), "API browser page");
+
+    // Delete.
+    assert_eq!(http.call("DELETE", "/extension/sales/conference/", None).0, 204);
+    assert_eq!(http.call("DELETE", "/extension/sales/conference/", None).0, 404);
+}
+
+#[test]
+fn bearer_token_is_required_when_configured() {
+    let dir = scratch("api-token");
+    let _bridge = start(&dir, 6210, 8810, (27200, 27299), &["--api-token", "s3cret"]);
+    let mut http = Http::new(8810);
+    let (status, body) = http.json("GET", CONF, None);
+    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
+    http.token = Some("wrong".into());
+    assert_eq!(http.get(CONF).0, 401);
+    http.token = Some("s3cret".into());
+    assert_eq!(http.get(CONF).0, 200);
+}
+
+#[test]
+fn concurrent_puts_leave_one_whole_write() {
+    let dir = scratch("api-concurrent");
+    let _bridge = start(&dir, 6220, 8820, (27300, 27399), &[]);
+    let writers: Vec<_> = (1..=16u32)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let http = Http::new(8820);
+                let body = format!(r#"{{"pin": "{i}{i}", "moderator_pin": "9{i}9", "max_members": {i}}}"#);
+                http.put(CONF, &body).0
+            })
+        })
+        .collect();
+    for w in writers {
+        assert_eq!(w.join().expect("writer"), 200);
+    }
+    let (_, last) = Http::new(8820).json("GET", CONF, None);
+    let i = last["max_members"].as_u64().expect("max_members");
+    assert_eq!(last["pin"], format!("{i}{i}"), "{last}");
+    assert_eq!(last["moderator_pin"], format!("9{i}9"), "{last}");
+}
+
+#[test]
+fn settings_and_sounds_survive_kill_9() {
+    let dir = scratch("api-restart");
+    let mut bridge = start(&dir, 6230, 8830, (27400, 27499), &[]);
+    let http = Http::new(8830);
+    let bytes = wav(&dir.join("s.wav"), 0.5);
+    let (status, text) = http.call("POST", "/sound/?name=keep", Some(&bytes));
+    assert_eq!(status, 201, "{text}");
+    let id = serde_json::from_str::<Value>(&text).expect("json")["id"].as_i64().expect("id");
+    let body = format!(r#"{{"pin": "2468", "music_on_hold_sound": {id}, "announce_caller_name": true}}"#);
+    assert_eq!(http.put("/extension/kept/conference/", &body).0, 201);
+    let before = http.json("GET", "/extension/kept/conference/", None).1;
+    bridge.kill();
+    let _again = start(&dir, 6230, 8830, (27400, 27499), &[]);
+    assert_eq!(http.json("GET", "/extension/kept/conference/", None), (200, before));
+    assert_eq!(http.get(&format!("/sound/{id}")).0, 200);
+}
+
+/// Reads `/events` in the background; each item is (event name, data).
+fn subscribe(port: u16) -> mpsc::Receiver<(String, Value)> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(None)
+            .build()
+            .into();
+        let Ok(response) = agent.get(format!("http://127.0.0.1:{port}/events")).call() else {
+            return;
+        };
+        let reader = BufReader::new(response.into_body().into_reader());
+        let mut name = String::new();
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if let Some(n) = line.strip_prefix("event: ") {
+                name = n.to_owned();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                let value = serde_json::from_str(data).unwrap_or(Value::Null);
+                if tx.send((name.clone(), value)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+fn expect_event(events: &mpsc::Receiver<(String, Value)>, name: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match events.recv_timeout(left) {
+            Ok((n, data)) if n == name => return data,
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    panic!("no {name} event");
+}
+
+#[test]
+fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
+    let dir = scratch("api-live");
+    let bridge = start(&dir, 6240, 8840, (27500, 27599), &[]);
+    let http = Http::new(8840);
+    let events = subscribe(8840);
+    std::thread::sleep(Duration::from_millis(300));
+    let quiet = dir.join("quiet.wav");
+    write_tone(&quiet, 8000, 1000.0, 0.0, 40.0);
+    let target = "sip:500@127.0.0.1:6240";
+    let first = Phone::dial(&dir, "first", 6250, 15000, &quiet, target, 25);
+    wait_for_log(&bridge, "joined role", 1, Duration::from_secs(20));
+    let joined = expect_event(&events, "member_joined");
+    assert_eq!(joined["extension_id"], "500");
+    let first_id = joined["member_id"].as_u64().expect("member id");
+
+    // The operator sets a PIN while the first caller is connected.
+    assert_eq!(http.put(CONF, r#"{"pin": "4321"}"#).0, 200);
+    let second = Phone::dial(&dir, "second", 6260, 15100, &quiet, target, 25);
+    wait_for_log(&bridge, "joined conference", 2, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(bridge.log_text().matches("joined role").count(), 1, "entered without the new PIN");
+    second.keys("4321#");
+    wait_for_log(&bridge, "joined role", 2, Duration::from_secs(20));
+    let second_id = expect_event(&events, "member_joined")["member_id"].as_u64().expect("id");
+
+    let (status, members) = http.json("GET", &format!("{CONF}members/"), None);
+    assert_eq!(status, 200);
+    let members = members.as_array().expect("array").clone();
+    assert_eq!(members.len(), 2);
+    for m in &members {
+        assert_eq!(m["role"], "participant");
+        assert_eq!(m["codec"], "PCMU");
+        assert_eq!(m["invited"], false);
+        assert!(m["caller"].as_str().is_some_and(|c| c.starts_with("sip:")));
+        assert!(m["joined_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    }
+    let (_, live) = http.json("GET", "/conference/", None);
+    assert_eq!(live, json!([{"extension_id": "500", "members": 2, "locked": false}]));
+
+    assert_eq!(http.call("POST", &format!("{CONF}members/{second_id}/mute"), None).0, 204);
+    assert_eq!(expect_event(&events, "muted")["member_id"], second_id);
+    assert_eq!(http.call("POST", &format!("{CONF}members/{second_id}/unmute"), None).0, 204);
+    expect_event(&events, "unmuted");
+    assert_eq!(http.call("POST", &format!("{CONF}lock"), None).0, 204);
+    expect_event(&events, "locked");
+    assert_eq!(http.call("POST", &format!("{CONF}unlock"), None).0, 204);
+    expect_event(&events, "unlocked");
+    let (_, metrics) = http.get("/metrics");
+    assert!(metrics.contains("chorus_members 2"), "{metrics}");
+    assert!(metrics.contains("chorus_calls_total{outcome=\"answered\"} 2"), "{metrics}");
+
+    assert_eq!(http.call("POST", &format!("{CONF}members/{first_id}/kick"), None).0, 204);
+    let left = expect_event(&events, "member_left");
+    assert_eq!((left["member_id"].as_u64(), left["reason"].as_str()), (Some(first_id), Some("Kicked")));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !first.call_ended() {
+        assert!(std::time::Instant::now() < deadline, "kicked phone still in the call");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Deleting the extension says goodbye to whoever is left.
+    assert_eq!(http.call("DELETE", CONF, None).0, 204);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !second.call_ended() {
+        assert!(std::time::Instant::now() < deadline, "deleted conference still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
