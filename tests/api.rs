@@ -99,10 +99,17 @@ fn every_status_code_and_nothing_invalid_is_stored() {
 
     // Create, change a subset, reset with null.
     assert_eq!(http.put("/extension/sales/conference/", "{}").0, 201);
-    let (status, body) = http.json("PUT", CONF, Some(r#"{"pin": "1234", "moderator_pin": "9999", "max_members": 10}"#));
+    let (status, body) = http.json(
+        "PUT",
+        CONF,
+        Some(r#"{"pin": "1234", "moderator_pin": "9999", "max_members": 10}"#),
+    );
     assert_eq!(status, 200);
     assert_eq!(body["pin"], "1234");
-    assert_eq!(body["mute_non_moderator"], false, "absent fields keep their value");
+    assert_eq!(
+        body["mute_non_moderator"], false,
+        "absent fields keep their value"
+    );
     let good = http.json("GET", CONF, None).1;
 
     for (body, field) in [
@@ -127,8 +134,15 @@ fn every_status_code_and_nothing_invalid_is_stored() {
     }
     assert_eq!(http.put(CONF, "{\"pin\": ").0, 400);
     let (status, error) = http.json("PUT", "/extension/bad.id/conference/", Some("{}"));
-    assert_eq!((status, error["field"].as_str()), (422, Some("extension_id")));
-    assert_eq!(http.json("GET", CONF, None).1, good, "nothing invalid was stored");
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (422, Some("extension_id"))
+    );
+    assert_eq!(
+        http.json("GET", CONF, None).1,
+        good,
+        "nothing invalid was stored"
+    );
 
     // Sounds.
     let (status, sound) = {
@@ -145,7 +159,11 @@ fn every_status_code_and_nothing_invalid_is_stored() {
     let (status, error) = http.json("POST", "/sound/", Some("not a wav"));
     assert_eq!((status, error["field"].as_str()), (422, Some("body")));
     let long = wav(&dir.join("long.wav"), 700.0);
-    assert_eq!(http.call("POST", "/sound/", Some(&long)).0, 413, "over 20 MB");
+    assert_eq!(
+        http.call("POST", "/sound/", Some(&long)).0,
+        413,
+        "over 20 MB"
+    );
     let long8k = {
         write_tone(&dir.join("long8k.wav"), 8000, 440.0, 0.3, 610.0);
         std::fs::read(dir.join("long8k.wav")).expect("wav")
@@ -154,7 +172,10 @@ fn every_status_code_and_nothing_invalid_is_stored() {
     let (status, text) = http.call("POST", "/sound/", Some(&long8k));
     assert_eq!(status, 422, "over 600 s: {text}");
     assert!(text.contains("600 seconds"));
-    assert_eq!(http.put(CONF, &format!(r#"{{"enter_sound": {id}}}"#)).0, 200);
+    assert_eq!(
+        http.put(CONF, &format!(r#"{{"enter_sound": {id}}}"#)).0,
+        200
+    );
     let (status, error) = http.json("DELETE", &format!("/sound/{id}"), None);
     assert_eq!((status, error["error"].as_str()), (409, Some("conflict")));
     assert_eq!(http.put(CONF, r#"{"enter_sound": null}"#).0, 200);
@@ -163,10 +184,16 @@ fn every_status_code_and_nothing_invalid_is_stored() {
 
     // Live state with nobody in.
     assert_eq!(http.json("GET", "/conference/", None), (200, json!([])));
-    assert_eq!(http.json("GET", &format!("{CONF}members/"), None), (200, json!([])));
+    assert_eq!(
+        http.json("GET", &format!("{CONF}members/"), None),
+        (200, json!([]))
+    );
     assert_eq!(http.get("/extension/nope/conference/members/").0, 404);
     assert_eq!(http.call("POST", &format!("{CONF}lock"), None).0, 404);
-    assert_eq!(http.call("POST", &format!("{CONF}members/77/mute"), None).0, 404);
+    assert_eq!(
+        http.call("POST", &format!("{CONF}members/77/mute"), None).0,
+        404
+    );
 
     // Operations.
     let (status, metrics) = http.get("/metrics");
@@ -180,8 +207,14 @@ fn every_status_code_and_nothing_invalid_is_stored() {
     assert!(page.contains("swagger"), "API browser page");
 
     // Delete.
-    assert_eq!(http.call("DELETE", "/extension/sales/conference/", None).0, 204);
-    assert_eq!(http.call("DELETE", "/extension/sales/conference/", None).0, 404);
+    assert_eq!(
+        http.call("DELETE", "/extension/sales/conference/", None).0,
+        204
+    );
+    assert_eq!(
+        http.call("DELETE", "/extension/sales/conference/", None).0,
+        404
+    );
 }
 
 #[test]
@@ -190,7 +223,10 @@ fn bearer_token_is_required_when_configured() {
     let _bridge = start(&dir, 6210, 8810, (27200, 27299), &["--api-token", "s3cret"]);
     let mut http = Http::new(8810);
     let (status, body) = http.json("GET", CONF, None);
-    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthorized"))
+    );
     http.token = Some("wrong".into());
     assert_eq!(http.get(CONF).0, 401);
     http.token = Some("s3cret".into());
@@ -205,7 +241,8 @@ fn concurrent_puts_leave_one_whole_write() {
         .map(|i| {
             std::thread::spawn(move || {
                 let http = Http::new(8820);
-                let body = format!(r#"{{"pin": "{i}{i}", "moderator_pin": "9{i}9", "max_members": {i}}}"#);
+                let body =
+                    format!(r#"{{"pin": "{i}{i}", "moderator_pin": "9{i}9", "max_members": {i}}}"#);
                 http.put(CONF, &body).0
             })
         })
@@ -227,13 +264,19 @@ fn settings_and_sounds_survive_kill_9() {
     let bytes = wav(&dir.join("s.wav"), 0.5);
     let (status, text) = http.call("POST", "/sound/?name=keep", Some(&bytes));
     assert_eq!(status, 201, "{text}");
-    let id = serde_json::from_str::<Value>(&text).expect("json")["id"].as_i64().expect("id");
-    let body = format!(r#"{{"pin": "2468", "music_on_hold_sound": {id}, "announce_caller_name": true}}"#);
+    let id = serde_json::from_str::<Value>(&text).expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    let body =
+        format!(r#"{{"pin": "2468", "music_on_hold_sound": {id}, "announce_caller_name": true}}"#);
     assert_eq!(http.put("/extension/kept/conference/", &body).0, 201);
     let before = http.json("GET", "/extension/kept/conference/", None).1;
     bridge.kill();
     let _again = start(&dir, 6230, 8830, (27400, 27499), &[]);
-    assert_eq!(http.json("GET", "/extension/kept/conference/", None), (200, before));
+    assert_eq!(
+        http.json("GET", "/extension/kept/conference/", None),
+        (200, before)
+    );
     assert_eq!(http.get(&format!("/sound/{id}")).0, 200);
 }
 
@@ -298,10 +341,16 @@ fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
     let second = Phone::dial(&dir, "second", 6260, 15100, &quiet, target, 25);
     wait_for_log(&bridge, "joined conference", 2, Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(bridge.log_text().matches("joined role").count(), 1, "entered without the new PIN");
+    assert_eq!(
+        bridge.log_text().matches("joined role").count(),
+        1,
+        "entered without the new PIN"
+    );
     second.keys("4321#");
     wait_for_log(&bridge, "joined role", 2, Duration::from_secs(20));
-    let second_id = expect_event(&events, "member_joined")["member_id"].as_u64().expect("id");
+    let second_id = expect_event(&events, "member_joined")["member_id"]
+        .as_u64()
+        .expect("id");
 
     let (status, members) = http.json("GET", &format!("{CONF}members/"), None);
     assert_eq!(status, 200);
@@ -315,11 +364,22 @@ fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
         assert!(m["joined_at"].as_str().is_some_and(|t| t.ends_with('Z')));
     }
     let (_, live) = http.json("GET", "/conference/", None);
-    assert_eq!(live, json!([{"extension_id": "500", "members": 2, "locked": false}]));
+    assert_eq!(
+        live,
+        json!([{"extension_id": "500", "members": 2, "locked": false}])
+    );
 
-    assert_eq!(http.call("POST", &format!("{CONF}members/{second_id}/mute"), None).0, 204);
+    assert_eq!(
+        http.call("POST", &format!("{CONF}members/{second_id}/mute"), None)
+            .0,
+        204
+    );
     assert_eq!(expect_event(&events, "muted")["member_id"], second_id);
-    assert_eq!(http.call("POST", &format!("{CONF}members/{second_id}/unmute"), None).0, 204);
+    assert_eq!(
+        http.call("POST", &format!("{CONF}members/{second_id}/unmute"), None)
+            .0,
+        204
+    );
     expect_event(&events, "unmuted");
     assert_eq!(http.call("POST", &format!("{CONF}lock"), None).0, 204);
     expect_event(&events, "locked");
@@ -327,14 +387,27 @@ fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
     expect_event(&events, "unlocked");
     let (_, metrics) = http.get("/metrics");
     assert!(metrics.contains("chorus_members 2"), "{metrics}");
-    assert!(metrics.contains("chorus_calls_total{outcome=\"answered\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("chorus_calls_total{outcome=\"answered\"} 2"),
+        "{metrics}"
+    );
 
-    assert_eq!(http.call("POST", &format!("{CONF}members/{first_id}/kick"), None).0, 204);
+    assert_eq!(
+        http.call("POST", &format!("{CONF}members/{first_id}/kick"), None)
+            .0,
+        204
+    );
     let left = expect_event(&events, "member_left");
-    assert_eq!((left["member_id"].as_u64(), left["reason"].as_str()), (Some(first_id), Some("Kicked")));
+    assert_eq!(
+        (left["member_id"].as_u64(), left["reason"].as_str()),
+        (Some(first_id), Some("Kicked"))
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !first.call_ended() {
-        assert!(std::time::Instant::now() < deadline, "kicked phone still in the call");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kicked phone still in the call"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -342,7 +415,10 @@ fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
     assert_eq!(http.call("DELETE", CONF, None).0, 204);
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while !second.call_ended() {
-        assert!(std::time::Instant::now() < deadline, "deleted conference still running");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deleted conference still running"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

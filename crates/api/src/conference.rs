@@ -240,7 +240,7 @@ fn store_error(e: StoreError) -> ApiError {
 }
 
 #[utoipa::path(get, path = "/extension/{extension_id}/conference/", tag = "conference",
-    params(("extension_id" = String, Path, description = "1-64 of A-Z, a-z, 0-9, _ and -")),
+    params(("extension_id" = String, Path, description = "1-64 of A-Z, a-z, 0-9, _ and -", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The conference properties", body = Conference),
         (status = 404, description = "Unknown extension", body = ErrorBody),
@@ -261,7 +261,7 @@ pub(crate) async fn get_conference(
 }
 
 #[utoipa::path(put, path = "/extension/{extension_id}/conference/", tag = "conference",
-    params(("extension_id" = String, Path, description = "1-64 of A-Z, a-z, 0-9, _ and -")),
+    params(("extension_id" = String, Path, description = "1-64 of A-Z, a-z, 0-9, _ and -", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body = ConferencePatch,
     responses(
         (status = 200, description = "Changed; the whole resource", body = Conference),
@@ -308,7 +308,7 @@ pub(crate) async fn put_conference(
 }
 
 #[utoipa::path(delete, path = "/extension/{extension_id}/conference/", tag = "conference",
-    params(("extension_id" = String, Path, description = "1-64 of A-Z, a-z, 0-9, _ and -")),
+    params(("extension_id" = String, Path, description = "1-64 of A-Z, a-z, 0-9, _ and -", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 204, description = "Deleted; anyone in it heard goodbye and was hung up on"),
         (status = 404, description = "Unknown extension", body = ErrorBody),

@@ -82,7 +82,7 @@ async fn require_extension(state: &AppState, extension: &str) -> Result<(), ApiE
 }
 
 #[utoipa::path(get, path = "/extension/{extension_id}/conference/members/", tag = "live",
-    params(("extension_id" = String, Path, description = "The extension")),
+    params(("extension_id" = String, Path, description = "The extension", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "Members now in the conference (empty when nobody is)", body = Vec<Member>),
         (status = 404, description = "Unknown extension", body = ErrorBody),
@@ -160,7 +160,7 @@ async fn member_action(
 }
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/members/{member_id}/mute", tag = "live",
-    params(("extension_id" = String, Path), ("member_id" = u64, Path)),
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$"), ("member_id" = u64, Path)),
     responses((status = 204, description = "Muted"), (status = 404, description = "No such member", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
 pub(crate) async fn mute(
     State(state): State<AppState>,
@@ -170,7 +170,7 @@ pub(crate) async fn mute(
 }
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/members/{member_id}/unmute", tag = "live",
-    params(("extension_id" = String, Path), ("member_id" = u64, Path)),
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$"), ("member_id" = u64, Path)),
     responses((status = 204, description = "Unmuted"), (status = 404, description = "No such member", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
 pub(crate) async fn unmute(
     State(state): State<AppState>,
@@ -180,7 +180,7 @@ pub(crate) async fn unmute(
 }
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/members/{member_id}/kick", tag = "live",
-    params(("extension_id" = String, Path), ("member_id" = u64, Path)),
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$"), ("member_id" = u64, Path)),
     responses((status = 204, description = "Hung up"), (status = 404, description = "No such member", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
 pub(crate) async fn kick(
     State(state): State<AppState>,
@@ -214,7 +214,7 @@ async fn set_locked(
 }
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/lock", tag = "live",
-    params(("extension_id" = String, Path)),
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 204, description = "Locked: every new caller is refused"), (status = 404, description = "Unknown extension or nobody in it", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
 pub(crate) async fn lock(
     State(state): State<AppState>,
@@ -224,7 +224,7 @@ pub(crate) async fn lock(
 }
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/unlock", tag = "live",
-    params(("extension_id" = String, Path)),
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 204, description = "Unlocked"), (status = 404, description = "Unknown extension or nobody in it", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
 pub(crate) async fn unlock(
     State(state): State<AppState>,

@@ -46,7 +46,7 @@ pub(crate) struct UploadQuery {
 
 #[utoipa::path(post, path = "/sound/", tag = "sound",
     params(UploadQuery),
-    request_body(content = Vec<u8>, content_type = "audio/wav", description = "A WAV file of any rate and channel count"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A WAV file of any rate and channel count (sent as audio/wav or application/octet-stream)"),
     responses(
         (status = 201, description = "Stored; its id", body = Sound),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
