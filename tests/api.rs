@@ -338,7 +338,9 @@ fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
 
     // The operator sets a PIN while the first caller is connected.
     assert_eq!(http.put(CONF, r#"{"pin": "4321"}"#).0, 200);
-    let second = Phone::dial(&dir, "second", 6260, 15100, &quiet, target, 25);
+    let tone = dir.join("tone.wav");
+    write_tone(&tone, 8000, 700.0, 0.3, 40.0);
+    let second = Phone::dial(&dir, "second", 6260, 15100, &tone, target, 25);
     wait_for_log(&bridge, "joined conference", 2, Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
@@ -385,6 +387,24 @@ fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
     expect_event(&events, "locked");
     assert_eq!(http.call("POST", &format!("{CONF}unlock"), None).0, 204);
     expect_event(&events, "unlocked");
+    // Turning mute_non_moderator on mutes the participants already in.
+    assert_eq!(http.put(CONF, r#"{"mute_non_moderator": true}"#).0, 200);
+    let mut muted = vec![
+        expect_event(&events, "muted")["member_id"].as_u64(),
+        expect_event(&events, "muted")["member_id"].as_u64(),
+    ];
+    muted.sort();
+    let mut both = vec![Some(first_id), Some(second_id)];
+    both.sort();
+    assert_eq!(muted, both);
+    let (_, members) = http.json("GET", &format!("{CONF}members/"), None);
+    assert!(
+        members
+            .as_array()
+            .expect("array")
+            .iter()
+            .all(|m| m["muted"] == true)
+    );
     let (_, metrics) = http.get("/metrics");
     assert!(metrics.contains("chorus_members 2"), "{metrics}");
     assert!(

@@ -658,14 +658,13 @@ impl Engine {
         let mut mutes = Vec::new();
         for (name, state) in &mut self.conferences {
             if let Some(extension) = self.config.extensions.get(name) {
-                mutes.extend(state.apply_settings(&extension.rules));
+                for member in state.apply_settings(&extension.rules) {
+                    mutes.push((name.clone(), member));
+                }
             }
         }
-        for member in mutes {
-            self.media(MediaCommand::SetMuted {
-                call: CallId(member),
-                muted: true,
-            });
+        for (conference, member) in mutes {
+            self.set_muted_effects(&conference, CallId(member), true);
         }
     }
 }
