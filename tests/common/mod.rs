@@ -77,6 +77,11 @@ impl Bridge {
     ) -> Bridge {
         let log = dir.join("chorus.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chorus"));
+        // Every bridge gets its own REST port unless the test picks one.
+        if !extra.contains(&"--http-listen") {
+            cmd.arg("--http-listen")
+                .arg(format!("127.0.0.1:{}", u32::from(sip_port) + 40_000));
+        }
         cmd.arg("--sip-listen")
             .arg(format!("127.0.0.1:{sip_port}"))
             .arg("--rtp-ports")

@@ -6,7 +6,7 @@
 #   tests/load/run.sh [path/to/chorus]
 #
 # Without an argument it builds and uses target/release/chorus. Ports: SIP 5600 (bridge) and
-# 5610 (sipp), RTP 24000-24999 (bridge) and sipp's own from 7000.
+# 5610 (sipp), REST 45600, RTP 24000-24999 (bridge) and sipp's own from 7000.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -16,7 +16,7 @@ if [ -z "$bin" ]; then
   bin=$root/target/release/chorus
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/chorus-load.XXXXXX")
-"$bin" --sip-listen 127.0.0.1:5600 --rtp-ports 24000-24999 \
+"$bin" --sip-listen 127.0.0.1:5600 --http-listen 127.0.0.1:45600 --rtp-ports 24000-24999 \
   --config tests/load/chorus-load.toml --data-dir "$work/data" 2>"$work/chorus.log" &
 bridge=$!
 trap 'kill -TERM $bridge 2>/dev/null || true' EXIT
