@@ -1,19 +1,14 @@
 //! Datagrams into the whole SIP engine, followed by time passing: whatever arrives, the
 //! engine answers or drops it and never panics.
 #![no_main]
-use chorus_engine::{ExtensionConfig, Prompts, Engine, EngineConfig, Event, Timers, Transport};
+use chorus_engine::{Engine, EngineConfig, Event, Transport};
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
     let mut engine = Engine::new(EngineConfig {
-        local_sip: "127.0.0.1:5060".parse().expect("literal"),
-        extensions: [("500".to_owned(), ExtensionConfig::default())].into_iter().collect(),
-        prompts: Prompts::default(),
-        user_agent: "fuzz".to_owned(),
-        timers: Timers::default(),
         seed: 0,
-        answer_delay: Duration::ZERO,
+        ..EngineConfig::default()
     });
     let start = Instant::now();
     let source = "127.0.0.1:5070".parse().expect("literal");

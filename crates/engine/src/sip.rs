@@ -53,6 +53,24 @@ pub struct EngineConfig {
     pub answer_delay: Duration,
 }
 
+impl Default for EngineConfig {
+    /// 127.0.0.1:5060 with extension 500 and default settings, silent prompts, no ring
+    /// delay: the embedded default, and a base for tests.
+    fn default() -> Self {
+        EngineConfig {
+            local_sip: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            extensions: [("500".to_owned(), ExtensionConfig::default())]
+                .into_iter()
+                .collect(),
+            prompts: Prompts::default(),
+            user_agent: "chorus".to_owned(),
+            timers: Timers::default(),
+            seed: 0,
+            answer_delay: Duration::ZERO,
+        }
+    }
+}
+
 /// Why a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {

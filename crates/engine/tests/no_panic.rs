@@ -1,10 +1,7 @@
 //! The same inputs as the fuzz targets (fuzz/), as property tests that run in every test
 //! suite: random bytes and mutated torture messages into every parser and the engine.
 
-use chorus_engine::{
-    CallId, Engine, EngineConfig, Event, ExtensionConfig, MediaGroup, MediaParams, Prompts, Timers,
-    Transport,
-};
+use chorus_engine::{CallId, Engine, EngineConfig, Event, MediaGroup, MediaParams, Transport};
 use proptest::prelude::*;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -21,15 +18,8 @@ fn torture_messages() -> Vec<Vec<u8>> {
 
 fn engine() -> Engine {
     Engine::new(EngineConfig {
-        local_sip: "127.0.0.1:5060".parse().expect("addr"),
-        extensions: [("500".to_owned(), ExtensionConfig::default())]
-            .into_iter()
-            .collect(),
-        prompts: Prompts::default(),
-        user_agent: "prop".to_owned(),
-        timers: Timers::default(),
         seed: 3,
-        answer_delay: Duration::ZERO,
+        ..EngineConfig::default()
     })
 }
 

@@ -2,10 +2,10 @@
 //! must answer each one as fixtures/sip/expected.txt says: valid ones are served, invalid
 //! ones get their 4xx/5xx, and what cannot be answered is dropped. None may panic.
 
-use chorus_engine::{Engine, EngineConfig, ExtensionConfig, Prompts, Timers, Transport};
+use chorus_engine::{Engine, EngineConfig, Transport};
 use chorus_sip_msg::{Message, parse};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/sip")
@@ -13,15 +13,8 @@ fn fixtures() -> PathBuf {
 
 fn engine() -> Engine {
     Engine::new(EngineConfig {
-        local_sip: "127.0.0.1:5060".parse().expect("addr"),
-        extensions: [("500".to_owned(), ExtensionConfig::default())]
-            .into_iter()
-            .collect(),
-        prompts: Prompts::default(),
-        user_agent: "chorus-test".to_owned(),
-        timers: Timers::default(),
         seed: 1,
-        answer_delay: Duration::ZERO,
+        ..EngineConfig::default()
     })
 }
 

@@ -40,16 +40,17 @@ fn db_error(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
-fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConferenceRecord> {
+/// Reads the `COLUMNS` of a row, starting at column `first`.
+fn record_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<ConferenceRecord> {
     Ok(ConferenceRecord {
-        announce_caller_name: row.get(0)?,
-        enter_sound: row.get(1)?,
-        max_members: row.get(2)?,
-        pin: row.get(3)?,
-        moderator_pin: row.get(4)?,
-        mute_non_moderator: row.get(5)?,
-        music_on_hold_sound: row.get(6)?,
-        record_enabled: row.get(7)?,
+        announce_caller_name: row.get(first)?,
+        enter_sound: row.get(first + 1)?,
+        max_members: row.get(first + 2)?,
+        pin: row.get(first + 3)?,
+        moderator_pin: row.get(first + 4)?,
+        mute_non_moderator: row.get(first + 5)?,
+        music_on_hold_sound: row.get(first + 6)?,
+        record_enabled: row.get(first + 7)?,
     })
 }
 
@@ -88,7 +89,7 @@ fn read_record(db: &Connection, extension: &str) -> rusqlite::Result<Option<Conf
     db.query_row(
         &format!("SELECT {COLUMNS} FROM conference WHERE extension = ?1"),
         [extension],
-        row_to_record,
+        |row| record_at(row, 0),
     )
     .optional()
 }
@@ -151,20 +152,7 @@ impl Store for SqliteStore {
             ))
             .map_err(db_error)?;
         let rows = statement
-            .query_map([], |row| {
-                let extension: String = row.get(0)?;
-                let record = ConferenceRecord {
-                    announce_caller_name: row.get(1)?,
-                    enter_sound: row.get(2)?,
-                    max_members: row.get(3)?,
-                    pin: row.get(4)?,
-                    moderator_pin: row.get(5)?,
-                    mute_non_moderator: row.get(6)?,
-                    music_on_hold_sound: row.get(7)?,
-                    record_enabled: row.get(8)?,
-                };
-                Ok((extension, record))
-            })
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, record_at(row, 1)?)))
             .map_err(db_error)?;
         rows.collect::<Result<_, _>>().map_err(db_error)
     }

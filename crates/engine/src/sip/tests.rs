@@ -8,15 +8,8 @@ const CALLER: &str = "127.0.0.1:5070";
 
 fn engine() -> Engine {
     Engine::new(EngineConfig {
-        local_sip: "127.0.0.1:5060".parse().expect("addr"),
-        extensions: [("500".to_owned(), ExtensionConfig::default())]
-            .into_iter()
-            .collect(),
-        prompts: Prompts::default(),
-        user_agent: "chorus-test".to_owned(),
-        timers: Timers::default(),
         seed: 7,
-        answer_delay: Duration::ZERO,
+        ..EngineConfig::default()
     })
 }
 
