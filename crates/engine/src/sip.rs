@@ -915,7 +915,11 @@ impl Engine {
     fn handle_response(&mut self, now: Instant, response: Response) {
         match response.essentials() {
             Ok(essentials) => {
-                if !self.txns.handle_response(now, &response, &essentials) {
+                if self
+                    .txns
+                    .handle_response(now, &response, &essentials)
+                    .is_none()
+                {
                     debug!(code = response.code, "stray response dropped");
                 }
             }

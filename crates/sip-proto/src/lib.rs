@@ -17,9 +17,11 @@
 #![deny(missing_docs)]
 
 mod dialog;
+pub mod digest;
 mod transaction;
 
 pub use dialog::{Dialog, strip_tag, uri_from_name_addr};
 pub use transaction::{
-    ClientKey, Disposition, ServerKey, Timers, Transactions, Transmit, Transport, TxnEvent,
+    ClientKey, ClientMatch, Disposition, ServerKey, Timers, Transactions, Transmit, Transport,
+    TxnEvent,
 };

@@ -125,6 +125,15 @@ pub enum Disposition {
     AckFor2xx,
 }
 
+/// How a response matched a client transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMatch {
+    /// News for the core: a provisional, or the first final response.
+    New(ClientKey),
+    /// A retransmitted final response to an INVITE: the core answers it with its ACK again.
+    Retransmission(ClientKey),
+}
+
 /// Something the core must hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxnEvent {
@@ -167,6 +176,7 @@ struct ServerTxn {
 
 #[derive(Debug)]
 struct ClientTxn {
+    invite: bool,
     transport: Transport,
     peer: SocketAddr,
     request: Bytes,
@@ -326,7 +336,8 @@ impl Transactions {
         }
     }
 
-    /// Starts a non-INVITE client transaction (e.g. BYE) whose top Via carries `branch`.
+    /// Starts a client transaction whose top Via carries `branch`: INVITE (Timers A, B,
+    /// D) or non-INVITE such as BYE and CANCEL (Timers E, F, K).
     pub fn send_request(
         &mut self,
         now: Instant,
@@ -345,6 +356,7 @@ impl Transactions {
         self.client.insert(
             key.clone(),
             ClientTxn {
+                invite: method == Method::INVITE,
                 transport,
                 peer: destination,
                 request,
@@ -358,43 +370,55 @@ impl Transactions {
         key
     }
 
-    /// Matches a response to a client transaction. Returns `false` when it matches none
-    /// (a stray response, which the core drops).
+    /// Matches a response to a client transaction. `None` when it matches none: a stray
+    /// response, or a 2xx retransmission for an INVITE the core already has a dialog for.
     pub fn handle_response(
         &mut self,
         now: Instant,
         response: &Response,
         essentials: &Essentials,
-    ) -> bool {
-        let Some(branch) = essentials.branch() else {
-            return false;
-        };
-        let key = ClientKey(branch.to_owned());
-        let Some(txn) = self.client.get_mut(&key) else {
-            return false;
-        };
+    ) -> Option<ClientMatch> {
+        let key = ClientKey(essentials.branch()?.to_owned());
+        let txn = self.client.get_mut(&key)?;
         if essentials.cseq.method != txn.method {
-            return false;
+            return None;
         }
         if response.code < 200 {
-            // Timer E keeps running but at T2 once the far end has said it is working.
-            txn.interval = self.timers.t2;
-            return true;
-        }
-        if !txn.completed {
-            txn.completed = true;
-            txn.retransmit_at = None;
-            txn.give_up_at = if txn.transport.reliable() {
-                now
+            if txn.invite {
+                // Proceeding: the far end has it; Timer B gives way to the core's ring timeout.
+                txn.retransmit_at = None;
+                txn.give_up_at = now + self.timers.t1 * 64 * 6;
             } else {
-                now + self.timers.t4
-            };
-            self.events.push_back(TxnEvent::ClientResponse {
-                key,
-                code: response.code,
-            });
+                // Timer E keeps running but at T2 once the far end has said it is working.
+                txn.interval = self.timers.t2;
+            }
+            return Some(ClientMatch::New(key));
         }
-        true
+        if txn.invite && response.code < 300 {
+            // The 2xx ends the transaction; its retransmissions belong to the dialog.
+            self.client.remove(&key);
+            return Some(ClientMatch::New(key));
+        }
+        if txn.completed {
+            return Some(ClientMatch::Retransmission(key));
+        }
+        txn.completed = true;
+        txn.retransmit_at = None;
+        let linger = if txn.invite {
+            self.timers.t1 * 64 // Timer D
+        } else {
+            self.timers.t4 // Timer K
+        };
+        txn.give_up_at = if txn.transport.reliable() {
+            now
+        } else {
+            now + linger
+        };
+        self.events.push_back(TxnEvent::ClientResponse {
+            key: key.clone(),
+            code: response.code,
+        });
+        Some(ClientMatch::New(key))
     }
 
     /// The next bytes to send.
@@ -468,7 +492,12 @@ impl Transactions {
                     destination: txn.peer,
                     data: txn.request.clone(),
                 });
-                txn.interval = (txn.interval * 2).min(t2);
+                // Timer A doubles without limit; Timer E stops at T2.
+                txn.interval = if txn.invite {
+                    txn.interval * 2
+                } else {
+                    (txn.interval * 2).min(t2)
+                };
                 txn.retransmit_at = Some(now + txn.interval);
             }
         }
@@ -629,11 +658,98 @@ mod tests {
             panic!("parse");
         };
         let e = resp.essentials().expect("ess");
-        assert!(t.handle_response(now, &resp, &e));
+        assert!(matches!(
+            t.handle_response(now, &resp, &e),
+            Some(ClientMatch::New(_))
+        ));
         assert!(matches!(
             t.poll_event(),
             Some(TxnEvent::ClientResponse { code: 200, .. })
         ));
+    }
+
+    fn response(code: u16, branch: &str, method: &str) -> (Response, Essentials) {
+        let text = format!(
+            "SIP/2.0 {code} X\r\nVia: SIP/2.0/UDP h;branch={branch}\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+        );
+        let Ok(Message::Response(r)) = parse(text.as_bytes()) else {
+            panic!("parse");
+        };
+        let e = r.essentials().expect("ess");
+        (r, e)
+    }
+
+    #[test]
+    fn client_invite_timer_a_doubles_until_provisional_then_final_lingers() {
+        let mut t = Transactions::default();
+        let now = Instant::now();
+        t.send_request(
+            now,
+            "z9hG4bKinv",
+            Method::INVITE,
+            Transport::Udp,
+            peer(),
+            Bytes::from_static(b"INVITE"),
+        );
+        drain(&mut t);
+        let sent = run(&mut t, now, now + Duration::from_millis(7600));
+        let ms: Vec<u128> = sent.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(
+            ms,
+            vec![500, 1500, 3500, 7500],
+            "Timer A: T1, 2T1, 4T1, 8T1"
+        );
+        let (r, e) = response(180, "z9hG4bKinv", "INVITE");
+        assert_eq!(
+            t.handle_response(now, &r, &e),
+            Some(ClientMatch::New(ClientKey("z9hG4bKinv".into())))
+        );
+        assert!(
+            run(&mut t, now, now + Duration::from_secs(30)).is_empty(),
+            "no retransmission once ringing"
+        );
+        let (r, e) = response(486, "z9hG4bKinv", "INVITE");
+        assert!(matches!(
+            t.handle_response(now, &r, &e),
+            Some(ClientMatch::New(_))
+        ));
+        assert!(matches!(
+            t.handle_response(now, &r, &e),
+            Some(ClientMatch::Retransmission(_))
+        ));
+    }
+
+    #[test]
+    fn client_invite_2xx_ends_the_transaction_and_timer_b_fires_without_answer() {
+        let mut t = Transactions::default();
+        let now = Instant::now();
+        t.send_request(
+            now,
+            "z9hG4bKok",
+            Method::INVITE,
+            Transport::Udp,
+            peer(),
+            Bytes::from_static(b"INVITE"),
+        );
+        let (r, e) = response(200, "z9hG4bKok", "INVITE");
+        assert!(matches!(
+            t.handle_response(now, &r, &e),
+            Some(ClientMatch::New(_))
+        ));
+        assert!(
+            t.handle_response(now, &r, &e).is_none(),
+            "2xx retransmissions go to the dialog"
+        );
+        t.send_request(
+            now,
+            "z9hG4bKnone",
+            Method::INVITE,
+            Transport::Udp,
+            peer(),
+            Bytes::from_static(b"INVITE"),
+        );
+        run(&mut t, now, now + Duration::from_secs(33));
+        assert!(matches!(t.poll_event(), Some(TxnEvent::ClientTimeout(_))));
     }
 
     #[test]
