@@ -30,7 +30,7 @@ ALLOWED = {
         "chorus-types", "chorus-sip-msg", "chorus-sdp", "chorus-sip-proto",
         "chorus-rtp", "chorus-codec", "chorus-mixer", "chorus-dtmf", "chorus-policy",
     },
-    "chorus-net": {"chorus-engine", "chorus-sip-msg"},
+    "chorus-net": {"chorus-engine", "chorus-sip-msg", "chorus-types"},
     "chorus-store": set(),
     "chorus-api": {"chorus-net", "chorus-engine", "chorus-policy", "chorus-store", "chorus-types"},
     "chorus": {"chorus-api", "chorus-net", "chorus-engine", "chorus-store", "chorus-types"},

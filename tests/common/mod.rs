@@ -215,6 +215,20 @@ pub fn write_tone(path: &Path, rate: u32, freq: f64, amplitude: f64, secs: f64) 
     w.finalize().expect("finalize");
 }
 
+/// Reads one channel of a WAV as f64 samples in [-1, 1], with its rate.
+pub fn read_wav_channel(path: &Path, channel: usize) -> (Vec<f64>, u32) {
+    let mut r = hound::WavReader::open(path).expect("open wav");
+    let spec = r.spec();
+    let channels = usize::from(spec.channels);
+    let samples: Vec<f64> = r
+        .samples::<i16>()
+        .skip(channel)
+        .step_by(channels)
+        .map(|s| f64::from(s.unwrap_or(0)) / 32768.0)
+        .collect();
+    (samples, spec.sample_rate)
+}
+
 /// Reads a WAV as mono f64 samples in [-1, 1] (first channel) and its rate.
 pub fn read_wav(path: &Path) -> (Vec<f64>, u32) {
     let mut r = hound::WavReader::open(path).expect("open wav");
@@ -265,6 +279,31 @@ impl Phone {
         target: &str,
         secs: u32,
     ) -> Phone {
+        Self::start(dir, name, sip_port, rtp_base, source, Some(target), secs)
+    }
+
+    /// A phone that answers calls to `sip:NAME@127.0.0.1:SIP_PORT` by itself (an external
+    /// number for `*8`).
+    pub fn answering(
+        dir: &Path,
+        name: &str,
+        sip_port: u16,
+        rtp_base: u16,
+        source: &Path,
+        secs: u32,
+    ) -> Phone {
+        Self::start(dir, name, sip_port, rtp_base, source, None, secs)
+    }
+
+    fn start(
+        dir: &Path,
+        name: &str,
+        sip_port: u16,
+        rtp_base: u16,
+        source: &Path,
+        target: Option<&str>,
+        secs: u32,
+    ) -> Phone {
         require("baresip", "baresip-core");
         let home = dir.join(name);
         let dumps = home.join("dumps");
@@ -283,17 +322,23 @@ snd_path\t{dumps}\nstatmode_default\toff\n",
             dumps = dumps.display(),
         );
         fs::write(home.join("config"), config).expect("config");
+        let answer = if target.is_none() {
+            ";answermode=auto"
+        } else {
+            ""
+        };
         fs::write(
             home.join("accounts"),
-            format!("<sip:{name}@127.0.0.1:{sip_port}>;regint=0\n"),
+            format!("<sip:{name}@127.0.0.1:{sip_port}>;regint=0{answer}\n"),
         )
         .expect("accounts");
         let log = fs::File::create(home.join("baresip.log")).expect("log");
-        let child = Command::new("baresip")
-            .arg("-f")
-            .arg(&home)
-            .arg("-e")
-            .arg(format!("/dial {target}"))
+        let mut command = Command::new("baresip");
+        command.arg("-f").arg(&home);
+        if let Some(target) = target {
+            command.arg("-e").arg(format!("/dial {target}"));
+        }
+        let child = command
             .arg("-t")
             .arg(secs.to_string())
             .stdin(Stdio::null())

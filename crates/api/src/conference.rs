@@ -376,6 +376,7 @@ pub fn extension_configs(
             },
             enter_sound: sound(record.enter_sound)?,
             music_on_hold: sound(record.music_on_hold_sound)?,
+            record_enabled: record.record_enabled,
         };
         out.insert(extension, config);
     }

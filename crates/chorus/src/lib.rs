@@ -47,6 +47,29 @@ pub struct Cli {
     /// Highest `max_members` the REST API accepts [default: 1000].
     #[arg(long)]
     pub max_members_cap: Option<u32>,
+    /// Where `*8` dials: a SIP URI with `{number}`, e.g. `sip:{number}@192.0.2.1:5060`
+    /// [default: none, `*8` is off].
+    #[arg(long)]
+    pub dialout_uri: Option<String>,
+    /// Send invitations to this IP:port instead of the URI's host [default: the URI's].
+    #[arg(long)]
+    pub dialout_proxy: Option<SocketAddr>,
+    /// `udp` or `tcp` towards the trunk [default: udp].
+    #[arg(long)]
+    pub dialout_transport: Option<String>,
+    /// The From URI of invitations, with `{extension}` [default:
+    /// sip:conference-{extension}@SIP-ADDRESS].
+    #[arg(long)]
+    pub dialout_caller_id: Option<String>,
+    /// Digest user name for the trunk's 401/407 challenges.
+    #[arg(long)]
+    pub dialout_username: Option<String>,
+    /// Digest password for the trunk.
+    #[arg(long)]
+    pub dialout_password: Option<String>,
+    /// Seconds an invited number may ring [default: 30].
+    #[arg(long)]
+    pub dialout_ring_timeout: Option<u64>,
     /// A TOML file with the same keys, plus one `[extension.ID]` table per conference.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -89,6 +112,13 @@ struct FileConfig {
     answer_delay_ms: Option<u64>,
     api_token: Option<String>,
     max_members_cap: Option<u32>,
+    dialout_uri: Option<String>,
+    dialout_proxy: Option<SocketAddr>,
+    dialout_transport: Option<String>,
+    dialout_caller_id: Option<String>,
+    dialout_username: Option<String>,
+    dialout_password: Option<String>,
+    dialout_ring_timeout: Option<u64>,
     #[serde(default)]
     extension: BTreeMap<String, ConferenceSettings>,
 }
@@ -114,6 +144,8 @@ pub struct Settings {
     pub api_token: Option<String>,
     /// Highest `max_members` over REST.
     pub max_members_cap: u32,
+    /// Where `*8` dials, if anywhere.
+    pub dialout: Option<chorus_engine::DialOut>,
     /// Conference extensions from the config file (or the default 500), seeded into the
     /// store when it does not have them yet.
     pub extensions: BTreeMap<String, ConferenceSettings>,
@@ -129,6 +161,65 @@ fn parse_port_range(text: &str) -> Result<(u16, u16)> {
         bail!("rtp_ports: the range must be FIRST-LAST with 0 < FIRST < LAST");
     }
     Ok((first, last))
+}
+
+/// Builds the dial-out settings; the trunk must be reachable without DNS (an IP address
+/// in the URI, or `dialout_proxy`).
+fn dialout(
+    uri: String,
+    proxy: Option<SocketAddr>,
+    transport: Option<String>,
+    caller_id: String,
+    credentials: Option<(String, String)>,
+    ring_timeout: u64,
+) -> Result<chorus_engine::DialOut> {
+    if !uri.starts_with("sip:") || !uri.contains("{number}") {
+        bail!("dialout_uri must be a sip: URI with {{number}}, e.g. sip:{{number}}@192.0.2.1:5060");
+    }
+    let transport = match transport
+        .as_deref()
+        .unwrap_or("udp")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "udp" => chorus_engine::Transport::Udp,
+        "tcp" => chorus_engine::Transport::Tcp,
+        other => bail!("dialout_transport must be udp or tcp, not {other}"),
+    };
+    let destination = match proxy {
+        Some(proxy) => proxy,
+        None => {
+            let host_port = uri
+                .split_once('@')
+                .map_or(&uri["sip:".len()..], |(_, h)| h)
+                .split([';', '?'])
+                .next()
+                .unwrap_or("");
+            host_port
+                .parse::<SocketAddr>()
+                .or_else(|_| {
+                    host_port
+                        .parse::<IpAddr>()
+                        .map(|ip| SocketAddr::new(ip, 5060))
+                })
+                .with_context(|| {
+                    format!(
+                        "dialout_uri host {host_port:?} is not an IP address: set dialout_proxy"
+                    )
+                })?
+        }
+    };
+    Ok(chorus_engine::DialOut {
+        uri_template: uri,
+        destination,
+        transport,
+        caller_id_template: caller_id,
+        credentials,
+        digits: 3..=20,
+        ring_timeout: std::time::Duration::from_secs(ring_timeout.max(1)),
+        max_per_conference: 3,
+        max_total: 100,
+    })
 }
 
 fn validate_extension(id: &str, settings: &ConferenceSettings) -> Result<()> {
@@ -238,6 +329,25 @@ impl Settings {
                 .or(file.max_members_cap)
                 .unwrap_or(1000)
                 .max(1),
+            dialout: match cli.dialout_uri.or(file.dialout_uri) {
+                None => None,
+                Some(uri) => Some(dialout(
+                    uri,
+                    cli.dialout_proxy.or(file.dialout_proxy),
+                    cli.dialout_transport.or(file.dialout_transport),
+                    cli.dialout_caller_id
+                        .or(file.dialout_caller_id)
+                        .unwrap_or_else(|| {
+                            format!("sip:conference-{{extension}}@{}", sip_listen.ip())
+                        }),
+                    cli.dialout_username
+                        .or(file.dialout_username)
+                        .zip(cli.dialout_password.or(file.dialout_password)),
+                    cli.dialout_ring_timeout
+                        .or(file.dialout_ring_timeout)
+                        .unwrap_or(30),
+                )?),
+            },
             extensions,
         })
     }

@@ -53,6 +53,8 @@ fn main() -> Result<()> {
         prompts: chorus::sounds::builtin_prompts()?,
         user_agent: format!("chorus/{}", env!("CARGO_PKG_VERSION")),
         answer_delay: settings.answer_delay,
+        dialout: settings.dialout.clone(),
+        recordings: settings.data_dir.join("recordings"),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

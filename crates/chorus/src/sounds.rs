@@ -42,6 +42,14 @@ pub fn builtin_prompts() -> Result<Prompts> {
         error: builtin!("error.wav"),
         chime: builtin!("chime.wav"),
         music: builtin!("music.wav"),
+        invite_number: builtin!("invite-number.wav"),
+        number_busy: builtin!("number-busy.wav"),
+        number_not_found: builtin!("number-not-found.wav"),
+        no_answer: builtin!("no-answer.wav"),
+        call_failed: builtin!("call-failed.wav"),
+        invite_refused: builtin!("invite-refused.wav"),
+        call_recorded: builtin!("call-recorded.wav"),
+        ringback: builtin!("ringback.wav"),
     })
 }
 

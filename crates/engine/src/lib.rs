@@ -26,7 +26,7 @@ mod sip;
 pub use chorus_sip_proto::{Timers, Transmit, Transport};
 pub use media::{LegStats, MediaCommand, MediaEvent, MediaGroup, MediaTotals, MediaTransmit};
 pub use sip::{
-    ConferenceInfo, EndReason, Engine, EngineConfig, EngineStats, Event, ExtensionConfig,
+    ConferenceInfo, DialOut, EndReason, Engine, EngineConfig, EngineStats, Event, ExtensionConfig,
     MemberInfo, Notification, Prompts,
 };
 

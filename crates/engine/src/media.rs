@@ -89,6 +89,17 @@ pub enum MediaCommand {
         /// The sounds, in order.
         clips: Vec<Clip>,
     },
+    /// Record this (invited) leg from now to its end: what it says and what it hears.
+    Record {
+        /// The leg.
+        call: CallId,
+        /// Its conference.
+        conference: String,
+        /// The number it was invited at.
+        number: String,
+        /// Its SIP Call-ID.
+        call_id: String,
+    },
     /// Record what the leg says, up to `max`, ending early on silence after speech.
     RecordName {
         /// The leg.
@@ -107,7 +118,8 @@ impl MediaCommand {
             | MediaCommand::Play { call, .. }
             | MediaCommand::StopPrompts { call }
             | MediaCommand::Music { call, .. }
-            | MediaCommand::RecordName { call, .. } => Some(*call),
+            | MediaCommand::RecordName { call, .. }
+            | MediaCommand::Record { call, .. } => Some(*call),
             MediaCommand::Announce { .. } => None,
         }
     }
@@ -183,6 +195,10 @@ struct Leg {
     talking: bool,
     voiced_run: u32,
     quiet_run: u32,
+    /// Whether each tick's audio both ways goes to [`MediaGroup::poll_recorded`].
+    recorded: bool,
+    /// This tick's input, kept for the recording.
+    last_input: Frame,
 }
 
 fn keys_for(params: &MediaParams) -> Keys {
@@ -267,6 +283,8 @@ pub struct MediaGroup {
     /// Encoded shared mix per (codec, with announcement) for the conference being sent.
     shared: Vec<(Codec, bool, [u8; FRAME_SAMPLES])>,
     events: VecDeque<MediaEvent>,
+    /// This tick's audio of recorded legs: (leg, what it said, what it heard).
+    recorded: VecDeque<(CallId, Frame, Frame)>,
     /// Counters of legs already removed, so totals never go backwards.
     retired: LegStats,
 }
@@ -309,6 +327,7 @@ impl MediaGroup {
             queue: VecDeque::new(),
             shared: Vec::new(),
             events: VecDeque::new(),
+            recorded: VecDeque::new(),
             retired: LegStats::default(),
         }
     }
@@ -379,6 +398,8 @@ impl MediaGroup {
             talking: false,
             voiced_run: 0,
             quiet_run: 0,
+            recorded: false,
+            last_input: SILENCE,
             params,
         };
         self.legs.insert(id, leg);
@@ -462,6 +483,7 @@ impl MediaGroup {
                     quiet_frames: 0,
                 });
             }
+            MediaCommand::Record { .. } => leg.recorded = true,
             MediaCommand::Announce { .. } => {}
         }
     }
@@ -469,6 +491,11 @@ impl MediaGroup {
     /// The next event for the engine.
     pub fn poll_event(&mut self) -> Option<MediaEvent> {
         self.events.pop_front()
+    }
+
+    /// The next 20 ms of a recorded leg: (leg, what it said, what it heard).
+    pub fn poll_recorded(&mut self) -> Option<(CallId, Frame, Frame)> {
+        self.recorded.pop_front()
     }
 
     /// One datagram that arrived on a leg's socket. Bad packets are counted and dropped.
@@ -522,6 +549,9 @@ impl MediaGroup {
                     continue;
                 };
                 let audio = leg.jitter.pop_frame(&mut frame);
+                if leg.recorded {
+                    leg.last_input = frame;
+                }
                 if let Keys::Inband(detector) = &mut leg.keys {
                     let found = detector.process(&frame);
                     if let Some(digit) = found.digit {
@@ -600,7 +630,7 @@ impl MediaGroup {
                     Output::Own(&SILENCE)
                 };
                 let payload: &[u8] = match (base, personal) {
-                    (Output::Shared(mix), None) => {
+                    (Output::Shared(mix), None) if !leg.recorded => {
                         // Listeners who did not speak hear the same mix: encode it once.
                         let with = announced.is_some();
                         let at = match self
@@ -629,6 +659,9 @@ impl MediaGroup {
                         }
                         if let Some(p) = &personal {
                             add_into(&mut pcm, p);
+                        }
+                        if leg.recorded {
+                            self.recorded.push_back((*id, leg.last_input, pcm));
                         }
                         chorus_codec::encode(codec, &pcm, &mut own);
                         &own

@@ -16,9 +16,12 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 mod conference;
+mod dialout;
 
 use conference::{Conferences, Stage};
 pub use conference::{ExtensionConfig, Prompts};
+pub use dialout::DialOut;
+use dialout::Dialing;
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 /// Methods we know but do not serve: 405 rather than 501.
@@ -51,6 +54,8 @@ pub struct EngineConfig {
     pub seed: u64,
     /// Ring (180) this long before answering; zero answers at once.
     pub answer_delay: Duration,
+    /// Where `*8` dials; `None` turns invitations off.
+    pub dialout: Option<DialOut>,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +72,7 @@ impl Default for EngineConfig {
             timers: Timers::default(),
             seed: 0,
             answer_delay: Duration::ZERO,
+            dialout: None,
         }
     }
 }
@@ -266,6 +272,10 @@ struct Call {
     /// Set once in the conference.
     member: Option<Membership>,
     caller: String,
+    /// Brought in with `*8` (the bridge is the UAC).
+    invited: bool,
+    /// Our ACK for the 2xx of an invitation, sent again when the 2xx is.
+    ack: Option<Bytes>,
     span: tracing::Span,
 }
 
@@ -274,6 +284,7 @@ struct Membership {
     joined_at: Instant,
     moderator: bool,
     talking: bool,
+    invited: bool,
 }
 
 /// The SIP side of the bridge. See the crate docs for how to drive it.
@@ -290,6 +301,8 @@ pub struct Engine {
     byes: HashMap<ClientKey, ()>,
     conferences: Conferences,
     next_prompt: u64,
+    dialing: HashMap<CallId, Dialing>,
+    dial_keys: HashMap<ClientKey, CallId>,
     stateless: VecDeque<Transmit>,
     events: VecDeque<Event>,
     accepting: bool,
@@ -310,6 +323,8 @@ impl Engine {
             byes: HashMap::new(),
             conferences: HashMap::new(),
             next_prompt: 1,
+            dialing: HashMap::new(),
+            dial_keys: HashMap::new(),
             stateless: VecDeque::new(),
             events: VecDeque::new(),
             accepting: true,
@@ -357,6 +372,7 @@ impl Engine {
         answers
             .chain(self.txns.poll_timeout())
             .chain(self.stage_timeout())
+            .chain(self.dial_timeout())
             .min()
     }
 
@@ -374,6 +390,7 @@ impl Engine {
             self.answer(now, id);
         }
         self.handle_stage_timeouts(now);
+        self.handle_dial_timeouts(now);
         self.process_txn_events(now);
     }
 
@@ -620,6 +637,8 @@ impl Engine {
                 stage: Stage::Answered,
                 member: None,
                 caller: essentials.from.uri.clone(),
+                invited: false,
+                ack: None,
                 span,
             },
         );
@@ -651,6 +670,9 @@ impl Engine {
     /// The driver bound `local_rtp` for a call that asked for media: answer it (after the
     /// configured ring delay).
     pub fn media_ready(&mut self, now: Instant, id: CallId, local_rtp: SocketAddr) {
+        if self.dialing.contains_key(&id) {
+            return self.dial_media_ready(now, id, local_rtp);
+        }
         let delay = self.config.answer_delay;
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -704,6 +726,9 @@ impl Engine {
 
     /// No RTP socket could be bound for the call: refuse it with 503.
     pub fn media_failed(&mut self, now: Instant, id: CallId) {
+        if self.dialing.contains_key(&id) {
+            return self.cancel_dial(now, id);
+        }
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -734,7 +759,11 @@ impl Engine {
             ssrc,
             sip_call_id: call.dialog.call_id.clone(),
         });
-        self.enter(now, id);
+        if call.invited {
+            self.invited_joins(now, id);
+        } else {
+            self.enter(now, id);
+        }
     }
 
     /// Removes a call and tells the driver; nothing is sent here.
@@ -913,17 +942,21 @@ impl Engine {
     }
 
     fn handle_response(&mut self, now: Instant, response: Response) {
-        match response.essentials() {
-            Ok(essentials) => {
-                if self
-                    .txns
-                    .handle_response(now, &response, &essentials)
-                    .is_none()
-                {
+        let Ok(essentials) = response.essentials() else {
+            self.stats.dropped += 1;
+            return;
+        };
+        match self.txns.handle_response(now, &response, &essentials) {
+            Some(matched) => {
+                self.handle_dial_response(now, &matched, &response, &essentials);
+            }
+            None => {
+                let retransmitted_ok =
+                    (200..300).contains(&response.code) && essentials.cseq.method == Method::INVITE;
+                if !(retransmitted_ok && self.reack(&essentials)) {
                     debug!(code = response.code, "stray response dropped");
                 }
             }
-            Err(_) => self.stats.dropped += 1,
         }
     }
 
@@ -996,6 +1029,8 @@ impl Engine {
                 TxnEvent::ClientTimeout(key) => {
                     if self.byes.remove(&key).is_some() {
                         debug!("BYE timed out");
+                    } else {
+                        self.dial_timed_out(&key);
                     }
                 }
             }

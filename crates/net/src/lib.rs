@@ -17,6 +17,7 @@ mod control;
 mod media;
 mod metrics;
 mod ports;
+mod recorder;
 mod sip;
 
 pub use control::{Control, ControlHandle, Member, Stopped};

@@ -1,6 +1,7 @@
 //! Mixing threads: each sleeps to absolute tick deadlines and owns its legs' sockets.
 
 use crate::metrics::Packets;
+use crate::recorder::{Recorder, Recording};
 use crate::{Metrics, PortLease};
 use chorus_engine::{CallId, MediaCommand, MediaEvent, MediaGroup, MediaParams, MediaTotals};
 use std::collections::HashMap;
@@ -47,16 +48,19 @@ impl MediaThreads {
         count: usize,
         events: tokio::sync::mpsc::UnboundedSender<MediaEvent>,
         metrics: Arc<Metrics>,
+        recordings: std::path::PathBuf,
     ) -> std::io::Result<Self> {
+        let recorder = Recorder::start(recordings)?;
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         for index in 0..count.max(1) {
             let (tx, rx) = channel();
             let metrics = Arc::clone(&metrics);
             let events = events.clone();
+            let recorder = recorder.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("chorus-mix-{index}"))
-                .spawn(move || mix_loop(rx, &metrics, &events))?;
+                .spawn(move || mix_loop(rx, &metrics, &events, &recorder))?;
             senders.push(tx);
             threads.push(thread);
         }
@@ -151,6 +155,7 @@ fn mix_loop(
     commands: Receiver<Command>,
     metrics: &Metrics,
     events: &tokio::sync::mpsc::UnboundedSender<MediaEvent>,
+    recorder: &Recorder,
 ) {
     let mut published = MediaTotals::default();
     let mut ticks = 0u64;
@@ -180,13 +185,30 @@ fn mix_loop(
                     sockets.insert(call, (socket, lease));
                 }
                 Ok(Command::Update { call, params }) => group.update_leg(call, params),
-                Ok(Command::Engine(command)) => group.handle_command(command),
+                Ok(Command::Engine(command)) => {
+                    if let MediaCommand::Record {
+                        call,
+                        conference,
+                        number,
+                        call_id,
+                    } = &command
+                    {
+                        recorder.send(Recording::Start {
+                            call: *call,
+                            conference: conference.clone(),
+                            number: number.clone(),
+                            call_id: call_id.clone(),
+                        });
+                    }
+                    group.handle_command(command);
+                }
                 Ok(Command::Remove { call }) => {
                     if let Some(stats) = group.leg_stats(call) {
                         debug!(%call, ?stats, "leg removed");
                     }
                     group.remove_leg(call);
                     sockets.remove(&call);
+                    recorder.send(Recording::Stop { call });
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return,
@@ -219,6 +241,12 @@ fn mix_loop(
         }
         while let Some(event) = group.poll_event() {
             let _ = events.send(event);
+        }
+        while let Some((call, said, heard)) = group.poll_recorded() {
+            recorder.send(Recording::Frames {
+                call,
+                audio: Box::new((said, heard)),
+            });
         }
         let late = group.late_ticks();
         if late > late_reported {

@@ -41,6 +41,10 @@ pub struct DriverConfig {
     pub user_agent: String,
     /// Ring this long before answering.
     pub answer_delay: Duration,
+    /// Where `*8` dials, if anywhere.
+    pub dialout: Option<chorus_engine::DialOut>,
+    /// Where recordings of invited legs go.
+    pub recordings: std::path::PathBuf,
 }
 
 type Connections = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>>>;
@@ -73,11 +77,16 @@ pub async fn run(
         timers: Timers::default(),
         seed: fastrand::u64(..),
         answer_delay: config.answer_delay,
+        dialout: config.dialout.clone(),
     });
     let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
     let (media_events_tx, mut media_events) = mpsc::unbounded_channel();
-    let mut media =
-        MediaThreads::start(config.media_threads, media_events_tx, Arc::clone(&metrics))?;
+    let mut media = MediaThreads::start(
+        config.media_threads,
+        media_events_tx,
+        Arc::clone(&metrics),
+        config.recordings.clone(),
+    )?;
     let connections: Connections = Arc::default();
     let (inbound_tx, mut inbound_rx) = mpsc::unbounded_channel::<Inbound>();
     let acceptor = tokio::spawn(accept_loop(

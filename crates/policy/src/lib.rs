@@ -337,6 +337,11 @@ impl Keypad {
         Self::default()
     }
 
+    /// Whether `*8` was just keyed and the number comes next (time for the prompt).
+    pub fn awaiting_number(&self) -> bool {
+        self.keys == "*8"
+    }
+
     /// When a half-entered command times out.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.deadline

@@ -2,7 +2,7 @@
 //! it sends (BYE).
 
 use crate::Transport;
-use chorus_sip_msg::{Essentials, Request};
+use chorus_sip_msg::{Essentials, Request, Response};
 use ezk_sip_types::Name;
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -119,6 +119,68 @@ impl Dialog {
             transport,
             peer,
         }
+    }
+
+    /// The dialog a 2xx to our INVITE creates on the client side (§12.1.2): `local_party`
+    /// is our From without tag, `ok` the 2xx, `invite_cseq` the INVITE's CSeq.
+    pub fn new_uac(
+        ok: &Response,
+        essentials: &Essentials,
+        local_party: &str,
+        local_tag: &str,
+        invite_cseq: u32,
+        transport: Transport,
+        peer: SocketAddr,
+    ) -> Dialog {
+        let remote_target = ok
+            .headers
+            .get_raw(&Name::CONTACT)
+            .next()
+            .and_then(|c| uri_from_name_addr(c))
+            .unwrap_or_else(|| essentials.to.uri.clone());
+        // A UAC's route set is the Record-Route in reverse (§12.1.2).
+        let mut route_set: Vec<String> = ok
+            .headers
+            .get_raw(&Name::RECORD_ROUTE)
+            .flat_map(|v| split_list(v))
+            .collect();
+        route_set.reverse();
+        Dialog {
+            call_id: essentials.call_id.clone(),
+            local_tag: local_tag.to_owned(),
+            remote_tag: essentials.to.tag.clone().unwrap_or_default(),
+            local_party: local_party.to_owned(),
+            remote_party: ok
+                .headers
+                .get_raw(&Name::TO)
+                .next()
+                .map(|t| t.trim().to_owned())
+                .unwrap_or_default(),
+            remote_target,
+            route_set,
+            local_cseq: invite_cseq,
+            remote_cseq: 0,
+            transport,
+            peer,
+        }
+    }
+
+    /// The ACK for a 2xx to our INVITE with CSeq `invite_cseq` (§13.2.2.4).
+    pub fn ack(&self, branch: &str, local: SocketAddr, invite_cseq: u32) -> Vec<u8> {
+        let mut text = format!(
+            "ACK {} SIP/2.0\r\nVia: SIP/2.0/{} {local};branch={branch};rport\r\nMax-Forwards: 70\r\n",
+            self.remote_target,
+            self.transport.via_token()
+        );
+        for route in &self.route_set {
+            let _ = write!(text, "Route: {route}\r\n");
+        }
+        let _ = write!(
+            text,
+            "From: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {invite_cseq} ACK\r\nContent-Length: 0\r\n\r\n",
+            self.local_party, self.local_tag, self.remote_party, self.call_id
+        );
+        text.into_bytes()
     }
 
     /// Checks an in-dialog request's CSeq (§12.2.2): `false` means it is out of order and

@@ -109,9 +109,20 @@ impl ServerKey {
     }
 }
 
-/// Identifies a client transaction by the branch we generated.
+/// Identifies a client transaction by the branch we generated (a CANCEL shares its
+/// INVITE's branch but is a transaction of its own).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientKey(pub String);
+
+impl ClientKey {
+    fn new(branch: &str, method: &Method) -> ClientKey {
+        if *method == Method::CANCEL {
+            ClientKey(format!("{branch}|CANCEL"))
+        } else {
+            ClientKey(branch.to_owned())
+        }
+    }
+}
 
 /// What to do with an incoming request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,7 +358,7 @@ impl Transactions {
         destination: SocketAddr,
         request: Bytes,
     ) -> ClientKey {
-        let key = ClientKey(branch.to_owned());
+        let key = ClientKey::new(branch, &method);
         self.transmits.push_back(Transmit {
             transport,
             destination,
@@ -378,7 +389,7 @@ impl Transactions {
         response: &Response,
         essentials: &Essentials,
     ) -> Option<ClientMatch> {
-        let key = ClientKey(essentials.branch()?.to_owned());
+        let key = ClientKey::new(essentials.branch()?, &essentials.cseq.method);
         let txn = self.client.get_mut(&key)?;
         if essentials.cseq.method != txn.method {
             return None;

@@ -65,6 +65,22 @@ pub struct Prompts {
     pub chime: Clip,
     /// The default music while alone.
     pub music: Clip,
+    /// "Please enter the number to invite, followed by the pound key."
+    pub invite_number: Clip,
+    /// "The number is busy."
+    pub number_busy: Clip,
+    /// "The number was not found."
+    pub number_not_found: Clip,
+    /// "There was no answer."
+    pub no_answer: Clip,
+    /// "The call could not be completed."
+    pub call_failed: Clip,
+    /// "The conference cannot take another caller."
+    pub invite_refused: Clip,
+    /// "This call is recorded."
+    pub call_recorded: Clip,
+    /// Ringback while an invited number rings (looped).
+    pub ringback: Clip,
 }
 
 impl Default for Prompts {
@@ -93,7 +109,15 @@ impl Default for Prompts {
             beep: quiet.clone(),
             error: quiet.clone(),
             chime: quiet.clone(),
-            music: quiet,
+            music: quiet.clone(),
+            invite_number: quiet.clone(),
+            number_busy: quiet.clone(),
+            number_not_found: quiet.clone(),
+            no_answer: quiet.clone(),
+            call_failed: quiet.clone(),
+            invite_refused: quiet.clone(),
+            call_recorded: quiet.clone(),
+            ringback: quiet,
         }
     }
 }
@@ -107,6 +131,8 @@ pub struct ExtensionConfig {
     pub enter_sound: Option<Clip>,
     /// Played while only one caller is in; `None` uses the built-in music.
     pub music_on_hold: Option<Clip>,
+    /// Record the legs invited with `*8`.
+    pub record_enabled: bool,
 }
 
 /// Where a caller is between answer and hang-up.
@@ -137,7 +163,7 @@ pub(super) enum After {
 }
 
 impl Engine {
-    fn rules(&self, conference: &str) -> Settings {
+    pub(super) fn rules(&self, conference: &str) -> Settings {
         self.config
             .extensions
             .get(conference)
@@ -145,11 +171,11 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    fn media(&mut self, command: MediaCommand) {
+    pub(super) fn media(&mut self, command: MediaCommand) {
         self.events.push_back(Event::Media(command));
     }
 
-    fn play(&mut self, call: CallId, clip: Clip) -> u64 {
+    pub(super) fn play(&mut self, call: CallId, clip: Clip) -> u64 {
         let id = self.next_prompt;
         self.next_prompt += 1;
         self.media(MediaCommand::Play { call, clip, id });
@@ -230,7 +256,7 @@ impl Engine {
         self.join(now, id, role, None);
     }
 
-    fn join(&mut self, now: Instant, id: CallId, role: Role, name: Option<Clip>) {
+    pub(super) fn join(&mut self, now: Instant, id: CallId, role: Role, name: Option<Clip>) {
         let Some(conference) = self.calls.get(&id).map(|c| c.conference.clone()) else {
             return;
         };
@@ -249,6 +275,7 @@ impl Engine {
                 joined_at: now,
                 moderator,
                 talking: false,
+                invited: call.invited,
             });
             call.span
                 .in_scope(|| info!(?role, muted = joined.muted, "joined"));
@@ -323,6 +350,12 @@ impl Engine {
 
     /// A key from the caller, by RFC 4733, SIP INFO or in-band tone.
     pub(super) fn digit(&mut self, now: Instant, id: CallId, digit: char) {
+        // `*` while the invited number rings cancels the invitation.
+        if digit == '*'
+            && let Some(dial) = self.is_dialing_for(id)
+        {
+            return self.cancel_dial(now, dial);
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -353,12 +386,17 @@ impl Engine {
                 }
             }
             Stage::In { keypad } => match keypad.press(now, digit) {
-                Key::Pending => {}
+                Key::Pending => {
+                    if keypad.awaiting_number() {
+                        let clip = self.config.prompts.invite_number.clone();
+                        self.play(id, clip);
+                    }
+                }
                 Key::Invalid => {
                     let error = self.config.prompts.error.clone();
                     self.play(id, error);
                 }
-                Key::Command(command) => self.command(id, command),
+                Key::Command(command) => self.command(now, id, command),
             },
             _ => {}
         }
@@ -393,7 +431,10 @@ impl Engine {
         }
     }
 
-    fn command(&mut self, id: CallId, command: Command) {
+    fn command(&mut self, now: Instant, id: CallId, command: Command) {
+        if let Command::Invite(number) = &command {
+            return self.dial(now, id, number);
+        }
         let Some(conference) = self.calls.get(&id).map(|c| c.conference.clone()) else {
             return;
         };
@@ -534,7 +575,7 @@ impl Engine {
                     self.pin_entered(now, id, &attempt, tries);
                 }
                 Stage::In { keypad } => match keypad.handle_timeout(now) {
-                    Some(Key::Command(command)) => self.command(id, command),
+                    Some(Key::Command(command)) => self.command(now, id, command),
                     Some(Key::Invalid) => {
                         let error = self.config.prompts.error.clone();
                         self.play(id, error);
@@ -586,7 +627,7 @@ impl Engine {
                     moderator: membership.moderator,
                     muted: rules.muted,
                     talking: membership.talking,
-                    invited: false,
+                    invited: membership.invited,
                     codec: c
                         .offer
                         .as_ref()

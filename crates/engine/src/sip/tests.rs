@@ -843,3 +843,184 @@ fn operator_control_and_notifications() {
     assert!(e.members("500").is_none());
     assert_eq!(e.call_count(), 0);
 }
+
+// ---- *8 dial-out -------------------------------------------------------------------------
+
+fn trunk() -> SocketAddr {
+    "127.0.0.1:5090".parse().expect("addr")
+}
+
+fn engine_with_dialout() -> Engine {
+    let mut e = engine();
+    e.config.dialout = Some(DialOut {
+        uri_template: "sip:{number}@127.0.0.1:5090".into(),
+        destination: trunk(),
+        transport: Transport::Udp,
+        caller_id_template: "sip:conference-{extension}@127.0.0.1".into(),
+        credentials: Some(("bridge".into(), "secret".into())),
+        digits: 3..=15,
+        ring_timeout: Duration::from_secs(30),
+        max_per_conference: 2,
+        max_total: 10,
+    });
+    e
+}
+
+/// The bridge's INVITE to the trunk after `*8 7001 #`.
+fn invited(e: &mut Engine, now: Instant, inviter: CallId) -> (CallId, Request) {
+    keys(e, now, inviter, "*8");
+    let evs = keys(e, now, inviter, "7001#");
+    let id = evs
+        .iter()
+        .find_map(|ev| match ev {
+            Event::MediaRequested { call } => Some(*call),
+            _ => None,
+        })
+        .expect("media for the invitation");
+    assert!(evs.iter().any(|ev| matches!(ev, Event::Media(MediaCommand::Music { call, clip: Some(_) }) if *call == inviter)), "ringback");
+    e.media_ready(now, id, "127.0.0.1:20100".parse().expect("addr"));
+    let invite = std::iter::from_fn(|| e.poll_transmit())
+        .find_map(|t| match parse(&t.data) {
+            Ok(Message::Request(r)) if r.method == Method::INVITE => {
+                assert_eq!(t.destination, trunk());
+                Some(r)
+            }
+            _ => None,
+        })
+        .expect("INVITE to the trunk");
+    (id, invite)
+}
+
+fn answer(invite: &Request, code: u16, extra: &str, body: &str) -> Vec<u8> {
+    let mut text =
+        String::from_utf8(ResponseBuilder::new(invite, code, Some("far")).build()).expect("utf8");
+    let head_end = text.find("Content-Length").expect("length");
+    text.truncate(head_end);
+    let content_type = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    format!("{text}{extra}Contact: <sip:7001@127.0.0.1:5090>\r\n{content_type}Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+#[test]
+fn star8_invites_and_the_answered_number_joins() {
+    let mut e = engine_with_dialout();
+    let now = Instant::now();
+    let (inviter, _, _) = dial(&mut e, now, 1);
+    let (id, invite) = invited(&mut e, now, inviter);
+    assert_eq!(invite.uri, "sip:7001@127.0.0.1:5090");
+    assert!(
+        invite
+            .header(&Name::FROM)
+            .is_some_and(|f| f.contains("conference-500"))
+    );
+    e.handle_message(now, Transport::Udp, trunk(), &answer(&invite, 180, "", ""));
+    let sdp = OFFER.replace("6000", "7000");
+    e.handle_message(
+        now,
+        Transport::Udp,
+        trunk(),
+        &answer(&invite, 200, "", &sdp),
+    );
+    let acks = requests(&mut e);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].method, Method::ACK);
+    assert_eq!(acks[0].uri, "sip:7001@127.0.0.1:5090");
+    let evs = events(&mut e);
+    assert!(evs.iter().any(|ev| matches!(ev, Event::CallStarted { call, media, .. } if *call == id && media.remote.port() == 7000)));
+    assert_eq!(joined(&evs), Some(false), "joins without a PIN");
+    assert!(evs.iter().any(|ev| matches!(ev, Event::Media(MediaCommand::Music { call, clip: None }) if *call == inviter)), "ringback stops");
+    let members = e.members("500").expect("live");
+    assert!(members.iter().any(|m| m.id == id.0 && m.invited));
+    // A retransmitted 200 is ACKed again; the number's BYE ends its leg.
+    e.handle_message(
+        now,
+        Transport::Udp,
+        trunk(),
+        &answer(&invite, 200, "", &sdp),
+    );
+    assert_eq!(requests(&mut e).len(), 1, "ACK again");
+}
+
+#[test]
+fn busy_number_is_acked_and_the_inviter_hears_why() {
+    let mut e = engine_with_dialout();
+    let now = Instant::now();
+    let (inviter, _, _) = dial(&mut e, now, 1);
+    let (id, invite) = invited(&mut e, now, inviter);
+    e.handle_message(now, Transport::Udp, trunk(), &answer(&invite, 486, "", ""));
+    let acks = requests(&mut e);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].method, Method::ACK);
+    let evs = events(&mut e);
+    assert!(last_play(&evs).is_some(), "busy prompt");
+    assert!(
+        evs.contains(&Event::CallEnded {
+            call: id,
+            reason: EndReason::LocalHangup
+        }),
+        "socket released"
+    );
+}
+
+#[test]
+fn proxy_challenge_is_answered_with_digest_credentials() {
+    let mut e = engine_with_dialout();
+    let now = Instant::now();
+    let (inviter, _, _) = dial(&mut e, now, 1);
+    let (_, invite) = invited(&mut e, now, inviter);
+    let challenge = "Proxy-Authenticate: Digest realm=\"trunk\", nonce=\"n0nce\", algorithm=MD5, qop=\"auth\"\r\n";
+    e.handle_message(
+        now,
+        Transport::Udp,
+        trunk(),
+        &answer(&invite, 407, challenge, ""),
+    );
+    let sent = requests(&mut e);
+    let again = sent
+        .iter()
+        .find(|r| r.method == Method::INVITE)
+        .expect("second INVITE");
+    let credentials = again
+        .header(&Name::PROXY_AUTHORIZATION)
+        .expect("credentials");
+    assert!(credentials.contains("username=\"bridge\"") && credentials.contains("realm=\"trunk\""));
+    assert!(
+        again
+            .header(&Name::CSEQ)
+            .is_some_and(|c| c.starts_with('2'))
+    );
+    // A second challenge is a failure, not a loop.
+    e.handle_message(
+        now,
+        Transport::Udp,
+        trunk(),
+        &answer(again, 407, challenge, ""),
+    );
+    assert!(requests(&mut e).iter().all(|r| r.method == Method::ACK));
+}
+
+#[test]
+fn ring_timeout_cancels_and_star_cancels_too() {
+    let mut e = engine_with_dialout();
+    let now = Instant::now();
+    let (inviter, _, _) = dial(&mut e, now, 1);
+    let (_, invite) = invited(&mut e, now, inviter);
+    e.handle_message(now, Transport::Udp, trunk(), &answer(&invite, 180, "", ""));
+    e.handle_timeout(now + Duration::from_secs(31));
+    let sent = requests(&mut e);
+    let cancel = sent
+        .iter()
+        .find(|r| r.method == Method::CANCEL)
+        .expect("CANCEL at the ring timeout");
+    assert_eq!(cancel.uri, invite.uri);
+    e.handle_message(now, Transport::Udp, trunk(), &answer(&invite, 487, "", ""));
+    assert!(last_play(&events(&mut e)).is_some(), "no-answer prompt");
+    // Again, and this time the inviter presses *.
+    let (_, invite) = invited(&mut e, now, inviter);
+    e.handle_message(now, Transport::Udp, trunk(), &answer(&invite, 180, "", ""));
+    keys(&mut e, now, inviter, "*");
+    assert!(requests(&mut e).iter().any(|r| r.method == Method::CANCEL));
+}

@@ -1,0 +1,590 @@
+//! `*8`: the bridge as a SIP UAC, inviting an external number into a conference.
+//!
+//! The invitation walks: media socket (from the driver) ▸ INVITE with our offer ▸ 1xx
+//! (ringback to the inviter) ▸ 2xx: ACK, the leg joins as a participant; or a final error:
+//! ACK and a prompt that says why. A 401/407 is answered once with digest credentials; the
+//! ring timeout or `*` from the inviter sends CANCEL.
+
+use super::{Call, CallId, CallState, Engine, Event, Membership, Stage};
+use crate::MediaParams;
+use crate::media::MediaCommand;
+use bytes::Bytes;
+use chorus_sip_msg::ezk_sip_types::{Method, Name};
+use chorus_sip_msg::{Essentials, Message, Response, parse};
+use chorus_sip_proto::{ClientKey, ClientMatch, Dialog, ServerKey, Transport, digest};
+use chorus_types::Clip;
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::time::{Duration, Instant};
+use tracing::info;
+
+/// Where and how `*8` dials.
+#[derive(Debug, Clone)]
+pub struct DialOut {
+    /// The Request-URI, with `{number}` for the keyed digits, e.g.
+    /// `sip:{number}@trunk.example:5060`.
+    pub uri_template: String,
+    /// Where the INVITE is sent: the outbound proxy, or the URI's host and port (the
+    /// driver resolves names once at start-up; the engine never does DNS).
+    pub destination: SocketAddr,
+    /// UDP or TCP towards the destination.
+    pub transport: Transport,
+    /// The From URI, with `{extension}` for the conference, e.g.
+    /// `sip:conference-{extension}@bridge.example`.
+    pub caller_id_template: String,
+    /// Digest credentials for a 401/407 challenge.
+    pub credentials: Option<(String, String)>,
+    /// How many digits a number may have.
+    pub digits: RangeInclusive<usize>,
+    /// How long the number may ring before the bridge cancels.
+    pub ring_timeout: Duration,
+    /// Invitations ringing at once, per conference.
+    pub max_per_conference: usize,
+    /// Invitations ringing at once, over the bridge.
+    pub max_total: usize,
+}
+
+#[derive(Debug)]
+pub(super) struct Dialing {
+    inviter: CallId,
+    conference: String,
+    number: String,
+    request_uri: String,
+    from_uri: String,
+    from_tag: String,
+    call_id: String,
+    cseq: u32,
+    branch: String,
+    local_rtp: Option<SocketAddr>,
+    invite: Option<Bytes>,
+    auth_tried: bool,
+    ring_deadline: Option<Instant>,
+    cancelled: bool,
+    session_id: u64,
+}
+
+/// Why an invitation failed, as the inviter hears it.
+enum Failure {
+    Busy,
+    NotFound,
+    NoAnswer,
+    Failed,
+    Refused,
+}
+
+impl Engine {
+    fn dial_config(&self) -> Option<&DialOut> {
+        self.config.dialout.as_ref()
+    }
+
+    /// Whether `inviter` has an invitation in progress.
+    pub(super) fn is_dialing_for(&self, inviter: CallId) -> Option<CallId> {
+        self.dialing
+            .iter()
+            .find(|(_, d)| d.inviter == inviter)
+            .map(|(id, _)| *id)
+    }
+
+    /// `*8 number #` from a member.
+    pub(super) fn dial(&mut self, now: Instant, inviter: CallId, number: &str) {
+        let _ = now;
+        let Some(config) = self.dial_config().cloned() else {
+            let clip = self.config.prompts.invite_unavailable.clone();
+            self.play(inviter, clip);
+            return;
+        };
+        let Some(conference) = self.calls.get(&inviter).map(|c| c.conference.clone()) else {
+            return;
+        };
+        if !config.digits.contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
+            let clip = self.config.prompts.error.clone();
+            self.play(inviter, clip);
+            return;
+        }
+        let rules = self.rules(&conference);
+        let ringing_here = self
+            .dialing
+            .values()
+            .filter(|d| d.conference == conference)
+            .count();
+        let state = self.conferences.entry(conference.clone()).or_default();
+        // Members plus invitations still ringing count toward max_members.
+        let full = state.len() + ringing_here >= rules.limit();
+        if state.is_locked()
+            || full
+            || ringing_here >= config.max_per_conference
+            || self.dialing.len() >= config.max_total
+            || self.is_dialing_for(inviter).is_some()
+        {
+            return self.fail_dial_prompt(inviter, Failure::Refused);
+        }
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let dial = Dialing {
+            inviter,
+            number: number.to_owned(),
+            request_uri: config.uri_template.replace("{number}", number),
+            from_uri: config
+                .caller_id_template
+                .replace("{extension}", &conference),
+            from_tag: self.token(),
+            call_id: format!("{}@chorus", self.token()),
+            cseq: 1,
+            branch: format!("z9hG4bK{}", self.token()),
+            local_rtp: None,
+            invite: None,
+            auth_tried: false,
+            ring_deadline: None,
+            cancelled: false,
+            session_id: self.rng.u64(1..1 << 40),
+            conference,
+        };
+        self.dialing.insert(id, dial);
+        if let Some(c) = self.calls.get(&inviter) {
+            c.span.in_scope(|| info!(%number, "inviting"));
+        }
+        let ringback = self.config.prompts.ringback.clone();
+        self.media(MediaCommand::Music {
+            call: inviter,
+            clip: Some(ringback),
+        });
+        self.events.push_back(Event::MediaRequested { call: id });
+    }
+
+    /// The driver bound the invitation's RTP socket: send the INVITE.
+    pub(super) fn dial_media_ready(&mut self, now: Instant, id: CallId, local_rtp: SocketAddr) {
+        let Some(config) = self.dial_config().cloned() else {
+            return;
+        };
+        let Some(dial) = self.dialing.get_mut(&id) else {
+            return;
+        };
+        dial.local_rtp = Some(local_rtp);
+        dial.ring_deadline = Some(now + config.ring_timeout);
+        self.send_invite(now, id, None);
+    }
+
+    fn send_invite(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        credentials: Option<(&'static str, String)>,
+    ) {
+        let Some(config) = self.dial_config().cloned() else {
+            return;
+        };
+        let local_sip = self.config.local_sip;
+        let Some(dial) = self.dialing.get_mut(&id) else {
+            return;
+        };
+        let Some(local_rtp) = dial.local_rtp else {
+            return;
+        };
+        let sdp = chorus_sdp::offer(local_rtp, dial.session_id, 1);
+        let transport = match config.transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+        };
+        let mut text = format!(
+            "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/{t} {local_sip};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{from}>;tag={tag}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:{ext}@{local_sip}{transport}>\r\nAllow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO\r\nUser-Agent: {ua}\r\n",
+            uri = dial.request_uri,
+            t = config.transport.via_token(),
+            branch = dial.branch,
+            from = dial.from_uri,
+            tag = dial.from_tag,
+            call_id = dial.call_id,
+            cseq = dial.cseq,
+            ext = dial.conference,
+            ua = self.config.user_agent,
+        );
+        if let Some((header, value)) = credentials {
+            let _ = write!(text, "{header}: {value}\r\n");
+        }
+        let _ = write!(
+            text,
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        let data = Bytes::from(text);
+        dial.invite = Some(data.clone());
+        let key = self.txns.send_request(
+            now,
+            &dial.branch,
+            Method::INVITE,
+            config.transport,
+            config.destination,
+            data,
+        );
+        self.dial_keys.insert(key, id);
+    }
+
+    /// The ACK for a non-2xx final response: same branch as the INVITE (§17.1.1.3).
+    fn ack_failure(&mut self, dial: &Dialing, response: &Response) {
+        let Some(config) = self.dial_config() else {
+            return;
+        };
+        let to = response
+            .headers
+            .get_raw(&Name::TO)
+            .next()
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default();
+        let text = format!(
+            "ACK {uri} SIP/2.0\r\nVia: SIP/2.0/{t} {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{from}>;tag={tag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n",
+            uri = dial.request_uri,
+            t = config.transport.via_token(),
+            local = self.config.local_sip,
+            branch = dial.branch,
+            from = dial.from_uri,
+            tag = dial.from_tag,
+            call_id = dial.call_id,
+            cseq = dial.cseq,
+        );
+        self.stateless.push_back(chorus_sip_proto::Transmit {
+            transport: config.transport,
+            destination: config.destination,
+            data: text.into(),
+        });
+    }
+
+    /// A response to one of our INVITEs (or CANCELs). Returns `false` when it is not ours.
+    pub(super) fn handle_dial_response(
+        &mut self,
+        now: Instant,
+        matched: &ClientMatch,
+        response: &Response,
+        essentials: &Essentials,
+    ) -> bool {
+        let key = match matched {
+            ClientMatch::New(k) | ClientMatch::Retransmission(k) => k,
+        };
+        if essentials.cseq.method == Method::CANCEL {
+            return self
+                .dial_keys
+                .contains_key(&ClientKey(key.0.trim_end_matches("|CANCEL").to_owned()));
+        }
+        let Some(&id) = self.dial_keys.get(key) else {
+            return false;
+        };
+        let Some(dial) = self.dialing.remove(&id) else {
+            return true;
+        };
+        let code = response.code;
+        if let ClientMatch::Retransmission(_) = matched {
+            self.ack_failure(&dial, response);
+            self.dialing.insert(id, dial);
+            return true;
+        }
+        match code {
+            100..=199 => {
+                self.dialing.insert(id, dial);
+            }
+            200..=299 => self.dial_answered(now, id, dial, response, essentials),
+            401 | 407 if !dial.auth_tried => {
+                self.ack_failure(&dial, response);
+                self.dial_keys.remove(key);
+                self.retry_with_credentials(now, id, dial, response, code);
+            }
+            _ => {
+                self.ack_failure(&dial, response);
+                self.dial_keys.remove(key);
+                let failure = match code {
+                    486 | 600 | 603 => Failure::Busy,
+                    404 | 484 | 604 => Failure::NotFound,
+                    408 | 480 | 487 => Failure::NoAnswer,
+                    _ => Failure::Failed,
+                };
+                info!(number = %dial.number, code, "invitation failed");
+                self.dial_failed(id, &dial, failure);
+            }
+        }
+        true
+    }
+
+    fn retry_with_credentials(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        mut dial: Dialing,
+        response: &Response,
+        code: u16,
+    ) {
+        let (challenge_header, answer_header) = if code == 407 {
+            (Name::PROXY_AUTHENTICATE, "Proxy-Authorization")
+        } else {
+            (Name::WWW_AUTHENTICATE, "Authorization")
+        };
+        let challenge = response
+            .headers
+            .get_raw(&challenge_header)
+            .find_map(|v| digest::parse_challenge(v));
+        let credentials = self.dial_config().and_then(|c| c.credentials.clone());
+        let (Some(challenge), Some((user, password))) = (challenge, credentials) else {
+            info!(number = %dial.number, code, "challenged without usable credentials");
+            return self.dial_failed(id, &dial, Failure::Failed);
+        };
+        let cnonce = self.token();
+        let value = digest::authorization(
+            &challenge,
+            &user,
+            &password,
+            "INVITE",
+            &dial.request_uri,
+            &cnonce,
+            1,
+        );
+        dial.auth_tried = true;
+        dial.cseq += 1;
+        dial.branch = format!("z9hG4bK{}", self.token());
+        self.dialing.insert(id, dial);
+        self.send_invite(now, id, Some((answer_header, value)));
+    }
+
+    fn dial_answered(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        dial: Dialing,
+        response: &Response,
+        essentials: &Essentials,
+    ) {
+        let Some(config) = self.dial_config().cloned() else {
+            return;
+        };
+        let local_party = format!("<{}>", dial.from_uri);
+        let dialog = Dialog::new_uac(
+            response,
+            essentials,
+            &local_party,
+            &dial.from_tag,
+            dial.cseq,
+            config.transport,
+            config.destination,
+        );
+        let ack_branch = format!("z9hG4bK{}", self.token());
+        let ack = Bytes::from(dialog.ack(&ack_branch, self.config.local_sip, dial.cseq));
+        self.stateless.push_back(chorus_sip_proto::Transmit {
+            transport: config.transport,
+            destination: config.destination,
+            data: ack.clone(),
+        });
+        let inviter = dial.inviter;
+        self.media(MediaCommand::Music {
+            call: inviter,
+            clip: None,
+        });
+        let answer = String::from_utf8_lossy(&response.body).into_owned();
+        let negotiated = chorus_sdp::negotiate_answer(&answer);
+        // The INVITE we sent stands in for a request in the call's record.
+        let Some(Ok(Message::Request(invite))) = dial.invite.as_ref().map(|b| parse(b)) else {
+            return self.dial_failed(id, &dial, Failure::Failed);
+        };
+        let Ok(invite_essentials) = invite.essentials() else {
+            return self.dial_failed(id, &dial, Failure::Failed);
+        };
+        let invite_key = ServerKey::of(&invite, &invite_essentials);
+        let span =
+            tracing::info_span!("call", call_id = %dial.call_id, conference = %dial.conference);
+        self.by_dialog
+            .insert((dial.call_id.clone(), dial.from_tag.clone()), id);
+        self.calls.insert(
+            id,
+            Call {
+                state: CallState::Confirmed,
+                conference: dial.conference.clone(),
+                invite,
+                invite_key,
+                reinvite_key: None,
+                dialog,
+                offer: None,
+                local_rtp: dial.local_rtp,
+                answer_at: None,
+                session_id: dial.session_id,
+                sdp_version: 1,
+                started: false,
+                stage: Stage::Answered,
+                member: None,
+                caller: dial.request_uri.clone(),
+                invited: true,
+                ack: Some(ack),
+                span,
+            },
+        );
+        match negotiated {
+            Ok(neg) => {
+                if let Some(call) = self.calls.get(&id) {
+                    call.span
+                        .in_scope(|| info!(number = %dial.number, "invited number answered"));
+                }
+                let media = MediaParams::from(&neg);
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.offer = Some(neg);
+                }
+                self.start(now, id, media);
+            }
+            Err(error) => {
+                info!(%error, "unusable SDP answer from the invited number");
+                self.send_bye(now, id);
+                self.end(id, super::EndReason::BadAnswer);
+                self.fail_dial_prompt(inviter, Failure::Failed);
+            }
+        }
+    }
+
+    /// An invited leg's media is up: it joins without a PIN.
+    pub(super) fn invited_joins(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let (conference, number, call_id) = (
+            call.conference.clone(),
+            call.caller.clone(),
+            call.dialog.call_id.clone(),
+        );
+        let record = self
+            .config
+            .extensions
+            .get(&conference)
+            .is_some_and(|e| e.record_enabled);
+        if record {
+            let clip = self.config.prompts.call_recorded.clone();
+            self.play(id, clip);
+            self.media(MediaCommand::Record {
+                call: id,
+                conference,
+                number,
+                call_id,
+            });
+        }
+        self.join(now, id, chorus_policy::Role::Participant, None);
+        if let Some(Membership { .. }) = self.calls.get(&id).and_then(|c| c.member) {
+            return;
+        }
+        // Refused (the conference filled up while it rang): hang up.
+        self.hangup(now, id);
+    }
+
+    fn fail_dial_prompt(&mut self, inviter: CallId, failure: Failure) {
+        self.media(MediaCommand::Music {
+            call: inviter,
+            clip: None,
+        });
+        let p = &self.config.prompts;
+        let clip: Clip = match failure {
+            Failure::Busy => p.number_busy.clone(),
+            Failure::NotFound => p.number_not_found.clone(),
+            Failure::NoAnswer => p.no_answer.clone(),
+            Failure::Failed => p.call_failed.clone(),
+            Failure::Refused => p.invite_refused.clone(),
+        };
+        self.play(inviter, clip);
+    }
+
+    fn dial_failed(&mut self, id: CallId, dial: &Dialing, failure: Failure) {
+        self.fail_dial_prompt(dial.inviter, failure);
+        // Releases the RTP socket bound for the invitation.
+        self.events.push_back(Event::CallEnded {
+            call: id,
+            reason: super::EndReason::LocalHangup,
+        });
+    }
+
+    /// Sends CANCEL for an invitation (ring timeout, or `*` from the inviter).
+    pub(super) fn cancel_dial(&mut self, now: Instant, id: CallId) {
+        let Some(config) = self.dial_config().cloned() else {
+            return;
+        };
+        let Some(dial) = self.dialing.get_mut(&id) else {
+            return;
+        };
+        if dial.cancelled {
+            return;
+        }
+        dial.cancelled = true;
+        dial.ring_deadline = None;
+        if dial.invite.is_none() {
+            // Not sent yet: nothing to cancel on the wire.
+            if let Some(dial) = self.dialing.remove(&id) {
+                self.dial_failed(id, &dial, Failure::NoAnswer);
+            }
+            return;
+        }
+        let text = format!(
+            "CANCEL {uri} SIP/2.0\r\nVia: SIP/2.0/{t} {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{from}>;tag={tag}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} CANCEL\r\nContent-Length: 0\r\n\r\n",
+            uri = dial.request_uri,
+            t = config.transport.via_token(),
+            local = self.config.local_sip,
+            branch = dial.branch,
+            from = dial.from_uri,
+            tag = dial.from_tag,
+            call_id = dial.call_id,
+            cseq = dial.cseq,
+        );
+        let branch = dial.branch.clone();
+        self.txns.send_request(
+            now,
+            &branch,
+            Method::CANCEL,
+            config.transport,
+            config.destination,
+            text.into(),
+        );
+    }
+
+    /// Ring deadlines.
+    pub(super) fn dial_timeout(&self) -> Option<Instant> {
+        self.dialing.values().filter_map(|d| d.ring_deadline).min()
+    }
+
+    pub(super) fn handle_dial_timeouts(&mut self, now: Instant) {
+        let due: Vec<CallId> = self
+            .dialing
+            .iter()
+            .filter(|(_, d)| d.ring_deadline.is_some_and(|at| at <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            info!(%id, "invited number did not answer in time; cancelling");
+            self.cancel_dial(now, id);
+        }
+    }
+
+    /// The INVITE got no response at all (Timer B).
+    pub(super) fn dial_timed_out(&mut self, key: &ClientKey) -> bool {
+        let Some(id) = self.dial_keys.remove(key) else {
+            return false;
+        };
+        if let Some(dial) = self.dialing.remove(&id) {
+            info!(number = %dial.number, "no response to the invitation");
+            self.dial_failed(id, &dial, Failure::Failed);
+        }
+        true
+    }
+
+    /// A 2xx retransmission for an answered invitation: ACK it again.
+    pub(super) fn reack(&mut self, essentials: &Essentials) -> bool {
+        let Some(tag) = essentials.from.tag.as_deref() else {
+            return false;
+        };
+        let Some(&id) = self
+            .by_dialog
+            .get(&(essentials.call_id.clone(), tag.to_owned()))
+        else {
+            return false;
+        };
+        let Some(call) = self.calls.get(&id) else {
+            return false;
+        };
+        let Some(ack) = call.ack.clone() else {
+            return false;
+        };
+        let (transport, peer) = (call.dialog.transport, call.dialog.peer);
+        self.stateless.push_back(chorus_sip_proto::Transmit {
+            transport,
+            destination: peer,
+            data: ack,
+        });
+        true
+    }
+}

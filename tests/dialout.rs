@@ -1,0 +1,123 @@
+//! `*8` with real phones: a baresip caller invites an external number (another baresip
+//! that answers by itself); they hear each other, and with record_enabled the invited leg
+//! is recorded in stereo.
+
+mod common;
+
+use common::{
+    Bridge, Phone, read_wav_channel, scratch, tone_level_db, wait_for_log, window, write_tone,
+};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[test]
+fn star8_brings_in_a_number_that_hears_and_is_heard_and_is_recorded() {
+    let dir = scratch("dialout");
+    let config = "[extension.500]\nrecord_enabled = true\n";
+    let bridge = Bridge::start(
+        &dir,
+        6400,
+        (27800, 27899),
+        Some(config),
+        &["--dialout-uri", "sip:{number}@127.0.0.1:6420"],
+    );
+    let tone = |f: u32| {
+        let path = dir.join(format!("tone-{f}.wav"));
+        write_tone(&path, 8000, f64::from(f), 0.3, 40.0);
+        path
+    };
+    let callee = Phone::answering(&dir, "7001", 6420, 15400, &tone(1000), 16);
+    let inviter = Phone::dial(
+        &dir,
+        "inviter",
+        6410,
+        15300,
+        &tone(440),
+        "sip:500@127.0.0.1:6400",
+        18,
+    );
+    wait_for_log(&bridge, "joined role", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(1));
+    inviter.keys("*8");
+    std::thread::sleep(Duration::from_millis(1500));
+    inviter.keys("7001#");
+    wait_for_log(
+        &bridge,
+        "invited number answered",
+        1,
+        Duration::from_secs(20),
+    );
+    wait_for_log(&bridge, "joined role", 2, Duration::from_secs(20));
+    let inviter_at = inviter.elapsed();
+    let callee_at = callee.elapsed();
+
+    let (heard, rate) = inviter.recording();
+    let inviter_hears = tone_level_db(
+        window(&heard, rate, inviter_at + 1.5, inviter_at + 6.0),
+        rate,
+        1000.0,
+    );
+    let (heard, rate) = callee.recording();
+    let callee_hears = tone_level_db(
+        window(&heard, rate, callee_at + 2.5, callee_at + 7.0),
+        rate,
+        440.0,
+    );
+    eprintln!(
+        "inviter hears the number at {inviter_hears:.1} dBFS; the number hears the inviter at {callee_hears:.1} dBFS"
+    );
+    assert!(
+        inviter_hears > -15.0,
+        "inviter does not hear the invited number"
+    );
+    assert!(
+        callee_hears > -15.0,
+        "invited number does not hear the inviter"
+    );
+
+    // The number hung up: its recording is finished, with a sidecar.
+    let folder = dir.join("data/recordings/500");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let sidecar: PathBuf = loop {
+        let found = std::fs::read_dir(&folder).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "json"))
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no finished recording in {}",
+            folder.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sidecar).expect("sidecar")).expect("json");
+    assert_eq!(meta["extension_id"], "500");
+    assert_eq!(meta["number"], "sip:7001@127.0.0.1:6420");
+    assert!(
+        meta["duration_ms"].as_u64().is_some_and(|d| d > 5000),
+        "{meta}"
+    );
+    let wav = sidecar.with_extension("wav");
+    let (said, rate) = read_wav_channel(&wav, 0);
+    let (heard, _) = read_wav_channel(&wav, 1);
+    let left = tone_level_db(window(&said, rate, 3.0, 7.0), rate, 1000.0);
+    let right = tone_level_db(window(&heard, rate, 3.0, 7.0), rate, 440.0);
+    let left_leak = tone_level_db(window(&said, rate, 3.0, 7.0), rate, 440.0);
+    eprintln!(
+        "recording: left (said) 1000 Hz {left:.1}, right (heard) 440 Hz {right:.1}, left 440 Hz {left_leak:.1} dBFS"
+    );
+    assert!(
+        left > -15.0 && right > -15.0,
+        "recording channels: {left:.1} / {right:.1}"
+    );
+    assert!(
+        left_leak < -40.0,
+        "the left channel is only the invited party"
+    );
+}
