@@ -121,3 +121,140 @@ fn star8_brings_in_a_number_that_hears_and_is_heard_and_is_recorded() {
         "the left channel is only the invited party"
     );
 }
+
+/// A sipp trunk, killed if the test ends before it does.
+struct Trunk(std::process::Child);
+
+impl Drop for Trunk {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a sipp UAS scenario from tests/sipp/uas on 127.0.0.1:`port`.
+fn trunk(
+    dir: &std::path::Path,
+    scenario: &str,
+    port: u16,
+    media_port: u16,
+    extra: &[&str],
+) -> Trunk {
+    common::require("sipp", "sip-tester");
+    let log = std::fs::File::create(dir.join("trunk.log")).expect("trunk log");
+    std::process::Command::new("sipp")
+        .current_dir(dir)
+        .arg("-sf")
+        .arg(common::repo_root().join("tests/sipp/uas").join(scenario))
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", "1", "-nostdin"])
+        .args(["-p", &port.to_string(), "-mp", &media_port.to_string()])
+        .args(extra)
+        .args(["-trace_err", "-trace_msg"])
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .map(Trunk)
+        .expect("start sipp")
+}
+
+/// One inviter keys `*8 7001#` against a trunk scenario; returns the bridge to inspect.
+fn invite_against(
+    name: &str,
+    sip: u16,
+    scenario: &str,
+    extra: &[&str],
+    bridge_args: &[&str],
+) -> (Bridge, Trunk, Phone) {
+    let dir = scratch(name);
+    let trunk_port = sip + 20;
+    let uri = format!("sip:{{number}}@127.0.0.1:{trunk_port}");
+    let mut args = vec!["--dialout-uri", uri.as_str()];
+    args.extend_from_slice(bridge_args);
+    let bridge = Bridge::start(&dir, sip, (sip * 5, sip * 5 + 99), None, &args);
+    let trunk = trunk(&dir, scenario, trunk_port, sip + 1000, extra);
+    let quiet = dir.join("quiet.wav");
+    write_tone(&quiet, 8000, 440.0, 0.0, 40.0);
+    let inviter = Phone::dial(
+        &dir,
+        "inviter",
+        sip + 10,
+        sip * 3,
+        &quiet,
+        &format!("sip:500@127.0.0.1:{sip}"),
+        20,
+    );
+    wait_for_log(&bridge, "joined role", 1, Duration::from_secs(20));
+    inviter.keys("*8");
+    std::thread::sleep(Duration::from_millis(800));
+    inviter.keys("7001#");
+    (bridge, trunk, inviter)
+}
+
+fn finished(mut trunk: Trunk) -> bool {
+    common::wait_bounded(&mut trunk.0, Duration::from_secs(30)).is_some_and(|s| s.success())
+}
+
+#[test]
+fn busy_and_unknown_numbers_are_reported_to_the_inviter() {
+    for (name, sip, code) in [("busy", 6500u16, "486"), ("notfound", 6540, "404")] {
+        let scenario = if code == "486" {
+            "busy.xml"
+        } else {
+            "not_found.xml"
+        };
+        let (bridge, trunk, _inviter) = invite_against(name, sip, scenario, &[], &[]);
+        assert!(finished(trunk), "the trunk saw INVITE and ACK for {code}");
+        wait_for_log(&bridge, &format!("code={code}"), 1, Duration::from_secs(10));
+        assert_eq!(bridge.log_text().matches("joined role").count(), 1);
+    }
+}
+
+#[test]
+fn unanswered_number_is_cancelled_after_the_ring_timeout() {
+    let (bridge, trunk, _inviter) = invite_against(
+        "noanswer",
+        6580,
+        "no_answer.xml",
+        &[],
+        &["--dialout-ring-timeout", "3"],
+    );
+    assert!(finished(trunk), "the trunk saw INVITE, CANCEL and ACK");
+    let log = bridge.log_text();
+    assert!(log.contains("did not answer in time; cancelling"), "{log}");
+    assert!(log.contains("code=487"), "{log}");
+}
+
+#[test]
+fn challenges_get_an_authenticated_call() {
+    // 407 (credentials checked by pattern) and 401 (checked by sipp's own digest).
+    for (name, sip, scenario) in [
+        ("auth407", 6620u16, "auth.xml"),
+        ("auth401", 6660, "auth401.xml"),
+    ] {
+        let (mut bridge, trunk, _inviter) = invite_against(
+            name,
+            sip,
+            scenario,
+            &[],
+            &[
+                "--dialout-username",
+                "bridge",
+                "--dialout-password",
+                "secret",
+            ],
+        );
+        wait_for_log(
+            &bridge,
+            "invited number answered",
+            1,
+            Duration::from_secs(20),
+        );
+        wait_for_log(&bridge, "joined role", 2, Duration::from_secs(10));
+        // Stopping the bridge hangs up both; the trunk takes the BYE.
+        assert!(bridge.terminate().is_some_and(|s| s.success()));
+        assert!(
+            finished(trunk),
+            "the trunk verified the credentials and took the BYE"
+        );
+    }
+}
