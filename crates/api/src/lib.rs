@@ -6,6 +6,7 @@
 //! - `/sound/`: WAV uploads, converted once to what the mixer plays.
 //! - `/conference/`, `…/members/`, `…/lock`: live state and control, through
 //!   [`chorus_net::ControlHandle`].
+//! - `…/recordings/`: recordings of legs invited with `*8`.
 //! - `/events` (Server-Sent Events), `/metrics` (Prometheus), `/openapi.json`, `/docs/`.
 //!
 //! Build the router with [`router`] and serve it with [`serve`].
@@ -16,6 +17,7 @@ mod conference;
 mod error;
 mod live;
 mod openapi;
+mod recordings;
 mod sounds;
 
 pub use conference::extension_configs;
@@ -71,6 +73,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     token: Option<String>,
     limits: Limits,
+    /// Where recordings of invited legs are written.
+    recordings: std::path::PathBuf,
     /// Sounds already decoded, by id (uploads are immutable).
     clips: Mutex<HashMap<i64, Clip>>,
     /// Serialises "store changed, push the new settings to the bridge", so two
@@ -87,6 +91,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         token: Option<String>,
         limits: Limits,
+        recordings: std::path::PathBuf,
     ) -> Self {
         AppState {
             inner: Arc::new(Inner {
@@ -96,6 +101,7 @@ impl AppState {
                 metrics,
                 token: token.filter(|t| !t.is_empty()),
                 limits,
+                recordings,
                 clips: Mutex::new(HashMap::new()),
                 publish: tokio::sync::Mutex::new(()),
             }),
@@ -161,6 +167,7 @@ pub fn router(state: AppState) -> Router {
     let api = conference::routes()
         .merge(sounds::routes(state.inner.limits))
         .merge(live::routes())
+        .merge(recordings::routes())
         .merge(openapi::routes());
     api.layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)

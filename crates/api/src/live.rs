@@ -279,11 +279,28 @@ fn event_json(n: &Notification) -> (&'static str, serde_json::Value) {
             if *locked { "locked" } else { "unlocked" },
             json!({"extension_id": conference}),
         ),
+        Notification::RecordingStarted {
+            conference,
+            member,
+            recording,
+        } => (
+            "recording_started",
+            json!({"extension_id": conference, "member_id": member, "recording_id": recording}),
+        ),
+        Notification::RecordingStopped {
+            conference,
+            member,
+            recording,
+            reason,
+        } => (
+            "recording_stopped",
+            json!({"extension_id": conference, "member_id": member, "recording_id": recording, "reason": reason}),
+        ),
     }
 }
 
 #[utoipa::path(get, path = "/events", tag = "live",
-    responses((status = 200, description = "Server-Sent Events: member_joined, member_left, talking_started, talking_stopped, muted, unmuted, locked, unlocked (recording_started and recording_stopped arrive with dial-out)", content_type = "text/event-stream", body = String)))]
+    responses((status = 200, description = "Server-Sent Events: member_joined, member_left, talking_started, talking_stopped, muted, unmuted, locked, unlocked recording_started, recording_stopped", content_type = "text/event-stream", body = String)))]
 pub(crate) async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers, and the API browser.
 
-use crate::{AppState, conference, error::ErrorBody, live, sounds};
+use crate::{AppState, conference, error::ErrorBody, live, recordings, sounds};
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -42,6 +42,9 @@ impl Modify for BearerAuth {
         live::unlock,
         live::events,
         live::metrics,
+        recordings::list,
+        recordings::download,
+        recordings::delete,
     ),
     components(schemas(
         conference::Conference,
@@ -49,6 +52,7 @@ impl Modify for BearerAuth {
         sounds::Sound,
         live::LiveConference,
         live::Member,
+        recordings::RecordingInfo,
         ErrorBody
     )),
     modifiers(&BearerAuth),

@@ -70,6 +70,15 @@ pub struct Cli {
     /// Seconds an invited number may ring [default: 30].
     #[arg(long)]
     pub dialout_ring_timeout: Option<u64>,
+    /// Invitations ringing at once per conference [default: 3].
+    #[arg(long)]
+    pub dialout_max_per_conference: Option<usize>,
+    /// Invitations ringing at once over the bridge [default: 100].
+    #[arg(long)]
+    pub dialout_max_total: Option<usize>,
+    /// Tell recorded invited parties "this call is recorded" [default: true].
+    #[arg(long)]
+    pub record_announcement: Option<bool>,
     /// A TOML file with the same keys, plus one `[extension.ID]` table per conference.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -119,6 +128,9 @@ struct FileConfig {
     dialout_username: Option<String>,
     dialout_password: Option<String>,
     dialout_ring_timeout: Option<u64>,
+    dialout_max_per_conference: Option<usize>,
+    dialout_max_total: Option<usize>,
+    record_announcement: Option<bool>,
     #[serde(default)]
     extension: BTreeMap<String, ConferenceSettings>,
 }
@@ -219,6 +231,7 @@ fn dialout(
         ring_timeout: std::time::Duration::from_secs(ring_timeout.max(1)),
         max_per_conference: 3,
         max_total: 100,
+        announce_recording: true,
     })
 }
 
@@ -331,22 +344,41 @@ impl Settings {
                 .max(1),
             dialout: match cli.dialout_uri.or(file.dialout_uri) {
                 None => None,
-                Some(uri) => Some(dialout(
-                    uri,
-                    cli.dialout_proxy.or(file.dialout_proxy),
-                    cli.dialout_transport.or(file.dialout_transport),
-                    cli.dialout_caller_id
-                        .or(file.dialout_caller_id)
-                        .unwrap_or_else(|| {
-                            format!("sip:conference-{{extension}}@{}", sip_listen.ip())
-                        }),
-                    cli.dialout_username
-                        .or(file.dialout_username)
-                        .zip(cli.dialout_password.or(file.dialout_password)),
-                    cli.dialout_ring_timeout
-                        .or(file.dialout_ring_timeout)
-                        .unwrap_or(30),
-                )?),
+                Some(uri) => Some(
+                    dialout(
+                        uri,
+                        cli.dialout_proxy.or(file.dialout_proxy),
+                        cli.dialout_transport.or(file.dialout_transport),
+                        cli.dialout_caller_id
+                            .or(file.dialout_caller_id)
+                            .unwrap_or_else(|| {
+                                format!("sip:conference-{{extension}}@{}", sip_listen.ip())
+                            }),
+                        cli.dialout_username
+                            .or(file.dialout_username)
+                            .zip(cli.dialout_password.or(file.dialout_password)),
+                        cli.dialout_ring_timeout
+                            .or(file.dialout_ring_timeout)
+                            .unwrap_or(30),
+                    )
+                    .map(|mut d| {
+                        d.max_per_conference = cli
+                            .dialout_max_per_conference
+                            .or(file.dialout_max_per_conference)
+                            .unwrap_or(3)
+                            .max(1);
+                        d.max_total = cli
+                            .dialout_max_total
+                            .or(file.dialout_max_total)
+                            .unwrap_or(100)
+                            .max(1);
+                        d.announce_recording = cli
+                            .record_announcement
+                            .or(file.record_announcement)
+                            .unwrap_or(true);
+                        d
+                    })?,
+                ),
             },
             extensions,
         })

@@ -79,6 +79,7 @@ fn main() -> Result<()> {
                 max_members_cap: settings.max_members_cap,
                 ..chorus_api::Limits::default()
             },
+            settings.data_dir.join("recordings"),
         );
         let api = tokio::spawn(chorus_api::serve(listener, state, stopped(stop_rx.clone())));
         tokio::spawn(async move {

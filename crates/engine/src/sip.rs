@@ -185,6 +185,26 @@ pub enum Notification {
         /// Locked now or not.
         locked: bool,
     },
+    /// An invited member's recording started (the recording id is the file's stem).
+    RecordingStarted {
+        /// The conference.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// The recording id.
+        recording: String,
+    },
+    /// A recording ended: the leg hung up, or writing failed (the call goes on).
+    RecordingStopped {
+        /// The conference.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// The recording id.
+        recording: String,
+        /// `hangup` or the error that stopped it.
+        reason: String,
+    },
 }
 
 /// One live conference.

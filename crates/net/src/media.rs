@@ -49,8 +49,9 @@ impl MediaThreads {
         events: tokio::sync::mpsc::UnboundedSender<MediaEvent>,
         metrics: Arc<Metrics>,
         recordings: std::path::PathBuf,
+        notify: tokio::sync::broadcast::Sender<chorus_engine::Notification>,
     ) -> std::io::Result<Self> {
-        let recorder = Recorder::start(recordings)?;
+        let recorder = Recorder::start(recordings, notify)?;
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         for index in 0..count.max(1) {

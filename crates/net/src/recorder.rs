@@ -6,7 +6,7 @@
 //! file holding everything up to a second before. A write error stops the recording, not
 //! the call.
 
-use chorus_engine::CallId;
+use chorus_engine::{CallId, Notification};
 use chorus_types::Frame;
 use std::collections::HashMap;
 use std::fs::File;
@@ -14,6 +14,7 @@ use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::SystemTime;
+use tokio::sync::broadcast;
 use tracing::{info, warn};
 
 /// Frames between header rewrites (one second).
@@ -37,6 +38,7 @@ pub(crate) enum Recording {
 }
 
 struct Open {
+    call: CallId,
     writer: hound::WavWriter<BufWriter<File>>,
     wav: PathBuf,
     conference: String,
@@ -53,12 +55,16 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    /// Starts the writer thread for recordings under `dir`.
-    pub(crate) fn start(dir: PathBuf) -> std::io::Result<Recorder> {
+    /// Starts the writer thread for recordings under `dir`; started and stopped recordings
+    /// are announced on `notify`.
+    pub(crate) fn start(
+        dir: PathBuf,
+        notify: broadcast::Sender<Notification>,
+    ) -> std::io::Result<Recorder> {
         let (sender, receiver) = channel();
         std::thread::Builder::new()
             .name("chorus-recorder".into())
-            .spawn(move || write_loop(&dir, &receiver))?;
+            .spawn(move || write_loop(&dir, &receiver, &notify))?;
         Ok(Recorder { sender })
     }
 
@@ -96,8 +102,21 @@ fn open(
     Ok((wav, writer))
 }
 
-fn finish(open: Open) {
+fn recording_id(wav: &std::path::Path) -> String {
+    wav.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn finish(open: Open, reason: &str, notify: &broadcast::Sender<Notification>) {
+    let _ = notify.send(Notification::RecordingStopped {
+        conference: open.conference.clone(),
+        member: open.call.0,
+        recording: recording_id(&open.wav),
+        reason: reason.to_owned(),
+    });
     let Open {
+        call: _,
         writer,
         wav,
         conference,
@@ -125,7 +144,11 @@ fn finish(open: Open) {
     }
 }
 
-fn write_loop(dir: &std::path::Path, receiver: &Receiver<Recording>) {
+fn write_loop(
+    dir: &std::path::Path,
+    receiver: &Receiver<Recording>,
+    notify: &broadcast::Sender<Notification>,
+) {
     let mut open_files: HashMap<CallId, Open> = HashMap::new();
     while let Ok(message) = receiver.recv() {
         match message {
@@ -137,9 +160,15 @@ fn write_loop(dir: &std::path::Path, receiver: &Receiver<Recording>) {
             } => match open(dir, &conference, &number) {
                 Ok((wav, writer)) => {
                     info!(file = %wav.display(), "recording started");
+                    let _ = notify.send(Notification::RecordingStarted {
+                        conference: conference.clone(),
+                        member: call.0,
+                        recording: recording_id(&wav),
+                    });
                     open_files.insert(
                         call,
                         Open {
+                            call,
                             writer,
                             wav,
                             conference,
@@ -176,18 +205,18 @@ fn write_loop(dir: &std::path::Path, receiver: &Receiver<Recording>) {
                 if let Err(e) = result {
                     warn!(file = %file.wav.display(), error = %e, "recording stopped; the call goes on");
                     if let Some(broken) = open_files.remove(&call) {
-                        finish(broken);
+                        finish(broken, &format!("error: {e}"), notify);
                     }
                 }
             }
             Recording::Stop { call } => {
                 if let Some(file) = open_files.remove(&call) {
-                    finish(file);
+                    finish(file, "hangup", notify);
                 }
             }
         }
     }
     for (_, file) in open_files.drain() {
-        finish(file);
+        finish(file, "shutdown", notify);
     }
 }

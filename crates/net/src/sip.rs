@@ -86,6 +86,7 @@ pub async fn run(
         media_events_tx,
         Arc::clone(&metrics),
         config.recordings.clone(),
+        notify.clone(),
     )?;
     let connections: Connections = Arc::default();
     let (inbound_tx, mut inbound_rx) = mpsc::unbounded_channel::<Inbound>();

@@ -43,6 +43,8 @@ pub struct DialOut {
     pub max_per_conference: usize,
     /// Invitations ringing at once, over the bridge.
     pub max_total: usize,
+    /// Tell recorded parties "this call is recorded" before they join.
+    pub announce_recording: bool,
 }
 
 #[derive(Debug)]
@@ -448,8 +450,10 @@ impl Engine {
             .get(&conference)
             .is_some_and(|e| e.record_enabled);
         if record {
-            let clip = self.config.prompts.call_recorded.clone();
-            self.play(id, clip);
+            if self.dial_config().is_some_and(|c| c.announce_recording) {
+                let clip = self.config.prompts.call_recorded.clone();
+                self.play(id, clip);
+            }
             self.media(MediaCommand::Record {
                 call: id,
                 conference,

@@ -862,6 +862,7 @@ fn engine_with_dialout() -> Engine {
         ring_timeout: Duration::from_secs(30),
         max_per_conference: 2,
         max_total: 10,
+        announce_recording: true,
     });
     e
 }

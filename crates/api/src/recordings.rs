@@ -1,0 +1,178 @@
+//! `/extension/{extension_id}/conference/recordings/`: recordings of invited legs.
+
+use crate::conference::check_extension_id;
+use crate::{ApiError, AppState, error::ErrorBody};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use std::path::PathBuf;
+use utoipa::ToSchema;
+
+/// One recording: a stereo WAV (left: what the invited party said, right: what they heard).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct RecordingInfo {
+    /// The id (the file's name without `.wav`).
+    id: String,
+    /// The invited number's URI (null while recording).
+    number: Option<String>,
+    /// The leg's SIP Call-ID (null while recording).
+    call_id: Option<String>,
+    /// Start, RFC 3339 (null while recording).
+    start: Option<String>,
+    /// End, RFC 3339 (null while recording).
+    end: Option<String>,
+    /// Length in milliseconds (null while recording).
+    duration_ms: Option<u64>,
+    /// Whether the leg has hung up and the file is complete.
+    finished: bool,
+    /// File size in bytes.
+    bytes: u64,
+}
+
+fn check_recording_id(id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            "recording_id",
+            "must be 1 to 100 of A-Z, a-z, 0-9, _ and -",
+        ))
+    }
+}
+
+async fn folder(state: &AppState, extension: &str) -> Result<PathBuf, ApiError> {
+    check_extension_id(extension)?;
+    let id = extension.to_owned();
+    let known = state
+        .store(move |store| store.conference(&id))
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .is_some();
+    if !known {
+        return Err(ApiError::not_found(format!("no extension {extension}")));
+    }
+    Ok(state.inner.recordings.join(extension))
+}
+
+fn describe(wav: &std::path::Path) -> Option<RecordingInfo> {
+    let id = wav.file_stem()?.to_string_lossy().into_owned();
+    let bytes = std::fs::metadata(wav).ok()?.len();
+    let sidecar: Option<serde_json::Value> = std::fs::read_to_string(wav.with_extension("json"))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let text = |key: &str| {
+        sidecar
+            .as_ref()
+            .and_then(|s| s[key].as_str())
+            .map(str::to_owned)
+    };
+    Some(RecordingInfo {
+        id,
+        number: text("number"),
+        call_id: text("call_id"),
+        start: text("start"),
+        end: text("end"),
+        duration_ms: sidecar.as_ref().and_then(|s| s["duration_ms"].as_u64()),
+        finished: sidecar.is_some(),
+        bytes,
+    })
+}
+
+#[utoipa::path(get, path = "/extension/{extension_id}/conference/recordings/", tag = "recordings",
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "Recordings of the legs invited into this conference", body = Vec<RecordingInfo>),
+        (status = 404, description = "Unknown extension", body = ErrorBody),
+        (status = 422, description = "Bad extension_id", body = ErrorBody),
+    ))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+) -> Result<Json<Vec<RecordingInfo>>, ApiError> {
+    let folder = folder(&state, &extension).await?;
+    let mut recordings: Vec<RecordingInfo> = std::fs::read_dir(&folder)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+                .filter_map(|p| describe(&p))
+                .collect()
+        })
+        .unwrap_or_default();
+    recordings.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(recordings))
+}
+
+#[utoipa::path(get, path = "/extension/{extension_id}/conference/recordings/{recording_id}", tag = "recordings",
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$"), ("recording_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,100}$")),
+    responses(
+        (status = 200, description = "The WAV file", content_type = "audio/wav", body = Vec<u8>),
+        (status = 404, description = "No such recording", body = ErrorBody),
+        (status = 422, description = "Bad id", body = ErrorBody),
+    ))]
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    Path((extension, recording)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    check_recording_id(&recording)?;
+    let wav = folder(&state, &extension)
+        .await?
+        .join(format!("{recording}.wav"));
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(&wav))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|_| ApiError::not_found(format!("no recording {recording}")))?;
+    Ok(([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response())
+}
+
+#[utoipa::path(delete, path = "/extension/{extension_id}/conference/recordings/{recording_id}", tag = "recordings",
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$"), ("recording_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,100}$")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such recording", body = ErrorBody),
+        (status = 409, description = "Still recording", body = ErrorBody),
+        (status = 422, description = "Bad id", body = ErrorBody),
+    ))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path((extension, recording)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    check_recording_id(&recording)?;
+    let wav = folder(&state, &extension)
+        .await?
+        .join(format!("{recording}.wav"));
+    if !wav.exists() {
+        return Err(ApiError::not_found(format!("no recording {recording}")));
+    }
+    let sidecar = wav.with_extension("json");
+    if !sidecar.exists() {
+        return Err(ApiError::conflict(format!(
+            "recording {recording} is still being written"
+        )));
+    }
+    std::fs::remove_file(&wav).map_err(|e| ApiError::internal(e.to_string()))?;
+    let _ = std::fs::remove_file(&sidecar);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/extension/{extension_id}/conference/recordings/",
+            get(list),
+        )
+        .route("/extension/{extension_id}/conference/recordings", get(list))
+        .route(
+            "/extension/{extension_id}/conference/recordings/{recording_id}",
+            get(download).delete(delete),
+        )
+}
