@@ -171,6 +171,11 @@ fn invite_against(
     let mut args = vec!["--dialout-uri", uri.as_str()];
     args.extend_from_slice(bridge_args);
     let bridge = Bridge::start(&dir, sip, (sip * 5, sip * 5 + 99), None, &args);
+    std::fs::copy(
+        common::repo_root().join("fixtures/audio/tone-1000hz.ulaw"),
+        dir.join("tone-1000hz.ulaw"),
+    )
+    .expect("copy the trunk's announcement");
     let trunk = trunk(&dir, scenario, trunk_port, sip + 1000, extra);
     let quiet = dir.join("quiet.wav");
     write_tone(&quiet, 8000, 440.0, 0.0, 40.0);
@@ -257,4 +262,32 @@ fn challenges_get_an_authenticated_call() {
             "the trunk verified the credentials and took the BYE"
         );
     }
+}
+
+#[test]
+fn early_media_from_the_number_reaches_the_inviter() {
+    let (bridge, trunk, inviter) = invite_against("early", 6700, "early_media.xml", &[], &[]);
+    wait_for_log(
+        &bridge,
+        "early media from the invited number",
+        1,
+        Duration::from_secs(20),
+    );
+    let early_at = inviter.elapsed();
+    assert!(
+        finished(trunk),
+        "the trunk sent 183, its announcement, 486, and got the ACK"
+    );
+    wait_for_log(&bridge, "code=486", 1, Duration::from_secs(10));
+    let (heard, rate) = inviter.recording();
+    let announcement = tone_level_db(
+        window(&heard, rate, early_at + 0.5, early_at + 3.0),
+        rate,
+        1000.0,
+    );
+    eprintln!("inviter hears the number's early media at {announcement:.1} dBFS");
+    assert!(
+        announcement > -20.0,
+        "early media not heard: {announcement:.1}"
+    );
 }

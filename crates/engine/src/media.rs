@@ -89,6 +89,14 @@ pub enum MediaCommand {
         /// The sounds, in order.
         clips: Vec<Clip>,
     },
+    /// Route a leg's incoming audio to another leg alone (early media from an invited
+    /// number to its inviter); `to: None` ends it.
+    Patch {
+        /// The leg whose audio is heard.
+        call: CallId,
+        /// Who hears it.
+        to: Option<CallId>,
+    },
     /// Record this (invited) leg from now to its end: what it says and what it hears.
     Record {
         /// The leg.
@@ -119,6 +127,7 @@ impl MediaCommand {
             | MediaCommand::StopPrompts { call }
             | MediaCommand::Music { call, .. }
             | MediaCommand::RecordName { call, .. }
+            | MediaCommand::Patch { call, .. }
             | MediaCommand::Record { call, .. } => Some(*call),
             MediaCommand::Announce { .. } => None,
         }
@@ -199,6 +208,8 @@ struct Leg {
     recorded: bool,
     /// This tick's input, kept for the recording.
     last_input: Frame,
+    /// Another leg that hears this one's audio alone (early media).
+    patched_to: Option<CallId>,
 }
 
 fn keys_for(params: &MediaParams) -> Keys {
@@ -400,6 +411,7 @@ impl MediaGroup {
             quiet_run: 0,
             recorded: false,
             last_input: SILENCE,
+            patched_to: None,
             params,
         };
         self.legs.insert(id, leg);
@@ -484,6 +496,7 @@ impl MediaGroup {
                 });
             }
             MediaCommand::Record { .. } => leg.recorded = true,
+            MediaCommand::Patch { to, .. } => leg.patched_to = to,
             MediaCommand::Announce { .. } => {}
         }
     }
@@ -543,7 +556,10 @@ impl MediaGroup {
         self.out.clear();
         self.queue.clear();
         let mut frame: Frame = SILENCE;
+        // Early media heard this tick, by listener (a handful at most).
+        let mut early: Vec<(CallId, Frame)> = Vec::new();
         for conf in self.conferences.values_mut() {
+            early.clear();
             for id in &conf.legs {
                 let Some(leg) = self.legs.get_mut(id) else {
                     continue;
@@ -551,6 +567,9 @@ impl MediaGroup {
                 let audio = leg.jitter.pop_frame(&mut frame);
                 if leg.recorded {
                     leg.last_input = frame;
+                }
+                if let Some(to) = leg.patched_to {
+                    early.push((to, frame));
                 }
                 if let Keys::Inband(detector) = &mut leg.keys {
                     let found = detector.process(&frame);
@@ -617,7 +636,10 @@ impl MediaGroup {
                     leg.sender.skip();
                     continue;
                 }
-                let personal = leg.personal_frame(&mut self.events, *id);
+                let mut personal = leg.personal_frame(&mut self.events, *id);
+                if let Some((_, heard)) = early.iter().find(|(to, _)| to == id) {
+                    personal = Some(*heard);
+                }
                 let announced = match &announcement {
                     Some((a, except)) if leg.joined && *except != Some(*id) => Some(a),
                     _ => None,

@@ -64,6 +64,8 @@ pub(super) struct Dialing {
     ring_deadline: Option<Instant>,
     cancelled: bool,
     session_id: u64,
+    /// The far end sent early media (183 with SDP) and the inviter hears it.
+    early: bool,
 }
 
 /// Why an invitation failed, as the inviter hears it.
@@ -140,6 +142,7 @@ impl Engine {
             ring_deadline: None,
             cancelled: false,
             session_id: self.rng.u64(1..1 << 40),
+            early: false,
             conference,
         };
         self.dialing.insert(id, dial);
@@ -280,6 +283,10 @@ impl Engine {
         }
         match code {
             100..=199 => {
+                let mut dial = dial;
+                if !dial.early && !response.body.iter().all(u8::is_ascii_whitespace) {
+                    self.early_media(id, &mut dial, response);
+                }
                 self.dialing.insert(id, dial);
             }
             200..=299 => self.dial_answered(now, id, dial, response, essentials),
@@ -302,6 +309,33 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// A provisional response with SDP: the number's own ringback or announcement plays to
+    /// the inviter instead of ours (RFC 3960 gateway model).
+    fn early_media(&mut self, id: CallId, dial: &mut Dialing, response: &Response) {
+        let answer = String::from_utf8_lossy(&response.body).into_owned();
+        let Ok(negotiated) = chorus_sdp::negotiate_answer(&answer) else {
+            return;
+        };
+        dial.early = true;
+        info!(number = %dial.number, "early media from the invited number");
+        let ssrc = self.rng.u32(..);
+        self.events.push_back(Event::CallStarted {
+            call: id,
+            conference: dial.conference.clone(),
+            media: MediaParams::from(&negotiated),
+            ssrc,
+            sip_call_id: dial.call_id.clone(),
+        });
+        self.media(MediaCommand::Music {
+            call: dial.inviter,
+            clip: None,
+        });
+        self.media(MediaCommand::Patch {
+            call: id,
+            to: Some(dial.inviter),
+        });
     }
 
     fn retry_with_credentials(
@@ -376,6 +410,9 @@ impl Engine {
             call: inviter,
             clip: None,
         });
+        if dial.early {
+            self.media(MediaCommand::Patch { call: id, to: None });
+        }
         let answer = String::from_utf8_lossy(&response.body).into_owned();
         let negotiated = chorus_sdp::negotiate_answer(&answer);
         // The INVITE we sent stands in for a request in the call's record.
