@@ -291,3 +291,53 @@ fn early_media_from_the_number_reaches_the_inviter() {
         "early media not heard: {announcement:.1}"
     );
 }
+
+#[test]
+fn recording_cut_short_by_kill_9_is_still_playable() {
+    let dir = scratch("dialout-crash");
+    let config = "[extension.500]\nrecord_enabled = true\n";
+    let mut bridge = Bridge::start(
+        &dir,
+        6740,
+        (28000, 28099),
+        Some(config),
+        &[
+            "--dialout-uri",
+            "sip:{number}@127.0.0.1:6760",
+            "--record-announcement",
+            "false",
+        ],
+    );
+    let tone = dir.join("tone.wav");
+    write_tone(&tone, 8000, 1000.0, 0.3, 40.0);
+    let _callee = Phone::answering(&dir, "7002", 6760, 15800, &tone, 20);
+    let inviter = Phone::dial(
+        &dir,
+        "inviter",
+        6750,
+        15700,
+        &tone,
+        "sip:500@127.0.0.1:6740",
+        20,
+    );
+    wait_for_log(&bridge, "joined role", 1, Duration::from_secs(20));
+    inviter.keys("*87002#");
+    wait_for_log(&bridge, "recording started", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(4500));
+    bridge.kill();
+    let folder = dir.join("data/recordings/500");
+    let wav = std::fs::read_dir(&folder)
+        .expect("recordings")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "wav"))
+        .expect("a recording");
+    assert!(
+        !wav.with_extension("json").exists(),
+        "no sidecar: the bridge died mid-call"
+    );
+    let reader = hound::WavReader::open(&wav).expect("the cut-short file is a valid WAV");
+    let seconds = f64::from(reader.duration()) / 8000.0;
+    eprintln!("after kill -9 the recording holds {seconds:.1} s");
+    assert!(seconds >= 3.0, "only {seconds:.1} s survived");
+}

@@ -70,6 +70,9 @@ pub struct Cli {
     /// Seconds an invited number may ring [default: 30].
     #[arg(long)]
     pub dialout_ring_timeout: Option<u64>,
+    /// How many digits an invited number may have, MIN-MAX [default: 3-20].
+    #[arg(long)]
+    pub dialout_digits: Option<String>,
     /// Invitations ringing at once per conference [default: 3].
     #[arg(long)]
     pub dialout_max_per_conference: Option<usize>,
@@ -128,6 +131,7 @@ struct FileConfig {
     dialout_username: Option<String>,
     dialout_password: Option<String>,
     dialout_ring_timeout: Option<u64>,
+    dialout_digits: Option<String>,
     dialout_max_per_conference: Option<usize>,
     dialout_max_total: Option<usize>,
     record_announcement: Option<bool>,
@@ -173,6 +177,20 @@ fn parse_port_range(text: &str) -> Result<(u16, u16)> {
         bail!("rtp_ports: the range must be FIRST-LAST with 0 < FIRST < LAST");
     }
     Ok((first, last))
+}
+
+fn digit_range(text: &str) -> Result<std::ops::RangeInclusive<usize>> {
+    let (min, max) = text
+        .split_once('-')
+        .and_then(|(a, b)| {
+            Some((
+                a.trim().parse::<usize>().ok()?,
+                b.trim().parse::<usize>().ok()?,
+            ))
+        })
+        .filter(|(a, b)| *a >= 1 && a <= b)
+        .context("dialout_digits must look like 3-20")?;
+    Ok(min..=max)
 }
 
 /// Builds the dial-out settings; the trunk must be reachable without DNS (an IP address
@@ -361,7 +379,12 @@ impl Settings {
                             .or(file.dialout_ring_timeout)
                             .unwrap_or(30),
                     )
-                    .map(|mut d| {
+                    .and_then(|mut d| {
+                        if let Some(range) =
+                            cli.dialout_digits.as_ref().or(file.dialout_digits.as_ref())
+                        {
+                            d.digits = digit_range(range)?;
+                        }
                         d.max_per_conference = cli
                             .dialout_max_per_conference
                             .or(file.dialout_max_per_conference)
@@ -376,7 +399,7 @@ impl Settings {
                             .record_announcement
                             .or(file.record_announcement)
                             .unwrap_or(true);
-                        d
+                        Ok(d)
                     })?,
                 ),
             },

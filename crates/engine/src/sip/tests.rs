@@ -1025,3 +1025,52 @@ fn ring_timeout_cancels_and_star_cancels_too() {
     keys(&mut e, now, inviter, "*");
     assert!(requests(&mut e).iter().any(|r| r.method == Method::CANCEL));
 }
+
+#[test]
+fn locked_or_full_conference_refuses_to_dial() {
+    let mut e = engine_with_dialout();
+    if let Some(ext) = e.config.extensions.get_mut("500") {
+        ext.rules = chorus_policy::Settings {
+            max_members: Some(2),
+            moderator_pin: None,
+            ..pins()
+        };
+        ext.rules.pin = None;
+    }
+    let now = Instant::now();
+    let (a, _, _) = dial(&mut e, now, 1);
+    let (_b, _, _) = dial(&mut e, now, 2);
+    // Full: two members and a limit of two.
+    keys(&mut e, now, a, "*8");
+    let evs = keys(&mut e, now, a, "7001#");
+    assert!(
+        !evs.iter()
+            .any(|ev| matches!(ev, Event::MediaRequested { .. })),
+        "dialled into a full conference"
+    );
+    assert!(last_play(&evs).is_some(), "refusal prompt");
+    // Locked (by the operator), with room.
+    e.config
+        .extensions
+        .get_mut("500")
+        .expect("500")
+        .rules
+        .max_members = Some(10);
+    assert!(e.set_locked("500", true));
+    keys(&mut e, now, a, "*8");
+    let evs = keys(&mut e, now, a, "7001#");
+    assert!(
+        !evs.iter()
+            .any(|ev| matches!(ev, Event::MediaRequested { .. })),
+        "dialled into a locked conference"
+    );
+    // Bad numbers get the error tone.
+    assert!(e.set_locked("500", false));
+    keys(&mut e, now, a, "*8");
+    let evs = keys(&mut e, now, a, "12#");
+    assert!(
+        !evs.iter()
+            .any(|ev| matches!(ev, Event::MediaRequested { .. })),
+        "too short"
+    );
+}
