@@ -67,6 +67,7 @@ fn media_group(c: &mut Criterion) {
                 codec: if i % 2 == 0 { Codec::Pcmu } else { Codec::Pcma },
                 payload_type: if i % 2 == 0 { 0 } else { 8 },
                 telephone_event: Some(101),
+                telephone_event_rate: 8000,
                 remote_direction: Direction::SendRecv,
             };
             media.add_leg(CallId(i as u64), "bench", params.clone(), i as u32);

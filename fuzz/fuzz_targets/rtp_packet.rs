@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         codec: chorus_sdp::SUPPORTED[0],
         payload_type: 0,
         telephone_event: Some(101),
+        telephone_event_rate: 8000,
         remote_direction: Default::default(),
     };
     group.add_leg(CallId(1), "fuzz", params, 1);

@@ -54,6 +54,8 @@ pub struct MediaParams {
     pub payload_type: u8,
     /// RFC 4733 payload type, if negotiated.
     pub telephone_event: Option<u8>,
+    /// Its clock rate (8000 or 48000).
+    pub telephone_event_rate: u32,
     /// The far end's direction from its own view.
     pub remote_direction: Direction,
 }
@@ -65,6 +67,7 @@ impl From<&chorus_sdp::Negotiated> for MediaParams {
             codec: n.codec,
             payload_type: n.payload_type,
             telephone_event: n.telephone_event,
+            telephone_event_rate: n.telephone_event_rate,
             remote_direction: n.remote_direction,
         }
     }

@@ -214,7 +214,7 @@ struct Leg {
 
 fn keys_for(params: &MediaParams) -> Keys {
     match params.telephone_event {
-        Some(pt) => Keys::Events(pt, EventReceiver::new(8000)),
+        Some(pt) => Keys::Events(pt, EventReceiver::new(params.telephone_event_rate)),
         None => Keys::Inband(Box::default()),
     }
 }

@@ -56,6 +56,7 @@ proptest! {
             codec: chorus_sdp::SUPPORTED[0],
             payload_type: 0,
             telephone_event: None,
+            telephone_event_rate: 8000,
             remote_direction: Default::default(),
         }, 1);
         group.handle_packet(now, CallId(1), remote, &data);

@@ -44,6 +44,8 @@ pub struct Negotiated {
     pub payload_type: u8,
     /// The telephone-event payload type, when both support RFC 4733.
     pub telephone_event: Option<u8>,
+    /// Its RTP clock rate: 8000, or 48000 beside wideband codecs.
+    pub telephone_event_rate: u32,
     /// The far end's direction, from its own point of view.
     pub remote_direction: Direction,
     /// The far end's packet time in ms (10–60 accepted), default 20.
@@ -135,10 +137,20 @@ pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
         let Some((codec, payload_type)) = chosen else {
             continue;
         };
-        let telephone_event = rtpmaps
+        // RFC 4733 events at the audio's clock if offered, else at any clock we read.
+        let events: Vec<_> = rtpmaps
             .iter()
-            .find(|r| r.codec_name.eq_ignore_ascii_case("telephone-event") && r.frequency == 8000)
-            .map(|r| r.payload_type);
+            .filter(|r| {
+                r.codec_name.eq_ignore_ascii_case("telephone-event")
+                    && matches!(r.frequency, 8000 | 48000)
+            })
+            .collect();
+        let event = events
+            .iter()
+            .find(|r| r.frequency == codec.clock_rate())
+            .or(events.first());
+        let telephone_event = event.map(|r| r.payload_type);
+        let telephone_event_rate = event.map_or(8000, |r| r.frequency);
         let ptime = match media.get_attribute(SdpAttributeType::Ptime) {
             Some(SdpAttribute::Ptime(ms)) => (*ms).clamp(10, 60) as u32,
             _ => 20,
@@ -150,6 +162,7 @@ pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
             codec,
             payload_type,
             telephone_event,
+            telephone_event_rate,
             remote_direction: direction(&session, media),
             ptime,
             media_index: index,
@@ -192,9 +205,10 @@ pub fn answer(neg: &Negotiated, local: SocketAddr, session_id: u64, version: u64
             neg.codec.clock_rate()
         );
         if let Some(te) = neg.telephone_event {
+            let rate = neg.telephone_event_rate;
             let _ = write!(
                 out,
-                "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
+                "a=rtpmap:{te} telephone-event/{rate}\r\na=fmtp:{te} 0-16\r\n"
             );
         }
         let _ = write!(
@@ -291,6 +305,21 @@ mod tests {
         let ans = answer(&neg, "127.0.0.1:20000".parse().expect("addr"), 1, 2);
         assert!(ans.contains("a=recvonly"));
         assert!(ans.contains("m=video 0 RTP/AVP 31"));
+    }
+
+    #[test]
+    fn telephone_event_at_48khz_is_taken_and_echoed() {
+        let offer = SIPP_OFFER.replace("RTP/AVP 0", "RTP/AVP 0 110").replace(
+            "a=rtpmap:0 PCMU/8000\r\n",
+            "a=rtpmap:0 PCMU/8000\r\na=rtpmap:110 telephone-event/48000\r\n",
+        );
+        let neg = negotiate(&offer).expect("negotiate");
+        assert_eq!(
+            (neg.telephone_event, neg.telephone_event_rate),
+            (Some(110), 48000)
+        );
+        let ans = answer(&neg, "127.0.0.1:20000".parse().expect("addr"), 1, 1);
+        assert!(ans.contains("a=rtpmap:110 telephone-event/48000"), "{ans}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ fn params(port: u16) -> MediaParams {
         codec: Codec::Pcmu,
         payload_type: 0,
         telephone_event: Some(101),
+        telephone_event_rate: 8000,
         remote_direction: Direction::SendRecv,
     }
 }
