@@ -341,3 +341,52 @@ fn recording_cut_short_by_kill_9_is_still_playable() {
     eprintln!("after kill -9 the recording holds {seconds:.1} s");
     assert!(seconds >= 3.0, "only {seconds:.1} s survived");
 }
+
+#[test]
+fn unwritable_recordings_stop_the_recording_not_the_call() {
+    let dir = scratch("dialout-unwritable");
+    // A file where the recordings directory should be: nothing can be written there.
+    std::fs::create_dir_all(dir.join("data")).expect("data dir");
+    std::fs::write(dir.join("data/recordings"), b"not a directory").expect("blocker");
+    let config = "[extension.500]\nrecord_enabled = true\n";
+    let bridge = Bridge::start(
+        &dir,
+        6780,
+        (28100, 28199),
+        Some(config),
+        &["--dialout-uri", "sip:{number}@127.0.0.1:6800"],
+    );
+    let tone = |f: u32| {
+        let path = dir.join(format!("tone-{f}.wav"));
+        write_tone(&path, 8000, f64::from(f), 0.3, 40.0);
+        path
+    };
+    let _callee = Phone::answering(&dir, "7003", 6800, 16000, &tone(1000), 14);
+    let inviter = Phone::dial(
+        &dir,
+        "inviter",
+        6790,
+        15900,
+        &tone(440),
+        "sip:500@127.0.0.1:6780",
+        14,
+    );
+    wait_for_log(&bridge, "joined role", 1, Duration::from_secs(20));
+    inviter.keys("*87003#");
+    wait_for_log(
+        &bridge,
+        "recording not started; the call goes on",
+        1,
+        Duration::from_secs(20),
+    );
+    wait_for_log(&bridge, "joined role", 2, Duration::from_secs(10));
+    let joined_at = inviter.elapsed();
+    let (heard, rate) = inviter.recording();
+    let level = tone_level_db(
+        window(&heard, rate, joined_at + 2.0, joined_at + 5.0),
+        rate,
+        1000.0,
+    );
+    eprintln!("without recordings the inviter still hears the number at {level:.1} dBFS");
+    assert!(level > -15.0, "the call did not go on: {level:.1}");
+}
