@@ -218,10 +218,10 @@ fn apply(
     Ok(r)
 }
 
-/// Checks the `extension_id` path segment.
-pub(crate) fn check_extension_id(id: &str) -> Result<(), ApiError> {
+/// Checks a path id: 1 to `max` of A-Z, a-z, 0-9, `_` and `-`.
+pub(crate) fn check_id(field: &str, id: &str, max: usize) -> Result<(), ApiError> {
     let ok = !id.is_empty()
-        && id.len() <= 64
+        && id.len() <= max
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -229,10 +229,15 @@ pub(crate) fn check_extension_id(id: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::validation(
-            "extension_id",
-            "must be 1 to 64 of A-Z, a-z, 0-9, _ and -",
+            field,
+            format!("must be 1 to {max} of A-Z, a-z, 0-9, _ and -"),
         ))
     }
+}
+
+/// Checks the `extension_id` path segment.
+pub(crate) fn check_extension_id(id: &str) -> Result<(), ApiError> {
+    check_id("extension_id", id, 64)
 }
 
 fn store_error(e: StoreError) -> ApiError {

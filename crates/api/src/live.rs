@@ -66,7 +66,8 @@ pub(crate) async fn conferences(
     ))
 }
 
-async fn require_extension(state: &AppState, extension: &str) -> Result<(), ApiError> {
+/// Checks the id and that the extension exists (404 otherwise).
+pub(crate) async fn require_extension(state: &AppState, extension: &str) -> Result<(), ApiError> {
     check_extension_id(extension)?;
     let id = extension.to_owned();
     let known = state

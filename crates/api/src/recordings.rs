@@ -1,6 +1,7 @@
 //! `/extension/{extension_id}/conference/recordings/`: recordings of invited legs.
 
-use crate::conference::check_extension_id;
+use crate::conference::check_id;
+use crate::live::require_extension;
 use crate::{ApiError, AppState, error::ErrorBody};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -33,32 +34,12 @@ pub(crate) struct RecordingInfo {
 }
 
 fn check_recording_id(id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 100
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::validation(
-            "recording_id",
-            "must be 1 to 100 of A-Z, a-z, 0-9, _ and -",
-        ))
-    }
+    check_id("recording_id", id, 100)
 }
 
+/// The extension's recordings folder (404 for an unknown extension).
 async fn folder(state: &AppState, extension: &str) -> Result<PathBuf, ApiError> {
-    check_extension_id(extension)?;
-    let id = extension.to_owned();
-    let known = state
-        .store(move |store| store.conference(&id))
-        .await?
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .is_some();
-    if !known {
-        return Err(ApiError::not_found(format!("no extension {extension}")));
-    }
+    require_extension(state, extension).await?;
     Ok(state.inner.recordings.join(extension))
 }
 

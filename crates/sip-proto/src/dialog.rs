@@ -167,20 +167,7 @@ impl Dialog {
 
     /// The ACK for a 2xx to our INVITE with CSeq `invite_cseq` (§13.2.2.4).
     pub fn ack(&self, branch: &str, local: SocketAddr, invite_cseq: u32) -> Vec<u8> {
-        let mut text = format!(
-            "ACK {} SIP/2.0\r\nVia: SIP/2.0/{} {local};branch={branch};rport\r\nMax-Forwards: 70\r\n",
-            self.remote_target,
-            self.transport.via_token()
-        );
-        for route in &self.route_set {
-            let _ = write!(text, "Route: {route}\r\n");
-        }
-        let _ = write!(
-            text,
-            "From: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {invite_cseq} ACK\r\nContent-Length: 0\r\n\r\n",
-            self.local_party, self.local_tag, self.remote_party, self.call_id
-        );
-        text.into_bytes()
+        self.build("ACK", branch, local, invite_cseq)
     }
 
     /// Checks an in-dialog request's CSeq (§12.2.2): `false` means it is out of order and
@@ -206,6 +193,10 @@ impl Dialog {
     /// Writes an in-dialog request with a fresh CSeq. `local` is the address written in Via.
     pub fn request(&mut self, method: &str, branch: &str, local: SocketAddr) -> Vec<u8> {
         self.local_cseq = self.local_cseq.max(1) + u32::from(self.local_cseq != 0);
+        self.build(method, branch, local, self.local_cseq)
+    }
+
+    fn build(&self, method: &str, branch: &str, local: SocketAddr, cseq: u32) -> Vec<u8> {
         let mut text = format!(
             "{method} {} SIP/2.0\r\nVia: SIP/2.0/{} {local};branch={branch};rport\r\nMax-Forwards: 70\r\n",
             self.remote_target,
@@ -216,8 +207,8 @@ impl Dialog {
         }
         let _ = write!(
             text,
-            "From: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} {method}\r\nContent-Length: 0\r\n\r\n",
-            self.local_party, self.local_tag, self.remote_party, self.call_id, self.local_cseq
+            "From: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+            self.local_party, self.local_tag, self.remote_party, self.call_id
         );
         text.into_bytes()
     }

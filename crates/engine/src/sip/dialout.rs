@@ -224,6 +224,28 @@ impl Engine {
         self.dial_keys.insert(key, id);
     }
 
+    /// An ACK or CANCEL within the INVITE's transaction: same Request-URI, branch, From,
+    /// Call-ID and CSeq number (§9.1, §17.1.1.3).
+    fn transaction_request(
+        &self,
+        dial: &Dialing,
+        transport: Transport,
+        method: &str,
+        to: &str,
+    ) -> String {
+        format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{t} {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{from}>;tag={tag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+            uri = dial.request_uri,
+            t = transport.via_token(),
+            local = self.config.local_sip,
+            branch = dial.branch,
+            from = dial.from_uri,
+            tag = dial.from_tag,
+            call_id = dial.call_id,
+            cseq = dial.cseq,
+        )
+    }
+
     /// The ACK for a non-2xx final response: same branch as the INVITE (§17.1.1.3).
     fn ack_failure(&mut self, dial: &Dialing, response: &Response) {
         let Some(config) = self.dial_config() else {
@@ -235,17 +257,7 @@ impl Engine {
             .next()
             .map(|t| t.trim().to_owned())
             .unwrap_or_default();
-        let text = format!(
-            "ACK {uri} SIP/2.0\r\nVia: SIP/2.0/{t} {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{from}>;tag={tag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n",
-            uri = dial.request_uri,
-            t = config.transport.via_token(),
-            local = self.config.local_sip,
-            branch = dial.branch,
-            from = dial.from_uri,
-            tag = dial.from_tag,
-            call_id = dial.call_id,
-            cseq = dial.cseq,
-        );
+        let text = self.transaction_request(dial, config.transport, "ACK", &to);
         self.stateless.push_back(chorus_sip_proto::Transmit {
             transport: config.transport,
             destination: config.destination,
@@ -551,17 +563,11 @@ impl Engine {
             }
             return;
         }
-        let text = format!(
-            "CANCEL {uri} SIP/2.0\r\nVia: SIP/2.0/{t} {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{from}>;tag={tag}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} CANCEL\r\nContent-Length: 0\r\n\r\n",
-            uri = dial.request_uri,
-            t = config.transport.via_token(),
-            local = self.config.local_sip,
-            branch = dial.branch,
-            from = dial.from_uri,
-            tag = dial.from_tag,
-            call_id = dial.call_id,
-            cseq = dial.cseq,
-        );
+        let Some(dial) = self.dialing.get(&id) else {
+            return;
+        };
+        let to = format!("<{}>", dial.request_uri);
+        let text = self.transaction_request(dial, config.transport, "CANCEL", &to);
         let branch = dial.branch.clone();
         self.txns.send_request(
             now,
