@@ -39,6 +39,8 @@ pub struct LegStats {
     pub jitter: JitterStats,
     /// Packets sent.
     pub sent: u64,
+    /// What the far end's last RTCP report said about the stream we send.
+    pub far_end: Option<chorus_rtp::rtcp::FarEndReport>,
 }
 
 /// What the engine asks of the media side, beyond adding a leg (which needs its socket).
@@ -210,6 +212,8 @@ struct Leg {
     last_input: Frame,
     /// Another leg that hears this one's audio alone (early media).
     patched_to: Option<CallId>,
+    /// The far end's last RTCP report on our stream.
+    far_end: Option<chorus_rtp::rtcp::FarEndReport>,
 }
 
 fn keys_for(params: &MediaParams) -> Keys {
@@ -316,7 +320,7 @@ pub struct MediaTotals {
 fn add_stats(total: &mut MediaTotals, s: &LegStats) {
     let r = &s.receive;
     total.received += r.accepted;
-    total.dropped += r.malformed + r.rtcp + r.foreign_source + r.unknown_payload_type;
+    total.dropped += r.malformed + r.foreign_source + r.unknown_payload_type;
     total.lost += r.lost;
     total.sent += s.sent;
 }
@@ -372,6 +376,7 @@ impl MediaGroup {
             receive: leg.receiver.stats(),
             jitter: leg.jitter.stats(),
             sent: leg.sender.packets_sent(),
+            far_end: leg.far_end,
         })
     }
 
@@ -412,6 +417,7 @@ impl MediaGroup {
             recorded: false,
             last_input: SILENCE,
             patched_to: None,
+            far_end: None,
             params,
         };
         self.legs.insert(id, leg);
@@ -517,8 +523,18 @@ impl MediaGroup {
         let Some(leg) = self.legs.get_mut(&id) else {
             return;
         };
-        let Ok(packet) = leg.receiver.handle_packet(source, data) else {
-            return;
+        let packet = match leg.receiver.handle_packet(source, data) {
+            Ok(packet) => packet,
+            // RTCP muxed on the RTP port (RFC 5761) from the far end: read its report.
+            Err(chorus_rtp::Drop::Rtcp) => {
+                if let Some(report) =
+                    chorus_rtp::rtcp::summarise(data, leg.sender.ssrc()).and_then(|s| s.report)
+                {
+                    leg.far_end = Some(report);
+                }
+                return;
+            }
+            Err(_) => return,
         };
         if let Keys::Events(pt, receiver) = &mut leg.keys
             && packet.payload_type == *pt

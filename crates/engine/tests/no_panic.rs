@@ -49,6 +49,7 @@ proptest! {
         e.handle_timeout(now + Duration::from_secs(40));
         let _ = chorus_sdp::negotiate(&String::from_utf8_lossy(&data));
         let _ = chorus_rtp::telephone_event::TelephoneEvent::parse(&data);
+        let _ = chorus_rtp::rtcp::summarise(&data, 7);
         let mut group = MediaGroup::new(now);
         let remote = "127.0.0.1:4000".parse().expect("addr");
         group.add_leg(CallId(1), "p", MediaParams {

@@ -11,6 +11,7 @@
 
 mod jitter;
 mod receiver;
+pub mod rtcp;
 mod sender;
 pub mod telephone_event;
 

@@ -324,3 +324,33 @@ fn garbage_packets_are_counted() {
     let stats = group.leg_stats(CallId(1)).expect("stats");
     assert_eq!(stats.receive.malformed, 2);
 }
+
+#[test]
+fn muxed_rtcp_reports_are_read_not_mixed() {
+    use rtcp_types::{Compound, ReceiverReport, ReportBlock, RtcpPacketWriterExt};
+    let mut rig = Rig::new(&[(1, "500")]);
+    let (_, port) = rig.senders[&CallId(1)];
+    // The far end reports on our SSRC (the leg was added with SSRC 1).
+    let rr = ReceiverReport::builder(0x99).add_report_block(
+        ReportBlock::builder(1)
+            .fraction_lost(25)
+            .cumulative_lost(3)
+            .interarrival_jitter(40),
+    );
+    let mut bytes = vec![0u8; 64];
+    let len = Compound::builder()
+        .add_packet(rr)
+        .write_into(&mut bytes)
+        .expect("write");
+    rig.group
+        .handle_packet(rig.start, CallId(1), addr(port), &bytes[..len]);
+    let stats = rig.group.leg_stats(CallId(1)).expect("leg");
+    assert_eq!(
+        stats
+            .far_end
+            .map(|r| (r.fraction_lost, r.cumulative_lost, r.jitter)),
+        Some((25, 3, 40))
+    );
+    assert_eq!(stats.receive.rtcp, 1);
+    assert_eq!(rig.group.totals().dropped, 0, "RTCP is read, not dropped");
+}
