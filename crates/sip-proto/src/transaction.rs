@@ -665,10 +665,7 @@ mod tests {
         drain(&mut t);
         let sent = run(&mut t, now, now + Duration::from_millis(1600));
         assert_eq!(sent.len(), 2);
-        let Ok(Message::Response(resp)) = parse(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKbye\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n") else {
-            panic!("parse");
-        };
-        let e = resp.essentials().expect("ess");
+        let (resp, e) = response(200, "z9hG4bKbye", "BYE");
         assert!(matches!(
             t.handle_response(now, &resp, &e),
             Some(ClientMatch::New(_))

@@ -40,20 +40,29 @@ fn request(
     .into_bytes()
 }
 
-fn responses(e: &mut Engine) -> Vec<Response> {
+/// Everything the engine sent, parsed.
+fn sent(e: &mut Engine) -> Vec<Message> {
     std::iter::from_fn(|| e.poll_transmit())
-        .filter_map(|t| match parse(&t.data) {
-            Ok(Message::Response(r)) => Some(r),
-            _ => None,
+        .filter_map(|t| parse(&t.data).ok())
+        .collect()
+}
+
+fn responses(e: &mut Engine) -> Vec<Response> {
+    sent(e)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Response(r) => Some(r),
+            Message::Request(_) => None,
         })
         .collect()
 }
 
 fn requests(e: &mut Engine) -> Vec<Request> {
-    std::iter::from_fn(|| e.poll_transmit())
-        .filter_map(|t| match parse(&t.data) {
-            Ok(Message::Request(r)) => Some(r),
-            _ => None,
+    sent(e)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Request(r) => Some(r),
+            Message::Response(_) => None,
         })
         .collect()
 }
