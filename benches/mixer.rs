@@ -11,7 +11,7 @@
 use chorus_engine::{CallId, MediaGroup, MediaParams};
 use chorus_mixer::Mixer;
 use chorus_rtp::RtpSender;
-use chorus_types::{Codec, Direction, FRAME_SAMPLES, Frame};
+use chorus_types::{Codec, FRAME_SAMPLES, Frame};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -63,12 +63,9 @@ fn media_group(c: &mut Criterion) {
         for i in 0..n {
             let remote = SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16));
             let params = MediaParams {
-                remote,
                 codec: if i % 2 == 0 { Codec::Pcmu } else { Codec::Pcma },
                 payload_type: if i % 2 == 0 { 0 } else { 8 },
-                telephone_event: Some(101),
-                telephone_event_rate: 8000,
-                remote_direction: Direction::SendRecv,
+                ..MediaParams::pcmu(remote)
             };
             media.add_leg(CallId(i as u64), "bench", params.clone(), i as u32);
             senders.push((

@@ -82,6 +82,31 @@ pub struct Cli {
     /// Tell recorded invited parties "this call is recorded" [default: true].
     #[arg(long)]
     pub record_announcement: Option<bool>,
+    /// Codecs accepted and offered, most preferred first, from opus, g722, pcmu, pcma
+    /// [default: opus,g722,pcmu,pcma].
+    #[arg(long)]
+    pub codecs: Option<String>,
+    /// Opus encoder complexity, 0-10 [default: 5].
+    #[arg(long)]
+    pub opus_complexity: Option<u8>,
+    /// Opus bitrate in bit/s, lowered to a phone's maxaveragebitrate [default: 32000].
+    #[arg(long)]
+    pub opus_bitrate: Option<u32>,
+    /// Send Opus in-band FEC to phones that ask for it [default: true].
+    #[arg(long)]
+    pub opus_fec: Option<bool>,
+    /// Opus DTX towards phones that ask for it [default: false].
+    #[arg(long)]
+    pub opus_dtx: Option<bool>,
+    /// Loss the Opus FEC is planned for, in percent [default: 10].
+    #[arg(long)]
+    pub opus_expected_loss: Option<u8>,
+    /// Least jitter-buffer delay in ms [default: 20].
+    #[arg(long)]
+    pub jitter_min_ms: Option<u32>,
+    /// Most jitter-buffer delay in ms [default: 200].
+    #[arg(long)]
+    pub jitter_max_ms: Option<u32>,
     /// A TOML file with the same keys, plus one `[extension.ID]` table per conference.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -135,6 +160,14 @@ struct FileConfig {
     dialout_max_per_conference: Option<usize>,
     dialout_max_total: Option<usize>,
     record_announcement: Option<bool>,
+    codecs: Option<String>,
+    opus_complexity: Option<u8>,
+    opus_bitrate: Option<u32>,
+    opus_fec: Option<bool>,
+    opus_dtx: Option<bool>,
+    opus_expected_loss: Option<u8>,
+    jitter_min_ms: Option<u32>,
+    jitter_max_ms: Option<u32>,
     #[serde(default)]
     extension: BTreeMap<String, ConferenceSettings>,
 }
@@ -165,6 +198,25 @@ pub struct Settings {
     /// Conference extensions from the config file (or the default 500), seeded into the
     /// store when it does not have them yet.
     pub extensions: BTreeMap<String, ConferenceSettings>,
+    /// Codecs, most preferred first.
+    pub codecs: Vec<chorus_types::Codec>,
+    /// Encoder and jitter-buffer settings.
+    pub media: chorus_engine::MediaConfig,
+}
+
+fn codec_list(text: &str) -> Result<Vec<chorus_types::Codec>> {
+    let mut codecs = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let codec = chorus_types::Codec::from_config_name(name)
+            .with_context(|| format!("codecs: unknown codec {name:?} (opus, g722, pcmu, pcma)"))?;
+        if !codecs.contains(&codec) {
+            codecs.push(codec);
+        }
+    }
+    if codecs.is_empty() {
+        bail!("codecs: name at least one of opus, g722, pcmu, pcma");
+    }
+    Ok(codecs)
 }
 
 fn parse_port_range(text: &str) -> Result<(u16, u16)> {
@@ -404,6 +456,58 @@ impl Settings {
                 ),
             },
             extensions,
+            codecs: match cli.codecs.or(file.codecs) {
+                Some(list) => codec_list(&list)?,
+                None => chorus_types::Codec::ALL.to_vec(),
+            },
+            media: {
+                let defaults = chorus_engine::MediaConfig::default();
+                let opus = defaults.opus;
+                let complexity = cli
+                    .opus_complexity
+                    .or(file.opus_complexity)
+                    .unwrap_or(opus.complexity);
+                if complexity > 10 {
+                    bail!("opus_complexity must be 0-10");
+                }
+                let bitrate = cli
+                    .opus_bitrate
+                    .or(file.opus_bitrate)
+                    .unwrap_or(opus.bitrate);
+                if !(6_000..=510_000).contains(&bitrate) {
+                    bail!("opus_bitrate must be 6000-510000");
+                }
+                let jitter_min_ms = cli
+                    .jitter_min_ms
+                    .or(file.jitter_min_ms)
+                    .unwrap_or(defaults.jitter_min_ms);
+                let jitter_max_ms = cli
+                    .jitter_max_ms
+                    .or(file.jitter_max_ms)
+                    .unwrap_or(defaults.jitter_max_ms);
+                if !(20..=1000).contains(&jitter_min_ms)
+                    || !(jitter_min_ms..=2000).contains(&jitter_max_ms)
+                {
+                    bail!(
+                        "jitter_min_ms must be 20-1000 and jitter_max_ms from jitter_min_ms to 2000"
+                    );
+                }
+                chorus_engine::MediaConfig {
+                    opus: chorus_engine::OpusSettings {
+                        complexity,
+                        bitrate,
+                        fec: cli.opus_fec.or(file.opus_fec).unwrap_or(opus.fec),
+                        dtx: cli.opus_dtx.or(file.opus_dtx).unwrap_or(opus.dtx),
+                        expected_loss_percent: cli
+                            .opus_expected_loss
+                            .or(file.opus_expected_loss)
+                            .unwrap_or(opus.expected_loss_percent)
+                            .min(100),
+                    },
+                    jitter_min_ms,
+                    jitter_max_ms,
+                }
+            },
         })
     }
 }

@@ -51,6 +51,8 @@ fn main() -> Result<()> {
         media_threads: settings.media_threads,
         extensions,
         prompts: chorus::sounds::builtin_prompts()?,
+        codecs: settings.codecs.clone(),
+        media: settings.media,
         user_agent: format!("chorus/{}", env!("CARGO_PKG_VERSION")),
         answer_delay: settings.answer_delay,
         dialout: settings.dialout.clone(),

@@ -23,14 +23,17 @@
 mod media;
 mod sip;
 
+pub use chorus_codec::OpusSettings;
 pub use chorus_sip_proto::{Timers, Transmit, Transport};
-pub use media::{LegStats, MediaCommand, MediaEvent, MediaGroup, MediaTotals, MediaTransmit};
+pub use media::{
+    LegStats, MediaCommand, MediaConfig, MediaEvent, MediaGroup, MediaTotals, MediaTransmit,
+};
 pub use sip::{
     ConferenceInfo, DialOut, EndReason, Engine, EngineConfig, EngineStats, Event, ExtensionConfig,
     MemberInfo, Notification, Prompts,
 };
 
-use chorus_types::{Codec, Direction};
+use chorus_types::{Codec, Direction, OpusFmtp};
 use std::net::SocketAddr;
 
 /// The engine's handle for one call; also names its media leg.
@@ -58,6 +61,33 @@ pub struct MediaParams {
     pub telephone_event_rate: u32,
     /// The far end's direction from its own view.
     pub remote_direction: Direction,
+    /// What the far end said about Opus (defaults otherwise).
+    pub opus: OpusFmtp,
+    /// Whether RTCP is muxed on the RTP port (RFC 5761).
+    pub rtcp_mux: bool,
+    /// Where RTCP goes when not muxed (RTP port + 1 unless `a=rtcp` said otherwise).
+    pub remote_rtcp: SocketAddr,
+    /// The RFC 6464 audio-level header extension id, if negotiated.
+    pub audio_level_id: Option<u8>,
+}
+
+impl MediaParams {
+    /// PCMU to `remote` with RFC 4733 events on payload type 101: a plain phone, for tests
+    /// and tools.
+    pub fn pcmu(remote: SocketAddr) -> Self {
+        MediaParams {
+            remote,
+            codec: Codec::Pcmu,
+            payload_type: 0,
+            telephone_event: Some(101),
+            telephone_event_rate: 8000,
+            remote_direction: Direction::SendRecv,
+            opus: OpusFmtp::default(),
+            rtcp_mux: false,
+            remote_rtcp: SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)),
+            audio_level_id: None,
+        }
+    }
 }
 
 impl From<&chorus_sdp::Negotiated> for MediaParams {
@@ -69,6 +99,10 @@ impl From<&chorus_sdp::Negotiated> for MediaParams {
             telephone_event: n.telephone_event,
             telephone_event_rate: n.telephone_event_rate,
             remote_direction: n.remote_direction,
+            opus: n.opus,
+            rtcp_mux: n.rtcp_mux,
+            remote_rtcp: n.remote_rtcp,
+            audio_level_id: n.audio_level_id,
         }
     }
 }

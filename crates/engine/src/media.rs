@@ -2,23 +2,24 @@
 //! music, announcements, name recording and the mix.
 
 use crate::{CallId, MediaParams};
+use chorus_codec::{Encoder, OpusSettings, Resampler};
 use chorus_dtmf::{EventReceiver, InbandDetector};
 use chorus_mixer::{MemberId, Mixer, Output, TickClock};
 use chorus_rtp::telephone_event::TelephoneEvent;
-use chorus_rtp::{JitterBuffer, JitterStats, ReceiveStats, RtpReceiver, RtpSender};
-use chorus_types::{Clip, Codec, FRAME_SAMPLES, Frame, SILENCE};
+use chorus_rtp::{
+    AudioLevel, JitterBuffer, JitterConfig, JitterStats, ReceiveStats, RtpReceiver, RtpSender,
+};
+use chorus_types::{AudioRate, Clip, Codec, FRAME_SAMPLES, Frame, OpusFmtp, SILENCE};
+use leg::{LegAudio, add_into, frame_level};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-/// Jitter buffer delay: two frames.
-const JITTER_TARGET_SAMPLES: u32 = 2 * FRAME_SAMPLES as u32;
-/// Largest payload one packet may decode to (60 ms at 8 kHz), so a leg's decode scratch
-/// never grows with hostile input.
-const MAX_PACKET_SAMPLES: usize = 480;
-/// RTP header plus one 20 ms G.711 payload, the most one outgoing packet needs.
-const MAX_OUT_PACKET: usize = 12 + FRAME_SAMPLES;
+/// Longest packet accepted, in ms (RFC 7587 allows 120 ms of Opus).
+const MAX_PACKET_MS: u32 = 120;
+/// RTP header plus the largest 20 ms payload, the most one outgoing packet needs.
+const MAX_OUT_PACKET: usize = 12 + chorus_codec::MAX_PAYLOAD;
 /// Frames kept out of the mix after an in-band tone, so its tail is not heard either.
 const TONE_HANGOVER_FRAMES: u32 = 3;
 /// A name recording ends after this much quiet once the caller has spoken.
@@ -37,6 +38,12 @@ pub struct LegStats {
     pub receive: ReceiveStats,
     /// What the jitter buffer played, concealed and dropped.
     pub jitter: JitterStats,
+    /// Interarrival jitter (RFC 3550) in ms.
+    pub jitter_ms: u32,
+    /// The jitter buffer's target delay in ms.
+    pub delay_ms: u32,
+    /// The last RFC 6464 audio level the far end sent.
+    pub audio_level: Option<AudioLevel>,
     /// Packets sent.
     pub sent: u64,
     /// What the far end's last RTCP report said about the stream we send.
@@ -193,7 +200,7 @@ struct Leg {
     receiver: RtpReceiver,
     jitter: JitterBuffer,
     sender: RtpSender,
-    decoded: Vec<i16>,
+    audio: LegAudio,
     keys: Keys,
     joined: bool,
     muted: bool,
@@ -208,12 +215,16 @@ struct Leg {
     quiet_run: u32,
     /// Whether each tick's audio both ways goes to [`MediaGroup::poll_recorded`].
     recorded: bool,
-    /// This tick's input, kept for the recording.
-    last_input: Frame,
+    /// This tick's input at 8 kHz, when something needs it.
+    narrow: Frame,
     /// Another leg that hears this one's audio alone (early media).
     patched_to: Option<CallId>,
     /// The far end's last RTCP report on our stream.
     far_end: Option<chorus_rtp::rtcp::FarEndReport>,
+    /// The last RFC 6464 level the far end sent.
+    audio_level: Option<AudioLevel>,
+    /// The last packet was not sent (DTX): mark the next one.
+    mark_next: bool,
 }
 
 fn keys_for(params: &MediaParams) -> Keys {
@@ -249,6 +260,27 @@ impl Leg {
         }
         Some(frame)
     }
+
+    /// Whether this tick needs the input at 8 kHz.
+    fn needs_narrow(&self) -> bool {
+        matches!(self.keys, Keys::Inband(_))
+            || self.recording.is_some()
+            || self.recorded
+            || self.patched_to.is_some()
+    }
+}
+
+/// Listeners who hear exactly the conference mix (plus any announcement) with the same
+/// codec settings share one encoder and one payload per tick.
+#[derive(Debug)]
+struct SharedStream {
+    codec: Codec,
+    fmtp: OpusFmtp,
+    announced: bool,
+    encoder: Encoder,
+    payload: Vec<u8>,
+    len: usize,
+    tick: u64,
 }
 
 #[derive(Debug, Default)]
@@ -257,6 +289,10 @@ struct Conference {
     legs: Vec<CallId>,
     announcements: VecDeque<(Clip, Option<CallId>)>,
     announce_pos: usize,
+    /// 8 kHz announcements up to the bus rate.
+    announce_up: Option<Resampler>,
+    announce_bus: Vec<i16>,
+    streams: Vec<SharedStream>,
 }
 
 impl Conference {
@@ -273,6 +309,15 @@ impl Conference {
         }
         Some((frame, except))
     }
+
+    fn announcement_at_bus_rate(&mut self, frame: &Frame) {
+        let n = self.mixer.rate().frame_samples();
+        self.announce_bus.resize(n, 0);
+        match &mut self.announce_up {
+            Some(r) => r.process(frame, &mut self.announce_bus),
+            None => self.announce_bus.copy_from_slice(frame),
+        }
+    }
 }
 
 /// One packet to send from a leg's socket.
@@ -286,22 +331,43 @@ pub struct MediaTransmit<'a> {
     pub data: &'a [u8],
 }
 
+/// How the media side codes and buffers audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// Opus encoder settings.
+    pub opus: OpusSettings,
+    /// The least jitter-buffer delay, in ms.
+    pub jitter_min_ms: u32,
+    /// The most, in ms.
+    pub jitter_max_ms: u32,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            opus: OpusSettings::default(),
+            jitter_min_ms: 20,
+            jitter_max_ms: 200,
+        }
+    }
+}
+
 /// See the crate docs: legs in, packets out, one mix per conference per tick.
 #[derive(Debug)]
 pub struct MediaGroup {
+    config: MediaConfig,
     clock: TickClock,
     legs: HashMap<CallId, Leg>,
     conferences: HashMap<String, Conference>,
     /// Outgoing packets of the last tick, back to back.
     out: Vec<u8>,
     queue: VecDeque<(CallId, SocketAddr, Range<usize>)>,
-    /// Encoded shared mix per (codec, with announcement) for the conference being sent.
-    shared: Vec<(Codec, bool, [u8; FRAME_SAMPLES])>,
     events: VecDeque<MediaEvent>,
     /// This tick's audio of recorded legs: (leg, what it said, what it heard).
     recorded: VecDeque<(CallId, Frame, Frame)>,
     /// Counters of legs already removed, so totals never go backwards.
     retired: LegStats,
+    ticks: u64,
 }
 
 /// Counters summed over every leg this group has had.
@@ -325,25 +391,25 @@ fn add_stats(total: &mut MediaTotals, s: &LegStats) {
     total.sent += s.sent;
 }
 
-fn add_into(acc: &mut Frame, other: &Frame) {
-    for (a, &b) in acc.iter_mut().zip(other.iter()) {
-        *a = a.saturating_add(b);
-    }
-}
-
 impl MediaGroup {
-    /// A group whose first tick is due at `now`.
+    /// A group whose first tick is due at `now`, with default settings.
     pub fn new(now: Instant) -> Self {
+        Self::with_config(now, MediaConfig::default())
+    }
+
+    /// A group whose first tick is due at `now`.
+    pub fn with_config(now: Instant, config: MediaConfig) -> Self {
         MediaGroup {
+            config,
             clock: TickClock::new(now),
             legs: HashMap::new(),
             conferences: HashMap::new(),
             out: Vec::new(),
             queue: VecDeque::new(),
-            shared: Vec::new(),
             events: VecDeque::new(),
             recorded: VecDeque::new(),
             retired: LegStats::default(),
+            ticks: 0,
         }
     }
 
@@ -370,13 +436,21 @@ impl MediaGroup {
         self.clock.late_ticks()
     }
 
+    /// The rate a conference mixes at, if it exists.
+    pub fn conference_rate(&self, conference: &str) -> Option<AudioRate> {
+        self.conferences.get(conference).map(|c| c.mixer.rate())
+    }
+
     /// A leg's counters.
     pub fn leg_stats(&self, id: CallId) -> Option<LegStats> {
         self.legs.get(&id).map(|leg| LegStats {
             receive: leg.receiver.stats(),
             jitter: leg.jitter.stats(),
+            jitter_ms: leg.jitter.jitter() * 1000 / leg.params.codec.clock_rate(),
+            delay_ms: leg.jitter.target() * 1000 / leg.params.codec.clock_rate(),
             sent: leg.sender.packets_sent(),
             far_end: leg.far_end,
+            audio_level: leg.audio_level,
         })
     }
 
@@ -384,6 +458,21 @@ impl MediaGroup {
         let mut pts = vec![params.payload_type];
         pts.extend(params.telephone_event);
         pts
+    }
+
+    fn jitter_for(&self, params: &MediaParams) -> JitterBuffer {
+        JitterBuffer::new(JitterConfig {
+            clock_rate: params.codec.clock_rate(),
+            min_delay_ms: self.config.jitter_min_ms,
+            max_delay_ms: self.config.jitter_max_ms,
+        })
+    }
+
+    fn audio_for(&self, params: &MediaParams) -> LegAudio {
+        LegAudio::new(params.codec, params.opus, &self.config.opus)
+            .or_else(|_| LegAudio::new(params.codec, OpusFmtp::default(), &OpusSettings::default()))
+            .or_else(|_| LegAudio::new(Codec::Pcmu, OpusFmtp::default(), &OpusSettings::default()))
+            .unwrap_or_else(|e| unreachable!("G.711 needs no set-up: {e}"))
     }
 
     /// Adds a call's media to a conference (created on first use). The leg hears only its
@@ -399,9 +488,9 @@ impl MediaGroup {
             conference: conference.to_owned(),
             member,
             receiver: RtpReceiver::new(params.remote, Self::payload_types(&params)),
-            jitter: JitterBuffer::new(JITTER_TARGET_SAMPLES),
-            sender: RtpSender::new(ssrc, params.payload_type, FRAME_SAMPLES as u32),
-            decoded: Vec::with_capacity(MAX_PACKET_SAMPLES),
+            jitter: self.jitter_for(&params),
+            sender: RtpSender::new(ssrc, params.payload_type, params.codec.clock_rate() / 50),
+            audio: self.audio_for(&params),
             keys: keys_for(&params),
             joined: false,
             muted: false,
@@ -415,9 +504,11 @@ impl MediaGroup {
             voiced_run: 0,
             quiet_run: 0,
             recorded: false,
-            last_input: SILENCE,
+            narrow: SILENCE,
             patched_to: None,
             far_end: None,
+            audio_level: None,
+            mark_next: false,
             params,
         };
         self.legs.insert(id, leg);
@@ -425,14 +516,63 @@ impl MediaGroup {
 
     /// Applies a re-INVITE's new media to a leg.
     pub fn update_leg(&mut self, id: CallId, params: MediaParams) {
-        if let Some(leg) = self.legs.get_mut(&id) {
-            leg.receiver
-                .reannounce(params.remote, Self::payload_types(&params));
-            leg.sender.set_payload_type(params.payload_type);
-            if params.telephone_event != leg.params.telephone_event {
-                leg.keys = keys_for(&params);
+        let Some(leg) = self.legs.get(&id) else {
+            return;
+        };
+        let recode = leg.params.codec != params.codec || leg.params.opus != params.opus;
+        let (jitter, audio) = if recode {
+            (
+                Some(self.jitter_for(&params)),
+                Some(self.audio_for(&params)),
+            )
+        } else {
+            (None, None)
+        };
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return;
+        };
+        leg.receiver
+            .reannounce(params.remote, Self::payload_types(&params));
+        leg.sender
+            .set_format(params.payload_type, params.codec.clock_rate() / 50);
+        if params.telephone_event != leg.params.telephone_event {
+            leg.keys = keys_for(&params);
+        }
+        if let (Some(jitter), Some(audio)) = (jitter, audio) {
+            leg.jitter = jitter;
+            leg.audio = audio;
+        }
+        leg.params = params;
+        let conference = leg.conference.clone();
+        if recode {
+            self.retune(&conference);
+        }
+    }
+
+    /// Sets a conference's bus to the highest rate its joined members need, and every
+    /// leg's converters to match.
+    fn retune(&mut self, conference: &str) {
+        let Some(conf) = self.conferences.get_mut(conference) else {
+            return;
+        };
+        let rate = conf
+            .legs
+            .iter()
+            .filter_map(|id| self.legs.get(id))
+            .filter(|leg| leg.joined)
+            .map(|leg| leg.audio.rate)
+            .max()
+            .unwrap_or(AudioRate::Narrow);
+        if rate != conf.mixer.rate() {
+            conf.mixer.set_rate(rate);
+            conf.streams.clear();
+            conf.announce_up =
+                (rate != AudioRate::Narrow).then(|| Resampler::new(AudioRate::Narrow, rate));
+        }
+        for id in &conf.legs {
+            if let Some(leg) = self.legs.get_mut(id) {
+                leg.audio.set_bus_rate(rate);
             }
-            leg.params = params;
         }
     }
 
@@ -456,6 +596,8 @@ impl MediaGroup {
             conf.legs.retain(|&l| l != id);
             if conf.legs.is_empty() {
                 self.conferences.remove(&leg.conference);
+            } else {
+                self.retune(&leg.conference);
             }
         }
     }
@@ -481,6 +623,8 @@ impl MediaGroup {
             MediaCommand::Join { muted, .. } => {
                 leg.joined = true;
                 leg.muted = muted;
+                let conference = leg.conference.clone();
+                self.retune(&conference);
             }
             MediaCommand::SetMuted { muted, .. } => leg.muted = muted,
             MediaCommand::Play { clip, id, .. } => leg.prompts.push_back((id, clip)),
@@ -517,9 +661,9 @@ impl MediaGroup {
         self.recorded.pop_front()
     }
 
-    /// One datagram that arrived on a leg's socket. Bad packets are counted and dropped.
+    /// One datagram that arrived on a leg's socket at `now`. Bad packets are counted and
+    /// dropped.
     pub fn handle_packet(&mut self, now: Instant, id: CallId, source: SocketAddr, data: &[u8]) {
-        let _ = now;
         let Some(leg) = self.legs.get_mut(&id) else {
             return;
         };
@@ -549,14 +693,26 @@ impl MediaGroup {
         if packet.payload_type != leg.params.payload_type || !leg.params.remote_direction.sends() {
             return;
         }
-        let samples = chorus_codec::samples_in_payload(leg.params.codec, packet.payload.len());
-        if samples == 0 || samples > MAX_PACKET_SAMPLES {
-            return;
+        if let Some(ext) = leg.params.audio_level_id
+            && let Some(level) = packet.audio_level(ext)
+        {
+            leg.audio_level = Some(level);
         }
-        leg.decoded.resize(samples, 0);
-        chorus_codec::decode(leg.params.codec, packet.payload, &mut leg.decoded);
-        leg.jitter
-            .insert(packet.ssrc, packet.timestamp, &leg.decoded);
+        let codec = leg.params.codec;
+        let Some(duration) = chorus_codec::payload_duration(codec, packet.payload)
+            .filter(|&d| d <= codec.clock_rate() * MAX_PACKET_MS / 1000)
+        else {
+            return;
+        };
+        leg.jitter.insert(
+            now,
+            packet.ssrc,
+            packet.sequence,
+            packet.timestamp,
+            packet.marker,
+            duration,
+            packet.payload,
+        );
     }
 
     /// When the next tick is due.
@@ -569,9 +725,9 @@ impl MediaGroup {
         if !self.clock.handle_timeout(now) {
             return;
         }
+        self.ticks += 1;
         self.out.clear();
         self.queue.clear();
-        let mut frame: Frame = SILENCE;
         // Early media heard this tick, by listener (a handful at most).
         let mut early: Vec<(CallId, Frame)> = Vec::new();
         for conf in self.conferences.values_mut() {
@@ -580,15 +736,15 @@ impl MediaGroup {
                 let Some(leg) = self.legs.get_mut(id) else {
                     continue;
                 };
-                let audio = leg.jitter.pop_frame(&mut frame);
-                if leg.recorded {
-                    leg.last_input = frame;
+                let audio = leg.audio.pull(&mut leg.jitter);
+                if leg.needs_narrow() {
+                    leg.narrow = leg.audio.narrow_input();
                 }
                 if let Some(to) = leg.patched_to {
-                    early.push((to, frame));
+                    early.push((to, leg.narrow));
                 }
                 if let Keys::Inband(detector) = &mut leg.keys {
-                    let found = detector.process(&frame);
+                    let found = detector.process(&leg.narrow);
                     if let Some(digit) = found.digit {
                         self.events
                             .push_back(MediaEvent::Digit { call: *id, digit });
@@ -600,7 +756,7 @@ impl MediaGroup {
                     }
                 }
                 if let Some(recording) = &mut leg.recording
-                    && record_frame(recording, &frame)
+                    && record_frame(recording, &leg.narrow)
                 {
                     let mut samples = std::mem::take(&mut recording.samples);
                     let keep = samples
@@ -618,7 +774,7 @@ impl MediaGroup {
                     && leg.tone_hangover == 0
                     && leg.params.remote_direction.sends();
                 if leg.joined {
-                    let voiced = speaking && frame_level(&frame) >= VOICE_LEVEL;
+                    let voiced = speaking && frame_level(&leg.audio.input) >= VOICE_LEVEL;
                     if voiced {
                         leg.voiced_run += 1;
                         leg.quiet_run = 0;
@@ -637,13 +793,20 @@ impl MediaGroup {
                             .push_back(MediaEvent::Talking { call: *id, talking });
                     }
                 }
-                if speaking && (audio || frame != SILENCE) {
-                    conf.mixer.set_input(leg.member, &frame);
+                if speaking && (audio || frame_level(&leg.audio.input) > 0) {
+                    let input = leg.audio.bus_input();
+                    conf.mixer.set_input(leg.member, input);
+                } else if leg.joined && !leg.audio.on_bus_rate() {
+                    // Keep the converter's history continuous through silence.
+                    leg.audio.clear_input();
+                    let _ = leg.audio.bus_input();
                 }
             }
             conf.mixer.mix();
             let announcement = conf.announcement_frame();
-            self.shared.clear();
+            if let Some((frame, _)) = &announcement {
+                conf.announcement_at_bus_rate(frame);
+            }
             for id in &conf.legs {
                 let Some(leg) = self.legs.get_mut(id) else {
                     continue;
@@ -656,61 +819,85 @@ impl MediaGroup {
                 if let Some((_, heard)) = early.iter().find(|(to, _)| to == id) {
                     personal = Some(*heard);
                 }
-                let announced = match &announcement {
-                    Some((a, except)) if leg.joined && *except != Some(*id) => Some(a),
-                    _ => None,
-                };
-                let codec = leg.params.codec;
-                let mut own = [0u8; FRAME_SAMPLES];
-                let base = if leg.joined {
-                    conf.mixer.output(leg.member)
-                } else {
-                    Output::Own(&SILENCE)
-                };
-                let payload: &[u8] = match (base, personal) {
-                    (Output::Shared(mix), None) if !leg.recorded => {
-                        // Listeners who did not speak hear the same mix: encode it once.
-                        let with = announced.is_some();
-                        let at = match self
-                            .shared
-                            .iter()
-                            .position(|(c, w, _)| *c == codec && *w == with)
-                        {
-                            Some(at) => at,
-                            None => {
-                                let mut pcm = *mix;
-                                if let Some(a) = announced {
-                                    add_into(&mut pcm, a);
-                                }
-                                let mut encoded = [0u8; FRAME_SAMPLES];
-                                chorus_codec::encode(codec, &pcm, &mut encoded);
-                                self.shared.push((codec, with, encoded));
-                                self.shared.len() - 1
-                            }
-                        };
-                        &self.shared[at].2
-                    }
-                    (base, personal) => {
-                        let mut pcm = *base.frame();
-                        if let Some(a) = announced {
-                            add_into(&mut pcm, a);
-                        }
-                        if let Some(p) = &personal {
-                            add_into(&mut pcm, p);
-                        }
-                        if leg.recorded {
-                            self.recorded.push_back((*id, leg.last_input, pcm));
-                        }
-                        chorus_codec::encode(codec, &pcm, &mut own);
-                        &own
-                    }
-                };
+                let announced = matches!(
+                    &announcement,
+                    Some((_, except)) if leg.joined && *except != Some(*id)
+                );
+                let base = leg.joined.then(|| conf.mixer.output(leg.member));
+                let shareable = matches!(base, Some(Output::Shared(_)))
+                    && personal.is_none()
+                    && !leg.recorded
+                    && leg.audio.on_bus_rate()
+                    && leg.audio.codec != Codec::G722
+                    && (announcement.is_none() || announced);
                 let start = self.out.len();
                 self.out.resize(start + MAX_OUT_PACKET, 0);
-                let written = leg.sender.write(payload, false, &mut self.out[start..]);
+                let written = if shareable {
+                    let (codec, fmtp) = (leg.audio.codec, leg.audio.fmtp);
+                    let at = match conf.streams.iter().position(|s| {
+                        s.codec == codec && s.fmtp == fmtp && s.announced == announced
+                    }) {
+                        Some(at) => at,
+                        None => {
+                            let Ok(encoder) =
+                                Encoder::new(codec, leg.audio.rate, &self.config.opus, &fmtp)
+                            else {
+                                self.out.truncate(start);
+                                continue;
+                            };
+                            conf.streams.push(SharedStream {
+                                codec,
+                                fmtp,
+                                announced,
+                                encoder,
+                                payload: vec![0; chorus_codec::MAX_PAYLOAD],
+                                len: 0,
+                                tick: 0,
+                            });
+                            conf.streams.len() - 1
+                        }
+                    };
+                    let stream = &mut conf.streams[at];
+                    if stream.tick != self.ticks {
+                        // Listeners who did not speak hear the same mix: encode it once.
+                        let mix = conf.mixer.output(leg.member).frame();
+                        let len = if announced {
+                            let mut pcm = mix.to_vec();
+                            add_into(&mut pcm, &conf.announce_bus);
+                            stream.encoder.encode(&pcm, &mut stream.payload)
+                        } else {
+                            stream.encoder.encode(mix, &mut stream.payload)
+                        };
+                        stream.len = len;
+                        stream.tick = self.ticks;
+                    }
+                    leg.audio.shared_last = true;
+                    send(leg, &stream.payload[..stream.len], &mut self.out[start..])
+                } else {
+                    let bus = match base {
+                        Some(output) if announced => {
+                            let mut pcm = output.frame().to_vec();
+                            add_into(&mut pcm, &conf.announce_bus);
+                            Some(pcm)
+                        }
+                        Some(output) => Some(output.frame().to_vec()),
+                        None => None,
+                    };
+                    let len = leg.audio.render(bus.as_deref(), personal.as_ref());
+                    if leg.recorded {
+                        let heard = leg.audio.narrow_output();
+                        self.recorded.push_back((*id, leg.narrow, heard));
+                    }
+                    let payload = std::mem::take(&mut leg.audio.payload);
+                    let n = send(leg, &payload[..len], &mut self.out[start..]);
+                    leg.audio.payload = payload;
+                    n
+                };
                 self.out.truncate(start + written);
-                self.queue
-                    .push_back((*id, leg.receiver.send_to(), start..start + written));
+                if written > 0 {
+                    self.queue
+                        .push_back((*id, leg.receiver.send_to(), start..start + written));
+                }
             }
         }
     }
@@ -724,6 +911,18 @@ impl MediaGroup {
             data: &self.out[range],
         })
     }
+}
+
+/// Writes one RTP packet of `payload` for a leg into `out`; an empty payload (DTX) sends
+/// nothing but keeps the timestamp running. Returns the bytes written.
+fn send(leg: &mut Leg, payload: &[u8], out: &mut [u8]) -> usize {
+    if payload.is_empty() {
+        leg.sender.skip();
+        leg.mark_next = true;
+        return 0;
+    }
+    let marker = std::mem::take(&mut leg.mark_next);
+    leg.sender.write(payload, marker, out)
 }
 
 /// Appends a frame; returns `true` when the recording is complete (full, or quiet for a
@@ -748,14 +947,6 @@ fn record_frame(recording: &mut Recording, frame: &Frame) -> bool {
         || (recording.voiced && recording.quiet_frames >= NAME_TRAILING_QUIET)
 }
 
+mod leg;
 #[cfg(test)]
 mod tests;
-
-/// Mean absolute sample value.
-fn frame_level(frame: &Frame) -> u32 {
-    frame
-        .iter()
-        .map(|&s| u32::from(s.unsigned_abs()))
-        .sum::<u32>()
-        / FRAME_SAMPLES as u32
-}

@@ -56,6 +56,8 @@ pub struct EngineConfig {
     pub answer_delay: Duration,
     /// Where `*8` dials; `None` turns invitations off.
     pub dialout: Option<DialOut>,
+    /// Codecs we accept and offer, most preferred first.
+    pub codecs: Vec<chorus_types::Codec>,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +75,7 @@ impl Default for EngineConfig {
             seed: 0,
             answer_delay: Duration::ZERO,
             dialout: None,
+            codecs: chorus_types::Codec::ALL.to_vec(),
         }
     }
 }
@@ -616,7 +619,7 @@ impl Engine {
                 return refuse(self, 415);
             }
             let text = String::from_utf8_lossy(&invite.body);
-            match chorus_sdp::negotiate(&text) {
+            match chorus_sdp::negotiate_with(&text, &self.config.codecs) {
                 Ok(n) => Some(n),
                 Err(SdpError::Malformed(reason)) => {
                     debug!(%reason, "malformed SDP offer");
@@ -728,7 +731,12 @@ impl Engine {
         call.state = CallState::Answered;
         let sdp = match &call.offer {
             Some(offer) => chorus_sdp::answer(offer, local_rtp, call.session_id, call.sdp_version),
-            None => chorus_sdp::offer(local_rtp, call.session_id, call.sdp_version),
+            None => chorus_sdp::offer(
+                local_rtp,
+                call.session_id,
+                call.sdp_version,
+                &self.config.codecs,
+            ),
         };
         let Some(call) = self.calls.get(&id) else {
             return;
@@ -830,7 +838,7 @@ impl Engine {
         }
         // We offered in the 200; the ACK carries the answer.
         let text = String::from_utf8_lossy(&ack.body).into_owned();
-        match chorus_sdp::negotiate_answer(&text) {
+        match chorus_sdp::negotiate_answer(&text, &self.config.codecs) {
             Ok(neg) => {
                 let media = MediaParams::from(&neg);
                 let started = call.started;
@@ -899,10 +907,15 @@ impl Engine {
             // Offer-less re-INVITE: we offer again, the ACK answers.
             call.offer = None;
             call.sdp_version += 1;
-            chorus_sdp::offer(local_rtp, call.session_id, call.sdp_version)
+            chorus_sdp::offer(
+                local_rtp,
+                call.session_id,
+                call.sdp_version,
+                &self.config.codecs,
+            )
         } else {
             let text = String::from_utf8_lossy(&request.body);
-            match chorus_sdp::negotiate(&text) {
+            match chorus_sdp::negotiate_with(&text, &self.config.codecs) {
                 Ok(neg) => {
                     call.sdp_version += 1;
                     let sdp =

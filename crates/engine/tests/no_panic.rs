@@ -52,15 +52,17 @@ proptest! {
         let _ = chorus_rtp::rtcp::summarise(&data, 7);
         let mut group = MediaGroup::new(now);
         let remote = "127.0.0.1:4000".parse().expect("addr");
-        group.add_leg(CallId(1), "p", MediaParams {
-            remote,
-            codec: chorus_sdp::SUPPORTED[0],
-            payload_type: 0,
-            telephone_event: None,
-            telephone_event_rate: 8000,
-            remote_direction: Default::default(),
-        }, 1);
-        group.handle_packet(now, CallId(1), remote, &data);
+        // Every codec's leg takes the same garbage.
+        for (i, codec) in chorus_sdp::SUPPORTED.into_iter().enumerate() {
+            let call = CallId(i as u64);
+            group.add_leg(call, "p", MediaParams {
+                codec,
+                payload_type: data.get(1).map_or(0, |b| b & 0x7f),
+                telephone_event: None,
+                ..MediaParams::pcmu(remote)
+            }, 1);
+            group.handle_packet(now, call, remote, &data);
+        }
         group.handle_timeout(now);
     }
 

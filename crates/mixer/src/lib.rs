@@ -1,7 +1,8 @@
 //! The conference mixer and the tick clock that paces it.
 //!
 //! # Mixing
-//! A [`Mixer`] is one conference's audio bus. Each tick:
+//! A [`Mixer`] is one conference's audio bus at one [`AudioRate`] (8, 16 or 48 kHz; see
+//! [`Mixer::set_rate`]): frames are 20 ms at that rate. Each tick:
 //! 1. [`Mixer::set_input`] for every member who has audio for this tick (the others count
 //!    as silent),
 //! 2. [`Mixer::mix`] sums all inputs on a 32-bit bus,
@@ -21,7 +22,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use chorus_types::{FRAME_MS, FRAME_SAMPLES, Frame, SILENCE};
+use chorus_types::{AudioRate, FRAME_MS};
 use std::time::{Duration, Instant};
 
 /// A member's handle inside one [`Mixer`]. Handles are reused after removal.
@@ -39,7 +40,7 @@ impl MemberId {
 struct Slot {
     in_use: bool,
     /// The input for the current tick, valid when `has_input`.
-    input: Frame,
+    input: Vec<i16>,
     has_input: bool,
     /// Index into `Mixer::own` when this member contributed this tick.
     own_index: Option<u32>,
@@ -49,14 +50,14 @@ struct Slot {
 #[derive(Debug, Clone, Copy)]
 pub enum Output<'a> {
     /// The full mix, identical for every member who did not contribute: encode it once.
-    Shared(&'a Frame),
+    Shared(&'a [i16]),
     /// The mix without this member's own voice.
-    Own(&'a Frame),
+    Own(&'a [i16]),
 }
 
 impl<'a> Output<'a> {
     /// The samples, whichever kind.
-    pub fn frame(self) -> &'a Frame {
+    pub fn frame(self) -> &'a [i16] {
         match self {
             Output::Shared(f) | Output::Own(f) => f,
         }
@@ -71,9 +72,10 @@ pub struct Mixer {
     members: usize,
     /// Members with an input this tick, in the order they were set.
     contributors: Vec<u32>,
+    rate: AudioRate,
     bus: Vec<i32>,
-    shared: Frame,
-    own: Vec<Frame>,
+    shared: Vec<i16>,
+    own: Vec<Vec<i16>>,
 }
 
 impl Default for Mixer {
@@ -83,16 +85,48 @@ impl Default for Mixer {
 }
 
 impl Mixer {
-    /// An empty bus.
+    /// An empty bus at 8 kHz.
     pub fn new() -> Self {
+        Self::with_rate(AudioRate::Narrow)
+    }
+
+    /// An empty bus at `rate`.
+    pub fn with_rate(rate: AudioRate) -> Self {
+        let n = rate.frame_samples();
         Mixer {
             slots: Vec::new(),
             free: Vec::new(),
             members: 0,
             contributors: Vec::new(),
-            bus: vec![0; FRAME_SAMPLES],
-            shared: SILENCE,
+            rate,
+            bus: vec![0; n],
+            shared: vec![0; n],
             own: Vec::new(),
+        }
+    }
+
+    /// The bus rate.
+    pub fn rate(&self) -> AudioRate {
+        self.rate
+    }
+
+    /// Changes the bus rate between ticks; inputs already set are dropped.
+    pub fn set_rate(&mut self, rate: AudioRate) {
+        if rate == self.rate {
+            return;
+        }
+        let n = rate.frame_samples();
+        self.rate = rate;
+        self.bus = vec![0; n];
+        self.shared = vec![0; n];
+        self.own.clear();
+        for &c in &self.contributors {
+            self.slots[c as usize].has_input = false;
+        }
+        self.contributors.clear();
+        for slot in &mut self.slots {
+            slot.input = vec![0; n];
+            slot.own_index = None;
         }
     }
 
@@ -101,7 +135,7 @@ impl Mixer {
         self.members += 1;
         let fresh = Slot {
             in_use: true,
-            input: SILENCE,
+            input: vec![0; self.rate.frame_samples()],
             has_input: false,
             own_index: None,
         };
@@ -137,15 +171,18 @@ impl Mixer {
         self.members == 0
     }
 
-    /// Sets a member's audio for the coming [`Mixer::mix`]. Setting twice replaces.
-    pub fn set_input(&mut self, id: MemberId, frame: &Frame) {
+    /// Sets a member's audio for the coming [`Mixer::mix`]: one frame at the bus rate
+    /// (shorter input is padded with silence). Setting twice replaces.
+    pub fn set_input(&mut self, id: MemberId, frame: &[i16]) {
         let Some(slot) = self.slots.get_mut(id.index()) else {
             return;
         };
         if !slot.in_use {
             return;
         }
-        slot.input = *frame;
+        let n = frame.len().min(slot.input.len());
+        slot.input[..n].copy_from_slice(&frame[..n]);
+        slot.input[n..].fill(0);
         if !slot.has_input {
             slot.has_input = true;
             self.contributors.push(id.0);
@@ -168,7 +205,8 @@ impl Mixer {
         for (out, &acc) in self.shared.iter_mut().zip(self.bus.iter()) {
             *out = saturate(acc);
         }
-        self.own.resize(self.contributors.len(), SILENCE);
+        let n = self.rate.frame_samples();
+        self.own.resize_with(self.contributors.len(), || vec![0; n]);
         for (k, &c) in self.contributors.iter().enumerate() {
             let slot = &mut self.slots[c as usize];
             let own = &mut self.own[k];
@@ -251,10 +289,33 @@ impl TickClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chorus_types::{FRAME_SAMPLES, Frame, SILENCE};
     use proptest::prelude::*;
 
     fn frame(v: i16) -> Frame {
         [v; FRAME_SAMPLES]
+    }
+
+    #[test]
+    fn mixes_at_the_bus_rate_and_changes_rate_between_ticks() {
+        let mut m = Mixer::with_rate(AudioRate::Full);
+        let a = m.add();
+        let b = m.add();
+        m.set_input(a, &[5; 960]);
+        m.mix();
+        assert_eq!(m.output(b).frame().len(), 960);
+        assert_eq!(m.output(b).frame()[959], 5);
+        m.set_input(a, &[5; 960]);
+        m.set_rate(AudioRate::Wide);
+        m.mix();
+        assert_eq!(
+            m.output(b).frame(),
+            &[0; 320][..],
+            "inputs of the old rate are gone"
+        );
+        m.set_input(b, &[9; 320]);
+        m.mix();
+        assert_eq!(m.output(a).frame()[319], 9);
     }
 
     #[test]
@@ -295,10 +356,10 @@ mod tests {
         let a = m.add();
         m.set_input(a, &frame(500));
         m.mix();
-        assert_eq!(m.output(a).frame(), &SILENCE);
+        assert_eq!(m.output(a).frame(), &SILENCE[..]);
         let b = m.add();
         m.mix();
-        assert_eq!(m.output(b).frame(), &SILENCE);
+        assert_eq!(m.output(b).frame(), &SILENCE[..]);
     }
 
     #[test]

@@ -50,6 +50,7 @@ impl MediaThreads {
         metrics: Arc<Metrics>,
         recordings: std::path::PathBuf,
         notify: tokio::sync::broadcast::Sender<chorus_engine::Notification>,
+        config: chorus_engine::MediaConfig,
     ) -> std::io::Result<Self> {
         let recorder = Recorder::start(recordings, notify)?;
         let mut senders = Vec::new();
@@ -61,7 +62,7 @@ impl MediaThreads {
             let recorder = recorder.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("chorus-mix-{index}"))
-                .spawn(move || mix_loop(rx, &metrics, &events, &recorder))?;
+                .spawn(move || mix_loop(rx, &metrics, &events, &recorder, config))?;
             senders.push(tx);
             threads.push(thread);
         }
@@ -157,10 +158,11 @@ fn mix_loop(
     metrics: &Metrics,
     events: &tokio::sync::mpsc::UnboundedSender<MediaEvent>,
     recorder: &Recorder,
+    config: chorus_engine::MediaConfig,
 ) {
     let mut published = MediaTotals::default();
     let mut ticks = 0u64;
-    let mut group = MediaGroup::new(Instant::now());
+    let mut group = MediaGroup::with_config(Instant::now(), config);
     let mut sockets: HashMap<CallId, (UdpSocket, PortLease)> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     let mut late_reported = 0;

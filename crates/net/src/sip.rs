@@ -45,6 +45,10 @@ pub struct DriverConfig {
     pub dialout: Option<chorus_engine::DialOut>,
     /// Where recordings of invited legs go.
     pub recordings: std::path::PathBuf,
+    /// Codecs accepted and offered, most preferred first.
+    pub codecs: Vec<chorus_types::Codec>,
+    /// Encoder and jitter-buffer settings.
+    pub media: chorus_engine::MediaConfig,
 }
 
 type Connections = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>>>;
@@ -78,6 +82,7 @@ pub async fn run(
         seed: fastrand::u64(..),
         answer_delay: config.answer_delay,
         dialout: config.dialout.clone(),
+        codecs: config.codecs.clone(),
     });
     let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
     let (media_events_tx, mut media_events) = mpsc::unbounded_channel();
@@ -87,6 +92,7 @@ pub async fn run(
         Arc::clone(&metrics),
         config.recordings.clone(),
         notify.clone(),
+        config.media,
     )?;
     let connections: Connections = Arc::default();
     let (inbound_tx, mut inbound_rx) = mpsc::unbounded_channel::<Inbound>();

@@ -1,67 +1,146 @@
-//! A jitter buffer that plays one 20 ms frame per tick from packets that arrive late,
-//! early, twice, out of order or not at all.
+//! An adaptive jitter buffer of encoded packets, played out in timestamp order.
 //!
-//! Decoded samples are written into a ring indexed by RTP timestamp, so reordering and
-//! duplicates need no bookkeeping: a sample lands where its timestamp says, twice if sent
-//! twice. The playout cursor trails the newest timestamp by a target delay. A missing frame
-//! is concealed by repeating the last one at falling level (then silence), so loss is not a
-//! click. An SSRC change or a timestamp jump re-anchors the cursor; a buffer that grows past
-//! the target (sender clock faster than ours) drops its oldest audio, and an empty one
-//! (sender slower) holds the cursor until audio arrives.
+//! Packets are kept encoded until their turn, so the decoder sees them in order and a
+//! missing one can be recovered from its successor's in-band FEC (Opus) or concealed
+//! (the others); see [`Playout`]. The playout cursor runs in RTP clock units.
+//!
+//! - **Delay follows jitter.** Interarrival jitter is estimated as in RFC 3550 §6.4.1
+//!   (`J += (|D| - J) / 16`), and the target delay is one frame plus three times `J`,
+//!   rounded up to whole frames and kept between the configured minimum and maximum.
+//! - **Growing** happens by itself: when the buffer runs dry the cursor holds
+//!   ([`Playout::Empty`]), so the late audio is played rather than dropped.
+//! - **Shrinking** happens in silence: across a gap in the timestamps that is not loss
+//!   (DTX, silence suppression, a marker bit), the cursor jumps to the target delay; and
+//!   the caller may drop a quiet frame with [`JitterBuffer::drop_excess`] when the buffer
+//!   holds more than the target. Past the maximum the oldest audio is dropped regardless.
+//! - Reordered packets are put in place, duplicates and late ones are counted and
+//!   dropped; an SSRC change or a jump beyond the maximum delay re-anchors the cursor.
+//!
+//! Clock drift is absorbed by the same rules: a fast sender fills the buffer (shrunk in
+//! silence), a slow one empties it (held).
 
-use chorus_types::{FRAME_SAMPLES, Frame, SILENCE};
+use std::collections::VecDeque;
+use std::time::Instant;
 
-/// Ring capacity in samples (power of two): 512 ms at 8 kHz.
-const CAPACITY: usize = 4096;
-const MASK: u32 = CAPACITY as u32 - 1;
-/// How many consecutive missing frames are concealed before going silent.
-const CONCEAL_FRAMES: u32 = 3;
+/// Packets kept at most, whatever their timestamps say.
+const MAX_PACKETS: usize = 128;
 
 /// Counters for one buffer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JitterStats {
-    /// Frames played from received audio.
+    /// Packets played.
     pub played: u64,
-    /// Frames concealed after loss.
+    /// Frames lost and concealed (or recovered by FEC).
     pub concealed: u64,
+    /// Ticks with nothing buffered (the cursor held).
+    pub underruns: u64,
     /// Packets that arrived after their time had passed.
     pub late: u64,
-    /// Times the cursor jumped forward to cut excess delay.
+    /// Packets that arrived twice.
+    pub duplicates: u64,
+    /// Packets dropped to cut delay.
     pub skipped: u64,
     /// Times the buffer re-anchored on a new SSRC or a timestamp jump.
     pub resyncs: u64,
 }
 
-/// See the module docs. Samples are at the codec clock rate (8 kHz here).
-#[derive(Debug, Clone)]
+/// How a buffer sizes itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JitterConfig {
+    /// The RTP clock rate of the stream.
+    pub clock_rate: u32,
+    /// The least delay kept, in ms (at least one 20 ms frame).
+    pub min_delay_ms: u32,
+    /// The most, in ms.
+    pub max_delay_ms: u32,
+}
+
+impl JitterConfig {
+    /// 20 ms to 200 ms at `clock_rate`.
+    pub fn new(clock_rate: u32) -> Self {
+        JitterConfig {
+            clock_rate,
+            min_delay_ms: 20,
+            max_delay_ms: 200,
+        }
+    }
+}
+
+/// What to play next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Playout<'a> {
+    /// This packet's payload.
+    Packet(&'a [u8]),
+    /// One frame whose packet is missing; `next` is the packet right after it when it has
+    /// arrived, for FEC.
+    Lost {
+        /// The following packet, if here.
+        next: Option<&'a [u8]>,
+    },
+    /// One frame of a gap the sender left on purpose (silence, DTX): play silence or
+    /// comfort noise.
+    Silence,
+    /// Nothing has arrived for this moment yet: the cursor holds, so the buffer grows.
+    Empty,
+}
+
+#[derive(Debug)]
+struct Entry {
+    seq: u16,
+    ts: u32,
+    duration: u32,
+    marker: bool,
+    payload: Vec<u8>,
+}
+
+/// See the module docs.
+#[derive(Debug)]
 pub struct JitterBuffer {
-    ring: Vec<i16>,
-    filled: Vec<bool>,
-    target: u32,
-    cursor: u32,
-    newest_end: u32,
+    clock_rate: u32,
+    frame: u32,
+    min_delay: u32,
+    max_delay: u32,
+    entries: VecDeque<Entry>,
+    spare: Vec<Vec<u8>>,
+    current: Vec<u8>,
     ssrc: Option<u32>,
-    last: Frame,
-    missing_run: u32,
+    playing: bool,
+    cursor: u32,
+    last_played_seq: Option<u16>,
+    jitter: f64,
+    last_arrival: Option<(f64, u32)>,
+    origin: Option<Instant>,
+    target: u32,
     stats: JitterStats,
 }
 
+/// How far `a` is ahead of `b` on the wrapping timestamp circle.
 fn ahead(a: u32, b: u32) -> i32 {
     a.wrapping_sub(b) as i32
 }
 
 impl JitterBuffer {
-    /// A buffer that keeps `target_samples` of delay (e.g. 320 = 40 ms at 8 kHz).
-    pub fn new(target_samples: u32) -> Self {
+    /// An empty buffer.
+    pub fn new(config: JitterConfig) -> Self {
+        let per_ms = config.clock_rate / 1000;
+        let frame = per_ms * 20;
+        let min_delay = (config.min_delay_ms * per_ms).max(frame);
         JitterBuffer {
-            ring: vec![0; CAPACITY],
-            filled: vec![false; CAPACITY],
-            target: target_samples.min(CAPACITY as u32 / 2),
-            cursor: 0,
-            newest_end: 0,
+            clock_rate: config.clock_rate,
+            frame,
+            min_delay,
+            max_delay: (config.max_delay_ms * per_ms).max(min_delay),
+            entries: VecDeque::new(),
+            spare: Vec::new(),
+            current: Vec::new(),
             ssrc: None,
-            last: SILENCE,
-            missing_run: CONCEAL_FRAMES,
+            playing: false,
+            cursor: 0,
+            last_played_seq: None,
+            jitter: 0.0,
+            last_arrival: None,
+            origin: None,
+            target: min_delay,
             stats: JitterStats::default(),
         }
     }
@@ -71,208 +150,225 @@ impl JitterBuffer {
         self.stats
     }
 
-    /// Samples buffered ahead of the playout cursor.
-    pub fn depth(&self) -> i32 {
-        if self.ssrc.is_none() {
-            return 0;
-        }
-        ahead(self.newest_end, self.cursor)
+    /// Interarrival jitter (RFC 3550) in RTP clock units.
+    pub fn jitter(&self) -> u32 {
+        self.jitter as u32
     }
 
-    fn resync(&mut self, ssrc: u32, timestamp: u32) {
-        if self.ssrc.is_some() {
-            self.stats.resyncs += 1;
-        }
-        self.filled.iter_mut().for_each(|f| *f = false);
-        self.ssrc = Some(ssrc);
-        self.cursor = timestamp.wrapping_sub(self.target);
-        self.newest_end = timestamp;
+    /// The delay the buffer aims for, in RTP clock units.
+    pub fn target(&self) -> u32 {
+        self.target
     }
 
-    /// Stores decoded samples that start at RTP `timestamp`.
-    pub fn insert(&mut self, ssrc: u32, timestamp: u32, samples: &[i16]) {
-        if samples.is_empty() || samples.len() > CAPACITY / 2 {
-            return;
-        }
-        let len = samples.len() as i32;
-        let offset = ahead(timestamp, self.cursor);
-        let jumped = offset < -(CAPACITY as i32) / 2 || offset + len > CAPACITY as i32;
-        if self.ssrc != Some(ssrc) || jumped {
-            self.resync(ssrc, timestamp);
-        } else if offset + len <= 0 {
-            self.stats.late += 1;
-            return;
-        }
-        for (i, &s) in samples.iter().enumerate() {
-            let ts = timestamp.wrapping_add(i as u32);
-            if ahead(ts, self.cursor) < 0 {
-                continue; // this part is already played
+    /// Audio buffered ahead of the cursor, in RTP clock units.
+    pub fn depth(&self) -> u32 {
+        match self.entries.back() {
+            Some(last) if self.playing => {
+                ahead(last.ts.wrapping_add(last.duration), self.cursor).max(0) as u32
             }
-            let at = (ts & MASK) as usize;
-            self.ring[at] = s;
-            self.filled[at] = true;
-        }
-        let end = timestamp.wrapping_add(len as u32);
-        if ahead(end, self.newest_end) > 0 {
-            self.newest_end = end;
+            _ => 0,
         }
     }
 
-    /// The frame for this tick. Returns `true` when it holds received audio (possibly with
-    /// gaps), `false` when it is concealment or silence.
-    pub fn pop_frame(&mut self, out: &mut Frame) -> bool {
-        if self.ssrc.is_none() {
-            *out = SILENCE;
+    /// Adds a packet that arrived at `now`, covering `duration` RTP units.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert(
+        &mut self,
+        now: Instant,
+        ssrc: u32,
+        seq: u16,
+        ts: u32,
+        marker: bool,
+        duration: u32,
+        payload: &[u8],
+    ) {
+        if duration == 0 {
+            return;
+        }
+        if self.ssrc != Some(ssrc) {
+            if self.ssrc.is_some() {
+                self.stats.resyncs += 1;
+            }
+            self.resync(ssrc);
+        }
+        self.track_jitter(now, ts);
+        if self.playing {
+            let behind = ahead(self.cursor, ts.wrapping_add(duration));
+            if behind >= 0 {
+                if behind as u32 > self.max_delay.max(self.clock_rate) {
+                    // The sender's timestamps jumped back: start over from here.
+                    self.stats.resyncs += 1;
+                    self.resync(ssrc);
+                } else {
+                    self.stats.late += 1;
+                    return;
+                }
+            }
+        }
+        let at = self
+            .entries
+            .iter()
+            .rposition(|e| ahead(ts, e.ts) >= 0)
+            .map_or(0, |i| i + 1);
+        if at > 0 && self.entries[at - 1].ts == ts {
+            self.stats.duplicates += 1;
+            return;
+        }
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(payload);
+        self.entries.insert(
+            at,
+            Entry {
+                seq,
+                ts,
+                duration,
+                marker,
+                payload: buf,
+            },
+        );
+        if self.entries.len() > MAX_PACKETS
+            && let Some(old) = self.entries.pop_front()
+        {
+            self.stats.skipped += 1;
+            self.spare.push(old.payload);
+        }
+    }
+
+    fn resync(&mut self, ssrc: u32) {
+        self.ssrc = Some(ssrc);
+        self.playing = false;
+        self.last_played_seq = None;
+        self.last_arrival = None;
+        while let Some(e) = self.entries.pop_front() {
+            self.spare.push(e.payload);
+        }
+    }
+
+    fn track_jitter(&mut self, now: Instant, ts: u32) {
+        let origin = *self.origin.get_or_insert(now);
+        let arrival =
+            now.saturating_duration_since(origin).as_secs_f64() * f64::from(self.clock_rate);
+        if let Some((last_arrival, last_ts)) = self.last_arrival {
+            let sent = f64::from(ahead(ts, last_ts));
+            // Only neighbours in time: a jump (DTX, reorder across seconds) says nothing.
+            if sent.abs() <= f64::from(self.clock_rate) {
+                let d = (arrival - last_arrival) - sent;
+                self.jitter += (d.abs() - self.jitter) / 16.0;
+            }
+        }
+        self.last_arrival = Some((arrival, ts));
+        let wanted = f64::from(self.frame) + 3.0 * self.jitter;
+        let frames = (wanted / f64::from(self.frame)).ceil() as u32;
+        self.target = (frames * self.frame).clamp(self.min_delay, self.max_delay);
+    }
+
+    fn newest_end(&self) -> Option<u32> {
+        self.entries.back().map(|e| e.ts.wrapping_add(e.duration))
+    }
+
+    /// What to play next: call whenever the caller needs more audio (once per 20 ms
+    /// frame for 20 ms packets).
+    pub fn pop(&mut self) -> Playout<'_> {
+        let Some(head) = self.entries.front() else {
+            if self.playing {
+                self.stats.underruns += 1;
+            }
+            return Playout::Empty;
+        };
+        if !self.playing {
+            // Start a target's worth behind the first packet: the silence before it is
+            // the buffer filling.
+            self.cursor = head.ts.wrapping_sub(self.target - self.frame);
+            self.playing = true;
+        }
+        let gap = ahead(head.ts, self.cursor);
+        let newest_end = self.newest_end().unwrap_or(self.cursor);
+        if gap > 0 {
+            let intended = head.marker
+                || self
+                    .last_played_seq
+                    .is_none_or(|s| head.seq == s.wrapping_add(1));
+            if intended || gap as u32 > self.max_delay {
+                // A silence the sender meant (or too long to be loss): catch up to the
+                // target delay while nothing is lost by it.
+                let wanted = newest_end.wrapping_sub(self.target);
+                if ahead(wanted, self.cursor) > 0 {
+                    self.cursor = if ahead(wanted, head.ts) > 0 {
+                        head.ts
+                    } else {
+                        wanted
+                    };
+                }
+                if ahead(head.ts, self.cursor) > 0 {
+                    self.cursor = self.cursor.wrapping_add(self.frame);
+                    return Playout::Silence;
+                }
+            } else {
+                self.cursor = self.cursor.wrapping_add(self.frame);
+                self.stats.concealed += 1;
+                let next = (gap as u32 <= self.frame).then_some(0);
+                return Playout::Lost {
+                    next: next.map(|_| self.entries[0].payload.as_slice()),
+                };
+            }
+        }
+        let Some(entry) = self.entries.pop_front() else {
+            return Playout::Empty;
+        };
+        self.stats.played += 1;
+        self.cursor = entry.ts.wrapping_add(entry.duration);
+        self.last_played_seq = Some(entry.seq);
+        if self.depth() > self.max_delay {
+            self.cut_to_target();
+        }
+        let spent = std::mem::replace(&mut self.current, entry.payload);
+        self.spare.push(spent);
+        Playout::Packet(&self.current)
+    }
+
+    /// Drops the next packet when the buffer holds at least a frame more than its target.
+    /// Call it after a quiet frame, so delay shrinks where no one hears it. Returns
+    /// whether a packet went.
+    pub fn drop_excess(&mut self) -> bool {
+        if self.entries.len() < 2 || self.depth() < self.target + self.frame {
             return false;
         }
-        let depth = self.depth();
-        let excess = depth - (self.target + 4 * FRAME_SAMPLES as u32) as i32;
-        if excess > 0 {
-            // Keep the target plus the newest frame.
-            let cut = (excess + 3 * FRAME_SAMPLES as i32) as u32;
-            for i in 0..cut {
-                self.filled[(self.cursor.wrapping_add(i) & MASK) as usize] = false;
-            }
-            self.cursor = self.cursor.wrapping_add(cut);
+        let Some(head) = self.entries.front() else {
+            return false;
+        };
+        if ahead(head.ts, self.cursor) > 0 {
+            return false;
+        }
+        if let Some(entry) = self.entries.pop_front() {
             self.stats.skipped += 1;
+            self.cursor = entry.ts.wrapping_add(entry.duration);
+            self.last_played_seq = Some(entry.seq);
+            self.spare.push(entry.payload);
         }
-        let mut present = 0;
-        for (i, o) in out.iter_mut().enumerate() {
-            let at = (self.cursor.wrapping_add(i as u32) & MASK) as usize;
-            if self.filled[at] {
-                *o = self.ring[at];
-                self.filled[at] = false;
-                present += 1;
-            } else {
-                *o = 0;
+        true
+    }
+
+    fn cut_to_target(&mut self) {
+        let Some(end) = self.newest_end() else {
+            return;
+        };
+        let wanted = end.wrapping_sub(self.target);
+        while let Some(head) = self.entries.front() {
+            if ahead(head.ts.wrapping_add(head.duration), wanted) > 0 {
+                break;
+            }
+            if let Some(e) = self.entries.pop_front() {
+                self.stats.skipped += 1;
+                self.last_played_seq = Some(e.seq);
+                self.spare.push(e.payload);
             }
         }
-        if present > 0 {
-            self.cursor = self.cursor.wrapping_add(FRAME_SAMPLES as u32);
-            self.last = *out;
-            self.missing_run = 0;
-            self.stats.played += 1;
-            return true;
+        if ahead(wanted, self.cursor) > 0 {
+            self.cursor = wanted;
         }
-        // Nothing at the cursor. If nothing is buffered beyond it either, the sender is
-        // behind (or paused): hold the cursor so its next packet still plays in order.
-        if self.depth() > 0 {
-            self.cursor = self.cursor.wrapping_add(FRAME_SAMPLES as u32);
-        }
-        if self.missing_run < CONCEAL_FRAMES {
-            self.missing_run += 1;
-            let shift = self.missing_run;
-            for (o, &l) in out.iter_mut().zip(self.last.iter()) {
-                *o = l >> shift;
-            }
-            self.stats.concealed += 1;
-        }
-        false
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const N: u32 = FRAME_SAMPLES as u32;
-
-    fn chunk(v: i16) -> Vec<i16> {
-        vec![v; FRAME_SAMPLES]
-    }
-
-    fn drain(jb: &mut JitterBuffer, n: usize) -> Vec<i16> {
-        let mut out = Vec::new();
-        let mut f = SILENCE;
-        for _ in 0..n {
-            jb.pop_frame(&mut f);
-            out.push(f[0]);
-        }
-        out
-    }
-
-    #[test]
-    fn reorders_and_ignores_duplicates() {
-        let mut jb = JitterBuffer::new(2 * N);
-        jb.insert(1, 1000, &chunk(1));
-        jb.insert(1, 1000 + 2 * N, &chunk(3));
-        jb.insert(1, 1000 + N, &chunk(2));
-        jb.insert(1, 1000 + N, &chunk(2));
-        // Two frames of initial delay, then 1, 2, 3 in order.
-        assert_eq!(drain(&mut jb, 5), vec![0, 0, 1, 2, 3]);
-        assert_eq!(jb.stats().played, 3);
-    }
-
-    #[test]
-    fn loss_is_concealed_with_falling_level_then_silence() {
-        let mut jb = JitterBuffer::new(0);
-        let mut heard = Vec::new();
-        // Packets arrive on time, but frames 1 to 4 are lost.
-        for frame in 0..7u32 {
-            if frame == 0 || frame >= 5 {
-                jb.insert(1, frame * N, &chunk(800));
-            }
-            heard.extend(drain(&mut jb, 1));
-        }
-        assert_eq!(heard, vec![800, 400, 200, 100, 0, 800, 800]);
-        assert_eq!(jb.stats().concealed, 3);
-    }
-
-    #[test]
-    fn late_packets_are_dropped() {
-        let mut jb = JitterBuffer::new(0);
-        jb.insert(1, 0, &chunk(5));
-        jb.insert(1, N, &chunk(6));
-        drain(&mut jb, 2);
-        jb.insert(1, 0, &chunk(9));
-        assert_eq!(jb.stats().late, 1);
-    }
-
-    #[test]
-    fn ssrc_change_and_timestamp_jump_resync() {
-        let mut jb = JitterBuffer::new(0);
-        jb.insert(1, 0, &chunk(5));
-        assert_eq!(drain(&mut jb, 1), vec![5]);
-        jb.insert(2, 777_777, &chunk(6));
-        assert_eq!(drain(&mut jb, 1), vec![6]);
-        jb.insert(2, 10, &chunk(7));
-        assert_eq!(drain(&mut jb, 1), vec![7]);
-        assert_eq!(jb.stats().resyncs, 2);
-    }
-
-    #[test]
-    fn fast_sender_does_not_grow_delay_forever() {
-        let mut jb = JitterBuffer::new(2 * N);
-        let mut ts = 0u32;
-        // The sender delivers 11 frames for every 10 ticks.
-        for tick in 0..1000 {
-            jb.insert(7, ts, &chunk(1));
-            ts = ts.wrapping_add(N);
-            if tick % 10 == 0 {
-                jb.insert(7, ts, &chunk(1));
-                ts = ts.wrapping_add(N);
-            }
-            let mut f = SILENCE;
-            jb.pop_frame(&mut f);
-            assert!(jb.depth() <= (2 * N + 5 * N) as i32);
-        }
-        assert!(jb.stats().skipped > 0);
-    }
-
-    #[test]
-    fn slow_sender_holds_cursor_without_dropping_packets() {
-        let mut jb = JitterBuffer::new(N);
-        let mut ts = 0u32;
-        // The sender delivers 9 frames for every 10 ticks.
-        for tick in 0..1000 {
-            if tick % 10 != 0 {
-                jb.insert(7, ts, &chunk(1));
-                ts = ts.wrapping_add(N);
-            }
-            let mut f = SILENCE;
-            jb.pop_frame(&mut f);
-        }
-        assert_eq!(jb.stats().late, 0);
-        assert!(jb.stats().played >= 890);
-    }
-}
+mod tests;

@@ -4,7 +4,7 @@
 //!
 //! Packet headers are read and written with `rtp-rs`. Everything here is sans-IO: the
 //! caller passes each datagram and its source to [`RtpReceiver::handle_packet`], pulls one
-//! frame per tick from [`JitterBuffer::pop_frame`], and sends what [`RtpSender::write`]
+//! packet at a time from [`JitterBuffer::pop`] in timestamp order, and sends what [`RtpSender::write`]
 //! wrote. Garbage is counted in [`ReceiveStats`] and dropped, never a panic.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -15,6 +15,6 @@ pub mod rtcp;
 mod sender;
 pub mod telephone_event;
 
-pub use jitter::{JitterBuffer, JitterStats};
-pub use receiver::{Drop, Packet, ReceiveStats, RtpReceiver};
+pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
+pub use receiver::{AudioLevel, Drop, Packet, ReceiveStats, RtpReceiver};
 pub use sender::RtpSender;

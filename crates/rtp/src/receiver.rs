@@ -48,6 +48,50 @@ pub struct Packet<'a> {
     pub marker: bool,
     /// Payload without padding.
     pub payload: &'a [u8],
+    /// The header extension: profile and data (RFC 3550 §5.3.1).
+    pub extension: Option<(u16, &'a [u8])>,
+}
+
+/// An RFC 6464 client-to-mixer audio level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioLevel {
+    /// Level in −dBov, 0 (loudest) to 127 (silence).
+    pub level: u8,
+    /// The sender's voice activity flag.
+    pub voice: bool,
+}
+
+impl Packet<'_> {
+    /// The RFC 6464 audio level carried in a one-byte header extension (RFC 8285 §4.2)
+    /// with element `id`, if present and well formed.
+    pub fn audio_level(&self, id: u8) -> Option<AudioLevel> {
+        let (profile, data) = self.extension?;
+        if profile != 0xBEDE {
+            return None;
+        }
+        let mut at = 0;
+        while at < data.len() {
+            let header = data[at];
+            if header == 0 {
+                at += 1;
+                continue;
+            }
+            let element = header >> 4;
+            let len = usize::from(header & 0x0f) + 1;
+            if element == 15 {
+                return None;
+            }
+            let body = data.get(at + 1..at + 1 + len)?;
+            if element == id {
+                return Some(AudioLevel {
+                    level: body[0] & 0x7f,
+                    voice: body[0] & 0x80 != 0,
+                });
+            }
+            at += 1 + len;
+        }
+        None
+    }
 }
 
 /// Validates packets and latches to the source of the first good one from the
@@ -153,6 +197,7 @@ impl RtpReceiver {
             ssrc: reader.ssrc(),
             marker: reader.mark(),
             payload: reader.payload(),
+            extension: reader.extension(),
         })
     }
 }
@@ -161,6 +206,34 @@ impl RtpReceiver {
 mod tests {
     use super::*;
     use crate::RtpSender;
+
+    #[test]
+    fn reads_the_rfc6464_audio_level() {
+        // Padding, an element 2 of two bytes, then element 1: V=1, level 42.
+        let data = [0u8, 0x21, 9, 9, 0x10, 0x80 | 42, 0, 0];
+        let packet = Packet {
+            payload_type: 0,
+            sequence: 0,
+            timestamp: 0,
+            ssrc: 0,
+            marker: false,
+            payload: &[],
+            extension: Some((0xBEDE, &data)),
+        };
+        assert_eq!(
+            packet.audio_level(1),
+            Some(AudioLevel {
+                level: 42,
+                voice: true
+            })
+        );
+        assert_eq!(packet.audio_level(3), None);
+        let truncated = Packet {
+            extension: Some((0xBEDE, &data[..2])),
+            ..packet
+        };
+        assert_eq!(truncated.audio_level(2), None);
+    }
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().expect("addr")

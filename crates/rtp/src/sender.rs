@@ -33,6 +33,13 @@ impl RtpSender {
         self.payload_type = payload_type;
     }
 
+    /// Changes the payload type and how far the timestamp advances per packet (a
+    /// re-INVITE changed the codec).
+    pub fn set_format(&mut self, payload_type: u8, samples_per_packet: u32) {
+        self.payload_type = payload_type;
+        self.samples_per_packet = samples_per_packet;
+    }
+
     /// The SSRC.
     pub fn ssrc(&self) -> u32 {
         self.ssrc

@@ -1,14 +1,16 @@
 //! SDP offer/answer for one audio stream (RFC 3264, RFC 4566).
 //!
 //! [`negotiate`] reads a remote offer (parsed by `webrtc-sdp`), picks the first audio
-//! stream with a codec we support in the offerer's order of preference, and returns the
-//! [`Negotiated`] media parameters; [`answer`] writes the matching answer, rejecting every
-//! other stream with port 0. [`offer`] writes our own offer for an INVITE that came
-//! without SDP, and [`negotiate_answer`] reads the answer to it.
+//! stream with a codec we support, the codec by *our* order of preference (by default
+//! Opus, G.722, PCMU, PCMA: wideband first), and returns the [`Negotiated`] media
+//! parameters with the far end's Opus `fmtp`, RTCP multiplexing (RFC 5761) and RFC 6464
+//! audio-level extension; [`answer`] writes the matching answer, rejecting every other
+//! stream with port 0. [`offer`] writes our own offer for an INVITE that came without
+//! SDP, and [`negotiate_answer`] reads the answer to it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use chorus_types::{Codec, Direction};
+use chorus_types::{Codec, Direction, OpusFmtp};
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 use webrtc_sdp::SdpSession;
@@ -33,6 +35,12 @@ pub enum SdpError {
 /// The payload-type number we use for telephone-event in our own offers.
 pub const TELEPHONE_EVENT_PT: u8 = 101;
 
+/// The payload-type number we use for Opus in our own offers.
+pub const OPUS_PT: u8 = 111;
+
+/// The RFC 6464 client-to-mixer audio level header extension.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
 /// What both sides agreed on for the audio stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Negotiated {
@@ -50,6 +58,14 @@ pub struct Negotiated {
     pub remote_direction: Direction,
     /// The far end's packet time in ms (10–60 accepted), default 20.
     pub ptime: u32,
+    /// What the far end said about Opus (defaults for other codecs).
+    pub opus: OpusFmtp,
+    /// Whether RTCP shares the RTP port (`a=rtcp-mux`, RFC 5761).
+    pub rtcp_mux: bool,
+    /// Where the far end receives RTCP when not muxed: `a=rtcp`, else RTP port + 1.
+    pub remote_rtcp: SocketAddr,
+    /// The RFC 6464 audio-level extension id, when offered.
+    pub audio_level_id: Option<u8>,
     /// Index of the chosen `m=` line in the offer.
     pub media_index: usize,
     /// How many `m=` lines the offer had (the answer must have as many).
@@ -58,8 +74,8 @@ pub struct Negotiated {
     media_lines: Vec<(String, String, String)>,
 }
 
-/// Codecs we accept, in our order of preference when the far end has none.
-pub const SUPPORTED: [Codec; 2] = [Codec::Pcmu, Codec::Pcma];
+/// Codecs we accept, in our default order of preference.
+pub const SUPPORTED: [Codec; 4] = Codec::ALL;
 
 fn parse(text: &str) -> Result<SdpSession, SdpError> {
     webrtc_sdp::parse_sdp(text, false).map_err(|e| SdpError::Malformed(e.to_string()))
@@ -94,8 +110,42 @@ fn direction(session: &SdpSession, media: &SdpMedia) -> Direction {
         .unwrap_or(Direction::SendRecv)
 }
 
-/// Reads an offer and chooses the audio stream, codec and telephone-event.
+/// Reads an offer and chooses the audio stream, codec (by [`SUPPORTED`] order) and
+/// telephone-event.
 pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
+    negotiate_with(offer, &SUPPORTED)
+}
+
+fn opus_fmtp(media: &SdpMedia, pt: u8) -> OpusFmtp {
+    let mut fmtp = OpusFmtp::default();
+    for attr in media.get_attributes_of_type(SdpAttributeType::Fmtp) {
+        let SdpAttribute::Fmtp(f) = attr else {
+            continue;
+        };
+        if f.payload_type != pt {
+            continue;
+        }
+        let p = &f.parameters;
+        fmtp.max_playback_rate = p.maxplaybackrate.clamp(8_000, 48_000);
+        fmtp.max_average_bitrate = (p.maxaveragebitrate > 0).then_some(p.maxaveragebitrate);
+        fmtp.use_inband_fec = p.useinbandfec;
+        fmtp.use_dtx = p.usedtx;
+        fmtp.stereo = p.stereo;
+        for token in &p.unknown_tokens {
+            if let Some((key, value)) = token.split_once('=')
+                && key.trim().eq_ignore_ascii_case("sprop-maxcapturerate")
+                && let Ok(rate) = value.trim().parse::<u32>()
+            {
+                fmtp.max_capture_rate = rate.clamp(8_000, 48_000);
+            }
+        }
+    }
+    fmtp
+}
+
+/// [`negotiate`] with our own order of preference: the first codec of `preference` that
+/// the offer carries wins, whatever the offer's order.
+pub fn negotiate_with(offer: &str, preference: &[Codec]) -> Result<Negotiated, SdpError> {
     let session = parse(offer)?;
     let media_lines = session
         .media
@@ -130,10 +180,16 @@ pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
             Some(r) => Codec::from_rtpmap(&r.codec_name, r.frequency),
             None => Codec::from_static_payload_type(pt),
         };
-        let chosen = formats.iter().find_map(|&pt| {
-            let pt = u8::try_from(pt).ok()?;
-            codec_of(pt).map(|c| (c, pt))
-        });
+        let offered: Vec<(Codec, u8)> = formats
+            .iter()
+            .filter_map(|&pt| {
+                let pt = u8::try_from(pt).ok()?;
+                codec_of(pt).map(|c| (c, pt))
+            })
+            .collect();
+        let chosen = preference
+            .iter()
+            .find_map(|want| offered.iter().find(|(c, _)| c == want).copied());
         let Some((codec, payload_type)) = chosen else {
             continue;
         };
@@ -157,8 +213,36 @@ pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
         };
         let ip = connection_ip(&session, media)?;
         let port = u16::try_from(media.get_port()).map_err(|_| SdpError::BadAddress)?;
+        let rtcp_mux = media.get_attribute(SdpAttributeType::RtcpMux).is_some();
+        let remote_rtcp = match media.get_attribute(SdpAttributeType::Rtcp) {
+            Some(SdpAttribute::Rtcp(r)) => {
+                let rtcp_ip = match &r.unicast_addr {
+                    Some(ExplicitlyTypedAddress::Ip(ip)) => *ip,
+                    _ => ip,
+                };
+                SocketAddr::new(rtcp_ip, r.port)
+            }
+            _ => SocketAddr::new(ip, port.wrapping_add(1)),
+        };
+        let audio_level_id = media
+            .get_attributes_of_type(SdpAttributeType::Extmap)
+            .into_iter()
+            .find_map(|a| match a {
+                SdpAttribute::Extmap(e) if e.url == AUDIO_LEVEL_URI => {
+                    u8::try_from(e.id).ok().filter(|id| (1..=14).contains(id))
+                }
+                _ => None,
+            });
         return Ok(Negotiated {
             remote: SocketAddr::new(ip, port),
+            opus: if codec == Codec::Opus {
+                opus_fmtp(media, payload_type)
+            } else {
+                OpusFmtp::default()
+            },
+            rtcp_mux,
+            remote_rtcp,
+            audio_level_id,
             codec,
             payload_type,
             telephone_event,
@@ -202,8 +286,11 @@ pub fn answer(neg: &Negotiated, local: SocketAddr, session_id: u64, version: u64
             local.port(),
             neg.payload_type,
             neg.codec.encoding_name(),
-            neg.codec.clock_rate()
+            neg.codec.rtpmap_rate()
         );
+        if neg.codec == Codec::Opus {
+            write_opus_fmtp(&mut out, neg.payload_type);
+        }
         if let Some(te) = neg.telephone_event {
             let rate = neg.telephone_event_rate;
             let _ = write!(
@@ -216,32 +303,49 @@ pub fn answer(neg: &Negotiated, local: SocketAddr, session_id: u64, version: u64
             "a=ptime:20\r\na={}\r\n",
             neg.remote_direction.answer().attribute()
         );
+        if neg.rtcp_mux {
+            out.push_str("a=rtcp-mux\r\n");
+        }
+        if let Some(id) = neg.audio_level_id {
+            let _ = write!(out, "a=extmap:{id} {AUDIO_LEVEL_URI}\r\n");
+        }
     }
     out
 }
 
-/// Writes our own offer (for an INVITE that arrived without SDP).
-pub fn offer(local: SocketAddr, session_id: u64, version: u64) -> String {
-    let mut out = String::with_capacity(300);
+/// What we say about the Opus we receive and send (RFC 7587 §6.1): mono, wideband and up,
+/// FEC welcome.
+fn write_opus_fmtp(out: &mut String, pt: u8) {
+    let _ = write!(
+        out,
+        "a=fmtp:{pt} useinbandfec=1;maxplaybackrate=48000;sprop-maxcapturerate=48000;stereo=0;sprop-stereo=0\r\n"
+    );
+}
+
+/// Writes our own offer (for an INVITE that arrived without SDP, or a call we place),
+/// listing `codecs` in order.
+pub fn offer(local: SocketAddr, session_id: u64, version: u64, codecs: &[Codec]) -> String {
+    let mut out = String::with_capacity(400);
     header(&mut out, session_id, version, local.ip());
-    let pts: Vec<String> = SUPPORTED
-        .iter()
-        .map(|c| c.static_payload_type().to_string())
-        .collect();
+    let pt_of = |c: Codec| c.static_payload_type().unwrap_or(OPUS_PT);
+    let pts: Vec<String> = codecs.iter().map(|&c| pt_of(c).to_string()).collect();
     let _ = write!(
         out,
         "m=audio {} RTP/AVP {} {TELEPHONE_EVENT_PT}\r\n",
         local.port(),
         pts.join(" ")
     );
-    for c in SUPPORTED {
+    for &c in codecs {
         let _ = write!(
             out,
             "a=rtpmap:{} {}/{}\r\n",
-            c.static_payload_type(),
+            pt_of(c),
             c.encoding_name(),
-            c.clock_rate()
+            c.rtpmap_rate()
         );
+        if c == Codec::Opus {
+            write_opus_fmtp(&mut out, OPUS_PT);
+        }
     }
     let _ = write!(
         out,
@@ -250,13 +354,9 @@ pub fn offer(local: SocketAddr, session_id: u64, version: u64) -> String {
     out
 }
 
-/// Reads the answer to our [`offer`]: the answerer must pick from what we offered.
-pub fn negotiate_answer(answer: &str) -> Result<Negotiated, SdpError> {
-    let neg = negotiate(answer)?;
-    if !SUPPORTED.contains(&neg.codec) {
-        return Err(SdpError::NoCommonCodec);
-    }
-    Ok(neg)
+/// Reads the answer to our [`offer`] of `offered`: the answerer must pick from those.
+pub fn negotiate_answer(answer: &str, offered: &[Codec]) -> Result<Negotiated, SdpError> {
+    negotiate_with(answer, offered)
 }
 
 #[cfg(test)]
@@ -268,8 +368,19 @@ mod tests {
     const BARESIP_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 10000 RTP/AVP 96 9 8 0 101\r\nb=AS:117\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 stereo=1;sprop-stereo=1\r\na=rtpmap:9 G722/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\na=rtcp-rsize\r\n";
 
     #[test]
-    fn picks_first_supported_codec_in_offer_order() {
+    fn prefers_wideband_then_follows_a_configured_order() {
         let neg = negotiate(BARESIP_OFFER).expect("negotiate");
+        assert_eq!((neg.codec, neg.payload_type), (Codec::Opus, 96));
+        assert!(neg.opus.stereo);
+        let ans = answer(&neg, "127.0.0.1:20000".parse().expect("addr"), 1, 1);
+        assert!(ans.contains("a=rtpmap:96 opus/48000/2\r\n"), "{ans}");
+        assert!(ans.contains("stereo=0"), "{ans}");
+        assert_eq!(negotiate(&ans).expect("answer parses").codec, Codec::Opus);
+        let g722 = negotiate_with(BARESIP_OFFER, &[Codec::G722, Codec::Pcmu]).expect("g722");
+        assert_eq!((g722.codec, g722.payload_type), (Codec::G722, 9));
+        let ans = answer(&g722, "127.0.0.1:20000".parse().expect("addr"), 1, 1);
+        assert!(ans.contains("a=rtpmap:9 G722/8000\r\n"), "{ans}");
+        let neg = negotiate_with(BARESIP_OFFER, &[Codec::Pcma, Codec::Pcmu]).expect("negotiate");
         assert_eq!(neg.codec, Codec::Pcma);
         assert_eq!(neg.payload_type, 8);
         assert_eq!(neg.telephone_event, Some(101));
@@ -323,9 +434,44 @@ mod tests {
     }
 
     #[test]
+    fn opus_fmtp_rtcp_mux_and_audio_level_are_read_and_answered() {
+        let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 111 0\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 maxplaybackrate=16000;sprop-maxcapturerate=16000;useinbandfec=1;usedtx=1;maxaveragebitrate=20000;stereo=0\r\na=rtcp-mux\r\na=extmap:3 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n";
+        let neg = negotiate(offer).expect("negotiate");
+        assert_eq!(neg.codec, Codec::Opus);
+        let o = neg.opus;
+        assert_eq!((o.max_playback_rate, o.max_capture_rate), (16_000, 16_000));
+        assert_eq!(o.max_average_bitrate, Some(20_000));
+        assert!(o.use_inband_fec && o.use_dtx && !o.stereo);
+        assert_eq!(o.audio_rate(), chorus_types::AudioRate::Wide);
+        assert!(neg.rtcp_mux);
+        assert_eq!(neg.audio_level_id, Some(3));
+        let ans = answer(&neg, "127.0.0.1:20000".parse().expect("addr"), 1, 1);
+        assert!(ans.contains("a=rtcp-mux\r\n"), "{ans}");
+        assert!(
+            ans.contains("a=extmap:3 urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+            "{ans}"
+        );
+        let plain = negotiate(SIPP_OFFER).expect("negotiate");
+        assert!(!plain.rtcp_mux);
+        assert_eq!(plain.remote_rtcp, "127.0.0.1:6001".parse().expect("addr"));
+    }
+
+    #[test]
     fn our_offer_round_trips() {
-        let ours = offer("127.0.0.1:20002".parse().expect("addr"), 9, 9);
-        let neg = negotiate_answer(&ours).expect("answer");
+        let ours = offer("127.0.0.1:20002".parse().expect("addr"), 9, 9, &SUPPORTED);
+        assert!(
+            ours.contains("m=audio 20002 RTP/AVP 111 9 0 8 101"),
+            "{ours}"
+        );
+        let neg = negotiate_answer(&ours, &SUPPORTED).expect("answer");
+        assert_eq!(neg.codec, Codec::Opus);
+        let narrow = offer(
+            "127.0.0.1:20002".parse().expect("addr"),
+            9,
+            9,
+            &[Codec::Pcmu],
+        );
+        let neg = negotiate_answer(&narrow, &[Codec::Pcmu]).expect("answer");
         assert_eq!(neg.codec, Codec::Pcmu);
         assert_eq!(neg.telephone_event, Some(TELEPHONE_EVENT_PT));
     }

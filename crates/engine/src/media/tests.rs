@@ -1,17 +1,9 @@
 //! The media group on a virtual clock.
 
 use super::*;
-use chorus_types::Direction;
 
 fn params(port: u16) -> MediaParams {
-    MediaParams {
-        remote: SocketAddr::from(([127, 0, 0, 1], port)),
-        codec: Codec::Pcmu,
-        payload_type: 0,
-        telephone_event: Some(101),
-        telephone_event_rate: 8000,
-        remote_direction: Direction::SendRecv,
-    }
+    MediaParams::pcmu(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 fn addr(port: u16) -> SocketAddr {
@@ -353,4 +345,115 @@ fn muxed_rtcp_reports_are_read_not_mixed() {
     );
     assert_eq!(stats.receive.rtcp, 1);
     assert_eq!(rig.group.totals().dropped, 0, "RTCP is read, not dropped");
+}
+
+/// A leg of any codec driven by real encoders and decoders.
+struct Phone {
+    call: CallId,
+    port: u16,
+    codec: Codec,
+    sender: RtpSender,
+    encoder: Encoder,
+    decoder: chorus_codec::Decoder,
+    heard: Vec<i16>,
+}
+
+fn tone_frame(rate: AudioRate, freq: f64, frame: usize) -> Vec<i16> {
+    let n = rate.frame_samples();
+    (frame * n..(frame + 1) * n)
+        .map(|i| {
+            (6000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / f64::from(rate.hz())).sin())
+                as i16
+        })
+        .collect()
+}
+
+fn tone_level(samples: &[i16], rate: AudioRate, freq: f64) -> f64 {
+    let (mut re, mut im) = (0.0, 0.0);
+    for (n, &s) in samples.iter().enumerate() {
+        let w = 2.0 * std::f64::consts::PI * freq * n as f64 / f64::from(rate.hz());
+        re += f64::from(s) * w.cos();
+        im += f64::from(s) * w.sin();
+    }
+    2.0 * (re * re + im * im).sqrt() / samples.len() as f64
+}
+
+#[test]
+fn opus_g722_and_pcmu_legs_mix_at_48khz_and_hear_each_other_at_level() {
+    let start = Instant::now();
+    let mut group = MediaGroup::new(start);
+    let fmtp = OpusFmtp {
+        use_inband_fec: true,
+        ..OpusFmtp::default()
+    };
+    let mut phones: Vec<Phone> = [
+        (1u64, Codec::Opus, 111u8),
+        (2, Codec::G722, 9),
+        (3, Codec::Pcmu, 0),
+    ]
+    .into_iter()
+    .map(|(id, codec, pt)| {
+        let port = 7100 + id as u16;
+        let params = MediaParams {
+            codec,
+            payload_type: pt,
+            opus: fmtp,
+            ..MediaParams::pcmu(addr(port))
+        };
+        group.add_leg(CallId(id), "mixed", params, id as u32);
+        join(&mut group, CallId(id));
+        let rate = codec.audio_rate();
+        Phone {
+            call: CallId(id),
+            port,
+            codec,
+            sender: RtpSender::new(500 + id as u32, pt, codec.clock_rate() / 50),
+            encoder: Encoder::new(codec, rate, &OpusSettings::default(), &fmtp).expect("enc"),
+            decoder: chorus_codec::Decoder::new(codec, rate).expect("dec"),
+            heard: Vec::new(),
+        }
+    })
+    .collect();
+    assert_eq!(group.conference_rate("mixed"), Some(AudioRate::Full));
+    let freqs = [1000.0, 1500.0, 700.0];
+    for tick in 0..100usize {
+        let now = start + Duration::from_millis(20 * tick as u64);
+        for (p, &freq) in phones.iter_mut().zip(&freqs) {
+            let mut payload = [0u8; chorus_codec::MAX_PAYLOAD];
+            let n = p
+                .encoder
+                .encode(&tone_frame(p.encoder.rate(), freq, tick), &mut payload);
+            let mut pkt = [0u8; 1400];
+            let len = p.sender.write(&payload[..n], false, &mut pkt);
+            group.handle_packet(now, p.call, addr(p.port), &pkt[..len]);
+        }
+        group.handle_timeout(now);
+        while let Some(t) = group.poll_transmit() {
+            let reader = rtp_rs::RtpReader::new(t.data).expect("rtp");
+            let p = phones.iter_mut().find(|p| p.call == t.leg).expect("phone");
+            p.decoder.decode(reader.payload(), &mut p.heard);
+        }
+    }
+    for (i, p) in phones.iter().enumerate() {
+        let rate = p.decoder.rate();
+        let tail = &p.heard[p.heard.len() / 2..];
+        for (j, &freq) in freqs.iter().enumerate() {
+            let level = tone_level(tail, rate, freq);
+            if i == j {
+                assert!(level < 300.0, "{:?} hears itself at {level}", p.codec);
+            } else {
+                let db = 20.0 * (level / 6000.0).log10();
+                assert!(
+                    db.abs() < 1.0,
+                    "{:?} hears {freq} Hz at {db:.2} dB",
+                    p.codec
+                );
+            }
+        }
+    }
+    // The 48 kHz member leaves: the bus drops to G.722's 16 kHz; then to 8 kHz.
+    group.remove_leg(CallId(1));
+    assert_eq!(group.conference_rate("mixed"), Some(AudioRate::Wide));
+    group.remove_leg(CallId(2));
+    assert_eq!(group.conference_rate("mixed"), Some(AudioRate::Narrow));
 }

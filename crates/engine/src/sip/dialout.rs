@@ -186,7 +186,7 @@ impl Engine {
         let Some(local_rtp) = dial.local_rtp else {
             return;
         };
-        let sdp = chorus_sdp::offer(local_rtp, dial.session_id, 1);
+        let sdp = chorus_sdp::offer(local_rtp, dial.session_id, 1, &self.config.codecs);
         let transport = match config.transport {
             Transport::Udp => "",
             Transport::Tcp => ";transport=tcp",
@@ -327,7 +327,7 @@ impl Engine {
     /// the inviter instead of ours (RFC 3960 gateway model).
     fn early_media(&mut self, id: CallId, dial: &mut Dialing, response: &Response) {
         let answer = String::from_utf8_lossy(&response.body).into_owned();
-        let Ok(negotiated) = chorus_sdp::negotiate_answer(&answer) else {
+        let Ok(negotiated) = chorus_sdp::negotiate_answer(&answer, &self.config.codecs) else {
             return;
         };
         dial.early = true;
@@ -426,7 +426,7 @@ impl Engine {
             self.media(MediaCommand::Patch { call: id, to: None });
         }
         let answer = String::from_utf8_lossy(&response.body).into_owned();
-        let negotiated = chorus_sdp::negotiate_answer(&answer);
+        let negotiated = chorus_sdp::negotiate_answer(&answer, &self.config.codecs);
         // The INVITE we sent stands in for a request in the call's record.
         let Some(Ok(Message::Request(invite))) = dial.invite.as_ref().map(|b| parse(b)) else {
             return self.dial_failed(id, &dial, Failure::Failed);

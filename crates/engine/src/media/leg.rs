@@ -1,0 +1,242 @@
+//! One leg's audio chain: jitter buffer → decoder (with concealment) → the leg's own rate
+//! → the conference bus rate, and back: bus → the leg's rate (+ its prompts) → encoder.
+//!
+//! A leg runs at its codec's rate (8 kHz G.711, 16 kHz G.722, 8–48 kHz Opus as its
+//! `maxplaybackrate` allows). Resamplers exist only where two rates differ, so an
+//! all-G.711 conference never resamples. Prompts, music, keypad detection and recordings
+//! are narrowband (8 kHz), converted at the edge when the leg runs faster.
+
+use chorus_codec::{Decoder, Encoder, MAX_PAYLOAD, OpusSettings, Resampler};
+use chorus_rtp::{JitterBuffer, Playout};
+use chorus_types::{AudioRate, Codec, FRAME_SAMPLES, Frame, OpusFmtp, SILENCE};
+
+/// Ticks of an empty buffer concealed (so a late packet is a smooth dip, not a hole)
+/// before the leg counts as silent.
+const CONCEAL_EMPTY_TICKS: u32 = 3;
+/// Mean absolute level under which a frame is quiet enough to drop excess delay in.
+const QUIET_LEVEL: u32 = 100;
+
+/// Mean absolute sample value.
+pub(super) fn frame_level(frame: &[i16]) -> u32 {
+    if frame.is_empty() {
+        return 0;
+    }
+    (frame
+        .iter()
+        .map(|&s| u64::from(s.unsigned_abs()))
+        .sum::<u64>()
+        / frame.len() as u64) as u32
+}
+
+fn resampler_between(from: AudioRate, to: AudioRate) -> Option<Resampler> {
+    (from != to).then(|| Resampler::new(from, to))
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(super) struct LegAudio {
+    /// The codec.
+    pub(super) codec: Codec,
+    /// The far end's Opus parameters.
+    pub(super) fmtp: OpusFmtp,
+    /// The leg's own rate.
+    pub(super) rate: AudioRate,
+    decoder: Decoder,
+    encoder: Encoder,
+    /// Decoded audio not yet played (packets longer than a tick leave some).
+    pending: Vec<i16>,
+    /// This tick's input at the leg's rate.
+    pub(super) input: Vec<i16>,
+    empty_run: u32,
+    bus_rate: AudioRate,
+    to_bus: Option<Resampler>,
+    from_bus: Option<Resampler>,
+    bus_input: Vec<i16>,
+    to_narrow: Option<Resampler>,
+    out_to_narrow: Option<Resampler>,
+    from_narrow: Option<Resampler>,
+    /// The output (what the leg hears) at its rate.
+    out: Vec<i16>,
+    scratch: Vec<i16>,
+    pub(super) payload: Vec<u8>,
+    /// Whether the last tick's packet came from a shared stream, not this encoder.
+    pub(super) shared_last: bool,
+}
+
+impl LegAudio {
+    pub(super) fn new(
+        codec: Codec,
+        fmtp: OpusFmtp,
+        settings: &OpusSettings,
+    ) -> Result<Self, chorus_codec::CodecError> {
+        let rate = match codec {
+            Codec::Opus => fmtp.audio_rate(),
+            other => other.audio_rate(),
+        };
+        let n = rate.frame_samples();
+        Ok(LegAudio {
+            codec,
+            fmtp,
+            rate,
+            decoder: Decoder::new(codec, rate)?,
+            encoder: Encoder::new(codec, rate, settings, &fmtp)?,
+            pending: Vec::with_capacity(chorus_codec::MAX_DECODED + n),
+            input: vec![0; n],
+            empty_run: CONCEAL_EMPTY_TICKS,
+            bus_rate: rate,
+            to_bus: None,
+            from_bus: None,
+            bus_input: Vec::new(),
+            to_narrow: resampler_between(rate, AudioRate::Narrow),
+            out_to_narrow: None,
+            from_narrow: resampler_between(AudioRate::Narrow, rate),
+            out: vec![0; n],
+            scratch: vec![0; n],
+            payload: vec![0; MAX_PAYLOAD],
+            shared_last: false,
+        })
+    }
+
+    /// Follows the conference to a new mixing rate.
+    pub(super) fn set_bus_rate(&mut self, bus: AudioRate) {
+        if bus == self.bus_rate && (self.to_bus.is_some() == (bus != self.rate)) {
+            return;
+        }
+        self.bus_rate = bus;
+        self.to_bus = resampler_between(self.rate, bus);
+        self.from_bus = resampler_between(bus, self.rate);
+        self.bus_input = vec![0; bus.frame_samples()];
+    }
+
+    /// Whether this leg's rate equals the bus's, so it may take a shared encoded frame.
+    pub(super) fn on_bus_rate(&self) -> bool {
+        self.bus_rate == self.rate
+    }
+
+    /// Fills [`LegAudio::input`] with the next 20 ms from the jitter buffer. Returns
+    /// whether any of it is audio (received or concealed) rather than silence.
+    pub(super) fn pull(&mut self, jitter: &mut JitterBuffer) -> bool {
+        let n = self.rate.frame_samples();
+        let mut audio = false;
+        // Bounded: a packet is at most 120 ms, so a few pops always fill a frame.
+        for _ in 0..8 {
+            if self.pending.len() >= n {
+                break;
+            }
+            match jitter.pop() {
+                Playout::Packet(payload) => {
+                    if self.decoder.decode(payload, &mut self.pending) == 0 {
+                        self.decoder.conceal(&mut self.pending);
+                    }
+                    self.empty_run = 0;
+                    audio = true;
+                }
+                Playout::Lost { next: Some(next) } => {
+                    self.decoder.recover(next, &mut self.pending);
+                    audio = true;
+                }
+                Playout::Lost { next: None } => {
+                    self.decoder.conceal(&mut self.pending);
+                    audio = true;
+                }
+                Playout::Silence => {
+                    let len = self.pending.len();
+                    self.pending.resize(len + n, 0);
+                }
+                Playout::Empty => {
+                    if self.empty_run < CONCEAL_EMPTY_TICKS {
+                        self.decoder.conceal(&mut self.pending);
+                        audio = true;
+                    }
+                    self.empty_run = self.empty_run.saturating_add(1);
+                    break;
+                }
+            }
+        }
+        let take = n.min(self.pending.len());
+        self.input[..take].copy_from_slice(&self.pending[..take]);
+        self.input[take..].fill(0);
+        self.pending.drain(..take);
+        if frame_level(&self.input) < QUIET_LEVEL {
+            jitter.drop_excess();
+        }
+        audio
+    }
+
+    /// Silences this tick's input (muted, on hold, or a keypad tone cut out).
+    pub(super) fn clear_input(&mut self) {
+        self.input.fill(0);
+    }
+
+    /// This tick's input at the bus rate.
+    pub(super) fn bus_input(&mut self) -> &[i16] {
+        match &mut self.to_bus {
+            Some(r) => {
+                r.process(&self.input, &mut self.bus_input);
+                &self.bus_input
+            }
+            None => &self.input,
+        }
+    }
+
+    /// This tick's input at 8 kHz (for keypad tones, names, recordings, early media).
+    /// Call at most once per tick, every tick it is needed, to keep the filter in step.
+    pub(super) fn narrow_input(&mut self) -> Frame {
+        let mut frame = SILENCE;
+        match &mut self.to_narrow {
+            Some(r) => r.process(&self.input, &mut frame),
+            None => frame.copy_from_slice(&self.input[..FRAME_SAMPLES]),
+        }
+        frame
+    }
+
+    /// Builds what the leg hears this tick from the bus output (`None` outside the mix)
+    /// and its own 8 kHz sounds, then encodes it. Returns the payload length (0: send
+    /// nothing, e.g. Opus DTX).
+    pub(super) fn render(&mut self, bus: Option<&[i16]>, personal: Option<&Frame>) -> usize {
+        match (bus, &mut self.from_bus) {
+            (Some(mix), Some(r)) => r.process(mix, &mut self.out),
+            (Some(mix), None) => {
+                let n = self.out.len().min(mix.len());
+                self.out[..n].copy_from_slice(&mix[..n]);
+                self.out[n..].fill(0);
+            }
+            (None, _) => self.out.fill(0),
+        }
+        if let Some(sound) = personal {
+            match &mut self.from_narrow {
+                Some(r) => {
+                    r.process(sound, &mut self.scratch);
+                    add_into(&mut self.out, &self.scratch);
+                }
+                None => add_into(&mut self.out, sound),
+            }
+        }
+        if self.shared_last {
+            // The far end's decoder followed the shared encoder until now.
+            self.encoder.reset();
+            self.shared_last = false;
+        }
+        self.encoder.encode(&self.out, &mut self.payload)
+    }
+
+    /// What the leg heard this tick (after [`LegAudio::render`]) at 8 kHz.
+    pub(super) fn narrow_output(&mut self) -> Frame {
+        let mut frame = SILENCE;
+        if self.rate == AudioRate::Narrow {
+            frame.copy_from_slice(&self.out[..FRAME_SAMPLES]);
+            return frame;
+        }
+        let rate = self.rate;
+        self.out_to_narrow
+            .get_or_insert_with(|| Resampler::new(rate, AudioRate::Narrow))
+            .process(&self.out, &mut frame);
+        frame
+    }
+}
+
+pub(super) fn add_into(acc: &mut [i16], other: &[i16]) {
+    for (a, &b) in acc.iter_mut().zip(other.iter()) {
+        *a = a.saturating_add(b);
+    }
+}
