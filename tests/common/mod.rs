@@ -258,6 +258,39 @@ pub fn tone_level_db(samples: &[f64], rate: u32, freq: f64) -> f64 {
     20.0 * amplitude.max(1e-12).log10()
 }
 
+/// The codec a phone offers (alone), and the rate its microphone file is read at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)]
+pub enum Voice {
+    /// PCMU and PCMA, 8 kHz source.
+    G711,
+    /// PCMU alone.
+    Pcmu,
+    /// G.722, 16 kHz source.
+    G722,
+    /// Opus, 16 kHz source (baresip resamples to 48 kHz).
+    Opus,
+}
+
+impl Voice {
+    fn codecs(self) -> &'static str {
+        match self {
+            Voice::G711 => "pcmu,pcma",
+            Voice::Pcmu => "pcmu",
+            Voice::G722 => "G722/16000/1",
+            Voice::Opus => "opus/48000/2",
+        }
+    }
+
+    /// The rate of the WAV the phone plays.
+    pub fn source_rate(self) -> u32 {
+        match self {
+            Voice::G711 | Voice::Pcmu => 8000,
+            Voice::G722 | Voice::Opus => 16000,
+        }
+    }
+}
+
 /// A baresip phone that dials `target`, plays `source` as its microphone and records what
 /// it hears. Runs for `secs` seconds and then quits by itself.
 pub struct Phone {
@@ -279,7 +312,54 @@ impl Phone {
         target: &str,
         secs: u32,
     ) -> Phone {
-        Self::start(dir, name, sip_port, rtp_base, source, Some(target), secs)
+        Self::start(
+            dir,
+            name,
+            sip_port,
+            rtp_base,
+            source,
+            Some(target),
+            secs,
+            Voice::G711,
+        )
+    }
+
+    /// [`Phone::dial`] offering only `voice`'s codec.
+    #[allow(clippy::too_many_arguments, dead_code)]
+    pub fn dial_with(
+        dir: &Path,
+        name: &str,
+        sip_port: u16,
+        rtp_base: u16,
+        source: &Path,
+        target: &str,
+        secs: u32,
+        voice: Voice,
+    ) -> Phone {
+        Self::start(
+            dir,
+            name,
+            sip_port,
+            rtp_base,
+            source,
+            Some(target),
+            secs,
+            voice,
+        )
+    }
+
+    /// [`Phone::answering`] offering only `voice`'s codec.
+    #[allow(dead_code)]
+    pub fn answering_with(
+        dir: &Path,
+        name: &str,
+        sip_port: u16,
+        rtp_base: u16,
+        source: &Path,
+        secs: u32,
+        voice: Voice,
+    ) -> Phone {
+        Self::start(dir, name, sip_port, rtp_base, source, None, secs, voice)
     }
 
     /// A phone that answers calls to `sip:NAME@127.0.0.1:SIP_PORT` by itself (an external
@@ -292,9 +372,19 @@ impl Phone {
         source: &Path,
         secs: u32,
     ) -> Phone {
-        Self::start(dir, name, sip_port, rtp_base, source, None, secs)
+        Self::start(
+            dir,
+            name,
+            sip_port,
+            rtp_base,
+            source,
+            None,
+            secs,
+            Voice::G711,
+        )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn start(
         dir: &Path,
         name: &str,
@@ -303,6 +393,7 @@ impl Phone {
         source: &Path,
         target: Option<&str>,
         secs: u32,
+        voice: Voice,
     ) -> Phone {
         require("baresip", "baresip-core");
         let home = dir.join(name);
@@ -311,13 +402,15 @@ impl Phone {
         // baresip also binds TLS on sip_port + 1: callers must space their ports.
         let config = format!(
             "poll_method\tepoll\nsip_listen\t127.0.0.1:{sip_port}\nnet_interface\t127.0.0.1\ndns_server\t127.0.0.1:53\n\
-audio_player\talsa,null\naudio_alert\talsa,null\naudio_source\taufile,{src}\nausrc_srate\t8000\nausrc_channels\t1\n\
-auplay_srate\t8000\nauplay_channels\t1\naudio_codecs\tpcmu,pcma\nrtp_ports\t{rtp_base}-{rtp_end}\n\
-module_path\t/usr/lib/baresip/modules\nmodule\tg711.so\nmodule\taufile.so\nmodule\talsa.so\nmodule\tsndfile.so\n\
+audio_player\talsa,null\naudio_alert\talsa,null\naudio_source\taufile,{src}\nausrc_srate\t{srate}\nausrc_channels\t1\n\
+auplay_srate\t{srate}\nauplay_channels\t1\naudio_codecs\t{codecs}\nrtp_ports\t{rtp_base}-{rtp_end}\n\
+module_path\t/usr/lib/baresip/modules\nmodule\tg711.so\nmodule\tg722.so\nmodule\topus.so\nmodule\taufile.so\nmodule\talsa.so\nmodule\tsndfile.so\n\
 module\taccount.so\nmodule\tmenu.so\nmodule\tctrl_tcp.so\nctrl_tcp_listen\t127.0.0.1:{ctrl}\n\
 snd_path\t{dumps}\nstatmode_default\toff\n",
             ctrl = sip_port + 9,
             src = source.display(),
+            srate = voice.source_rate(),
+            codecs = voice.codecs(),
             rtp_end = rtp_base + 20,
             dumps = dumps.display(),
         );
@@ -329,7 +422,10 @@ snd_path\t{dumps}\nstatmode_default\toff\n",
         };
         fs::write(
             home.join("accounts"),
-            format!("<sip:{name}@127.0.0.1:{sip_port}>;regint=0{answer}\n"),
+            format!(
+                "<sip:{name}@127.0.0.1:{sip_port}>;regint=0;audio_codecs={}{answer}\n",
+                voice.codecs()
+            ),
         )
         .expect("accounts");
         let log = fs::File::create(home.join("baresip.log")).expect("log");

@@ -564,6 +564,7 @@ impl MediaGroup {
             .max()
             .unwrap_or(AudioRate::Narrow);
         if rate != conf.mixer.rate() {
+            tracing::info!(conference, rate = rate.hz(), "conference mixing rate");
             conf.mixer.set_rate(rate);
             conf.streams.clear();
             conf.announce_up =
