@@ -406,7 +406,8 @@ audio_player\talsa,null\naudio_alert\talsa,null\naudio_source\taufile,{src}\naus
 auplay_srate\t{srate}\nauplay_channels\t1\naudio_codecs\t{codecs}\nrtp_ports\t{rtp_base}-{rtp_end}\n\
 module_path\t/usr/lib/baresip/modules\nmodule\tg711.so\nmodule\tg722.so\nmodule\topus.so\nmodule\taufile.so\nmodule\talsa.so\nmodule\tsndfile.so\n\
 module\taccount.so\nmodule\tmenu.so\nmodule\tctrl_tcp.so\nctrl_tcp_listen\t127.0.0.1:{ctrl}\n\
-snd_path\t{dumps}\nstatmode_default\toff\n",
+snd_path\t{dumps}\nstatmode_default\toff\n\
+opus_bitrate\t64000\nopus_stereo\tno\nopus_sprop_stereo\tno\nopus_inbandfec\tyes\nopus_packet_loss\t10\n",
             ctrl = sip_port + 9,
             src = source.display(),
             srate = voice.source_rate(),

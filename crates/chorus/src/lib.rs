@@ -86,10 +86,10 @@ pub struct Cli {
     /// [default: opus,g722,pcmu,pcma].
     #[arg(long)]
     pub codecs: Option<String>,
-    /// Opus encoder complexity, 0-10 [default: 5].
+    /// Opus encoder complexity, 0-10 [default: 10].
     #[arg(long)]
     pub opus_complexity: Option<u8>,
-    /// Opus bitrate in bit/s, lowered to a phone's maxaveragebitrate [default: 32000].
+    /// Opus bitrate in bit/s, lowered to a phone's maxaveragebitrate [default: 64000].
     #[arg(long)]
     pub opus_bitrate: Option<u32>,
     /// Send Opus in-band FEC to phones that ask for it [default: true].

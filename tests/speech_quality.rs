@@ -1,0 +1,279 @@
+//! Speech quality through the bridge, scored with ITU-T P.862 PESQ: one baresip speaks the
+//! clip in `fixtures/speech/` into a conference, another records what it hears, and
+//! `tests/pesq_score.py` (the `pesq` package) scores the recording against the clip.
+
+mod common;
+#[path = "common/relay.rs"]
+mod relay;
+
+use chorus_codec::Resampler;
+use chorus_types::AudioRate;
+use common::{Bridge, Phone, Voice, repo_root, require, scratch};
+use relay::{Impairment, Relay};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Silence before the clip, so both phones are in the conference when speech starts.
+const LEAD_SECS: f64 = 1.5;
+/// Seconds each phone stays in the call: lead + 11.2 s of speech + a tail.
+const CALL_SECS: u32 = 15;
+
+fn rate_of(hz: u32) -> AudioRate {
+    match hz {
+        8000 => AudioRate::Narrow,
+        16000 => AudioRate::Wide,
+        48000 => AudioRate::Full,
+        other => panic!("unexpected rate {other}"),
+    }
+}
+
+fn resample(samples: &[i16], from: u32, to: u32) -> Vec<i16> {
+    if from == to {
+        return samples.to_vec();
+    }
+    let (from, to) = (rate_of(from), rate_of(to));
+    let mut r = Resampler::new(from, to);
+    let mut out = Vec::new();
+    let mut frame = vec![0i16; to.frame_samples()];
+    // One extra frame of silence flushes the filter's delay.
+    for chunk in samples
+        .chunks(from.frame_samples())
+        .chain(std::iter::once(&[][..]))
+    {
+        r.process(chunk, &mut frame);
+        out.extend_from_slice(&frame);
+    }
+    out.drain(..r.delay().min(out.len()));
+    out.truncate(samples.len() * to.hz() as usize / from.hz() as usize);
+    out
+}
+
+fn write_wav(path: &Path, rate: u32, samples: &[i16]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("wav");
+    for &s in samples {
+        w.write_sample(s).expect("sample");
+    }
+    w.finalize().expect("finalize");
+}
+
+/// The clip at 16 kHz.
+fn clip() -> Vec<i16> {
+    let mut r = hound::WavReader::open(repo_root().join("fixtures/speech/pesq-clip.wav"))
+        .expect("speech fixture");
+    assert_eq!(r.spec().sample_rate, 16000);
+    r.samples::<i16>().map(|s| s.unwrap_or(0)).collect()
+}
+
+/// The file a phone of `voice` plays: silence, the clip, silence.
+fn speaker_source(dir: &Path, voice: Voice) -> PathBuf {
+    let rate = voice.source_rate();
+    let speech = resample(&clip(), 16000, rate);
+    let lead = (LEAD_SECS * f64::from(rate)) as usize;
+    let total = (f64::from(CALL_SECS) + 3.0) as usize * rate as usize;
+    let mut samples = vec![0i16; lead];
+    samples.extend_from_slice(&speech);
+    samples.resize(total, 0);
+    let path = dir.join(format!("speech-{rate}.wav"));
+    write_wav(&path, rate, &samples);
+    path
+}
+
+fn silence_source(dir: &Path, voice: Voice) -> PathBuf {
+    let rate = voice.source_rate();
+    let path = dir.join(format!("silence-{rate}.wav"));
+    write_wav(
+        &path,
+        rate,
+        &vec![0; (CALL_SECS as usize + 3) * rate as usize],
+    );
+    path
+}
+
+/// PESQ of a recording against the clip: narrowband (8 kHz) or wideband (16 kHz).
+fn pesq(dir: &Path, name: &str, heard: &(Vec<f64>, u32), wideband: bool) -> f64 {
+    require("python3", "python3");
+    let fs = if wideband { 16000 } else { 8000 };
+    let reference = dir.join(format!("{name}-ref.wav"));
+    write_wav(&reference, fs, &resample(&clip(), 16000, fs));
+    let (samples, rate) = heard;
+    let pcm: Vec<i16> = samples
+        .iter()
+        .map(|&s| (s * 32768.0).clamp(-32768.0, 32767.0) as i16)
+        .collect();
+    let degraded = dir.join(format!("{name}-deg.wav"));
+    write_wav(&degraded, fs, &resample(&pcm, *rate, fs));
+    let out = Command::new("python3")
+        .arg(repo_root().join("tests/pesq_score.py"))
+        .arg(&reference)
+        .arg(&degraded)
+        .arg(if wideband { "wb" } else { "nb" })
+        .output()
+        .expect("run pesq_score.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pesq_score.py failed (is `pip install pesq numpy` done?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let score: f64 = text
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("a score");
+    eprintln!(
+        "PESQ {name} ({}): {}",
+        if wideband { "wb" } else { "nb" },
+        text.trim()
+    );
+    score
+}
+
+/// One speaker and one listener in a conference on `sip` (the speaker through `via`, a
+/// relay's SIP port, when given). Returns what the listener heard.
+fn conference_call(
+    dir: &Path,
+    sip: u16,
+    speaker: Voice,
+    listener: Voice,
+    via: Option<u16>,
+) -> (Vec<f64>, u32) {
+    let listening = Phone::dial_with(
+        dir,
+        "listener",
+        sip + 10,
+        19_000 + (sip - 7200) * 4,
+        &silence_source(dir, listener),
+        &format!("sip:500@127.0.0.1:{sip}"),
+        CALL_SECS,
+        listener,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let speaking = Phone::dial_with(
+        dir,
+        "speaker",
+        sip + 20,
+        19_000 + (sip - 7200) * 4 + 100,
+        &speaker_source(dir, speaker),
+        &format!("sip:500@127.0.0.1:{}", via.unwrap_or(sip)),
+        CALL_SECS,
+        speaker,
+    );
+    let heard = listening.recording();
+    drop(speaking);
+    heard
+}
+
+#[test]
+fn g711_through_the_bridge_scores_within_a_tenth_of_a_direct_call() {
+    let dir = scratch("pesq-g711");
+    let _bridge = Bridge::start(&dir, 7200, (28100, 28199), None, &[]);
+    let bridged = std::thread::spawn({
+        let dir = dir.join("bridged");
+        std::fs::create_dir_all(&dir).expect("dir");
+        move || {
+            let heard = conference_call(&dir, 7200, Voice::Pcmu, Voice::Pcmu, None);
+            pesq(&dir, "g711-bridge", &heard, false)
+        }
+    });
+    // The same two phones, the speaker calling the listener directly.
+    let direct_dir = dir.join("direct");
+    std::fs::create_dir_all(&direct_dir).expect("dir");
+    let listening = Phone::answering_with(
+        &direct_dir,
+        "listener",
+        7250,
+        18900,
+        &silence_source(&direct_dir, Voice::Pcmu),
+        CALL_SECS + 1,
+        Voice::Pcmu,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let speaking = Phone::dial_with(
+        &direct_dir,
+        "speaker",
+        7260,
+        19000,
+        &speaker_source(&direct_dir, Voice::Pcmu),
+        "sip:listener@127.0.0.1:7250",
+        CALL_SECS,
+        Voice::Pcmu,
+    );
+    let heard = listening.recording();
+    drop(speaking);
+    let direct = pesq(&direct_dir, "g711-direct", &heard, false);
+    let through = bridged.join().expect("bridged call");
+    assert!(
+        (through - direct).abs() <= 0.1,
+        "through the bridge {through:.3}, direct {direct:.3}"
+    );
+}
+
+#[test]
+fn opus_to_opus_is_wideband_quality() {
+    let dir = scratch("pesq-opus");
+    let _bridge = Bridge::start(&dir, 7300, (28200, 28299), None, &[]);
+    let heard = conference_call(&dir, 7300, Voice::Opus, Voice::Opus, None);
+    let score = pesq(&dir, "opus-opus", &heard, true);
+    assert!(score >= 4.0, "Opus to Opus wideband PESQ {score:.3}");
+}
+
+#[test]
+fn opus_speaker_to_g711_listener_is_good_narrowband() {
+    let dir = scratch("pesq-opus-g711");
+    let _bridge = Bridge::start(&dir, 7400, (28300, 28399), None, &[]);
+    let heard = conference_call(&dir, 7400, Voice::Opus, Voice::Pcmu, None);
+    let score = pesq(&dir, "opus-g711", &heard, false);
+    assert!(score >= 3.7, "Opus to G.711 narrowband PESQ {score:.3}");
+}
+
+#[test]
+fn opus_with_fec_survives_loss_and_jitter() {
+    let dir = scratch("pesq-opus-loss");
+    let bridge = Bridge::start(&dir, 7500, (28400, 28499), None, &[]);
+    let relay = Relay::start(
+        7590,
+        7500,
+        (28590, 28592),
+        Impairment {
+            loss: 0.05,
+            jitter_ms: 40,
+            seed: 5,
+        },
+    );
+    let heard = conference_call(&dir, 7500, Voice::Opus, Voice::Opus, Some(7590));
+    let forwarded = relay
+        .stats
+        .forwarded
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = relay
+        .stats
+        .dropped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("relay: {forwarded} forwarded, {dropped} dropped");
+    assert!(
+        forwarded > 500 && dropped > 15,
+        "the relay carried the speaker"
+    );
+    let seconds = heard.0.len() as f64 / f64::from(heard.1);
+    assert!(
+        seconds > f64::from(CALL_SECS) - 2.0,
+        "the call lasted only {seconds:.1} s"
+    );
+    let log = bridge.log_text();
+    assert_eq!(
+        log.matches("call ended").count(),
+        log.matches("reason=RemoteBye").count(),
+        "every call ended by the phone's own BYE, none dropped:\n{log}"
+    );
+    let score = pesq(&dir, "opus-loss", &heard, true);
+    assert!(
+        score >= 3.3,
+        "Opus with FEC under 5 % loss and 40 ms jitter: PESQ {score:.3}"
+    );
+}
