@@ -84,3 +84,65 @@ fn opus_g722_and_g711_phones_hear_each_other_at_level() {
         "the bridge mixed at 48 kHz"
     );
 }
+
+#[test]
+fn rtcp_gives_each_member_loss_jitter_and_round_trip_time() {
+    let dir = scratch("wideband-rtcp");
+    let bridge = Bridge::start(&dir, 7140, (28500, 28599), None, &[]);
+    let phones: Vec<Phone> = [(Voice::Opus, 7150u16, 18400u16), (Voice::Pcmu, 7160, 18500)]
+        .into_iter()
+        .map(|(voice, sip, rtp)| {
+            let source = dir.join(format!("tone-{sip}.wav"));
+            write_tone(&source, voice.source_rate(), 500.0, 0.3, 18.0);
+            Phone::dial_with(
+                &dir,
+                &format!("rtcp{sip}"),
+                sip,
+                rtp,
+                &source,
+                "sip:500@127.0.0.1:7140",
+                15,
+                voice,
+            )
+        })
+        .collect();
+    // Our first report goes out 2.5 s in; baresip answers on its own 5 s cycle.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(13);
+    let members = loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let body = ureq::get("http://127.0.0.1:47140/extension/500/conference/members/")
+            .call()
+            .expect("members")
+            .into_body()
+            .read_to_string()
+            .expect("body");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let done = json
+            .as_array()
+            .is_some_and(|m| m.len() == 2 && m.iter().all(|m| !m["media"]["rtt_ms"].is_null()));
+        if done || std::time::Instant::now() > deadline {
+            break json;
+        }
+    };
+    eprintln!("{members:#}");
+    for member in members.as_array().expect("array") {
+        let media = &member["media"];
+        assert!(media["packets_received"].as_u64() > Some(200), "{member}");
+        assert_eq!(media["packets_lost"].as_u64(), Some(0), "{member}");
+        assert!(media["jitter_ms"].as_u64() < Some(20), "{member}");
+        let rtt = media["rtt_ms"]
+            .as_u64()
+            .expect("a round-trip time from RTCP");
+        assert!(rtt < 50, "loopback round trip {rtt} ms");
+        assert_eq!(media["remote_packets_lost"].as_u64(), Some(0), "{member}");
+        assert!(media["remote_jitter_ms"].as_f64().is_some(), "{member}");
+    }
+    let mut bridge = bridge;
+    bridge.terminate();
+    drop(phones);
+    let log = bridge.log_text();
+    assert!(
+        log.contains("leg media") && log.contains("rtt_ms"),
+        "figures logged:\n{log}"
+    );
+}

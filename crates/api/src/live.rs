@@ -47,6 +47,56 @@ pub(crate) struct Member {
     codec: String,
     /// When they entered, RFC 3339.
     joined_at: String,
+    /// Media figures both ways, refreshed once a second; null in the first second.
+    media: Option<MemberMedia>,
+}
+
+/// One member's media: what we receive from them, and what their RTCP says about what
+/// we send.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct MemberMedia {
+    /// RTP packets received.
+    packets_received: u64,
+    /// RTP packets lost on the way to us.
+    packets_lost: u64,
+    /// Interarrival jitter of their stream (RFC 3550), ms.
+    jitter_ms: u32,
+    /// Our jitter buffer's target delay for them, ms.
+    buffer_ms: u32,
+    /// Frames concealed (lost or late).
+    concealed: u64,
+    /// RTP packets sent to them.
+    packets_sent: u64,
+    /// Share of our packets they lost, percent, from their last RTCP report.
+    remote_loss_percent: Option<f64>,
+    /// Our packets they lost in all, from their last RTCP report.
+    remote_packets_lost: Option<u32>,
+    /// Interarrival jitter of our stream at their end, ms.
+    remote_jitter_ms: Option<f64>,
+    /// Round-trip time from RTCP, ms.
+    rtt_ms: Option<u32>,
+    /// The audio level they last signalled (RFC 6464), dBov.
+    audio_level_dbov: Option<i32>,
+}
+
+fn member_media(s: &chorus_engine::LegStats, clock_rate: u32) -> MemberMedia {
+    MemberMedia {
+        packets_received: s.receive.accepted,
+        packets_lost: s.receive.lost,
+        jitter_ms: s.jitter_ms,
+        buffer_ms: s.delay_ms,
+        concealed: s.jitter.concealed,
+        packets_sent: s.sent,
+        remote_loss_percent: s
+            .far_end
+            .map(|f| f64::from(f.fraction_lost) * 100.0 / 256.0),
+        remote_packets_lost: s.far_end.map(|f| f.cumulative_lost),
+        remote_jitter_ms: s
+            .far_end
+            .map(|f| f64::from(f.jitter) * 1000.0 / f64::from(clock_rate)),
+        rtt_ms: s.rtt_ms,
+        audio_level_dbov: s.audio_level.map(|l| -i32::from(l.level)),
+    }
 }
 
 #[utoipa::path(get, path = "/conference/", tag = "live",
@@ -117,6 +167,10 @@ pub(crate) async fn members(
                 invited: m.info.invited,
                 codec: m.info.codec.encoding_name().to_owned(),
                 joined_at: humantime::format_rfc3339_seconds(m.joined_at).to_string(),
+                media: m
+                    .media
+                    .as_ref()
+                    .map(|s| member_media(s, m.info.codec.clock_rate())),
             })
             .collect(),
     ))

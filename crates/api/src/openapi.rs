@@ -52,6 +52,7 @@ impl Modify for BearerAuth {
         sounds::Sound,
         live::LiveConference,
         live::Member,
+        live::MemberMedia,
         recordings::RecordingInfo,
         ErrorBody
     )),

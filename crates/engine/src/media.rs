@@ -5,6 +5,7 @@ use crate::{CallId, MediaParams};
 use chorus_codec::{Encoder, OpusSettings, Resampler};
 use chorus_dtmf::{EventReceiver, InbandDetector};
 use chorus_mixer::{MemberId, Mixer, Output, TickClock};
+use chorus_rtp::rtcp::{RtcpSession, SenderStats};
 use chorus_rtp::telephone_event::TelephoneEvent;
 use chorus_rtp::{
     AudioLevel, JitterBuffer, JitterConfig, JitterStats, ReceiveStats, RtpReceiver, RtpSender,
@@ -20,6 +21,8 @@ use std::time::{Duration, Instant};
 const MAX_PACKET_MS: u32 = 120;
 /// RTP header plus the largest 20 ms payload, the most one outgoing packet needs.
 const MAX_OUT_PACKET: usize = 12 + chorus_codec::MAX_PAYLOAD;
+/// Room for one compound RTCP packet (SR + one report block + SDES + BYE).
+const MAX_RTCP: usize = 256;
 /// Frames kept out of the mix after an in-band tone, so its tail is not heard either.
 const TONE_HANGOVER_FRAMES: u32 = 3;
 /// A name recording ends after this much quiet once the caller has spoken.
@@ -44,6 +47,10 @@ pub struct LegStats {
     pub delay_ms: u32,
     /// The last RFC 6464 audio level the far end sent.
     pub audio_level: Option<AudioLevel>,
+    /// Round-trip time from RTCP, in ms.
+    pub rtt_ms: Option<u32>,
+    /// RTCP reports sent.
+    pub rtcp_sent: u64,
     /// Packets sent.
     pub sent: u64,
     /// What the far end's last RTCP report said about the stream we send.
@@ -219,12 +226,12 @@ struct Leg {
     narrow: Frame,
     /// Another leg that hears this one's audio alone (early media).
     patched_to: Option<CallId>,
-    /// The far end's last RTCP report on our stream.
-    far_end: Option<chorus_rtp::rtcp::FarEndReport>,
     /// The last RFC 6464 level the far end sent.
     audio_level: Option<AudioLevel>,
     /// The last packet was not sent (DTX): mark the next one.
     mark_next: bool,
+    /// Reports both ways.
+    rtcp: RtcpSession,
 }
 
 fn keys_for(params: &MediaParams) -> Keys {
@@ -327,8 +334,10 @@ pub struct MediaTransmit<'a> {
     pub leg: CallId,
     /// Where to.
     pub destination: SocketAddr,
-    /// The RTP packet.
+    /// The RTP or RTCP packet.
     pub data: &'a [u8],
+    /// RTCP for a leg without rtcp-mux: send it from the RTCP socket (RTP port + 1).
+    pub rtcp_port: bool,
 }
 
 /// How the media side codes and buffers audio.
@@ -361,13 +370,15 @@ pub struct MediaGroup {
     conferences: HashMap<String, Conference>,
     /// Outgoing packets of the last tick, back to back.
     out: Vec<u8>,
-    queue: VecDeque<(CallId, SocketAddr, Range<usize>)>,
+    queue: VecDeque<(CallId, SocketAddr, Range<usize>, bool)>,
     events: VecDeque<MediaEvent>,
     /// This tick's audio of recorded legs: (leg, what it said, what it heard).
     recorded: VecDeque<(CallId, Frame, Frame)>,
     /// Counters of legs already removed, so totals never go backwards.
     retired: LegStats,
     ticks: u64,
+    /// A known instant and the NTP time then, for RTCP.
+    epoch: (Instant, u64),
 }
 
 /// Counters summed over every leg this group has had.
@@ -410,7 +421,14 @@ impl MediaGroup {
             recorded: VecDeque::new(),
             retired: LegStats::default(),
             ticks: 0,
+            epoch: (now, 0),
         }
+    }
+
+    /// Tells the group the wall-clock time (64-bit NTP format) at `now`, for the NTP
+    /// timestamps of sender reports. Without it they count from zero.
+    pub fn set_wall_clock(&mut self, now: Instant, ntp: u64) {
+        self.epoch = (now, ntp);
     }
 
     /// Counters over every leg, present and past. O(legs): call it now and then, not per
@@ -449,8 +467,10 @@ impl MediaGroup {
             jitter_ms: leg.jitter.jitter() * 1000 / leg.params.codec.clock_rate(),
             delay_ms: leg.jitter.target() * 1000 / leg.params.codec.clock_rate(),
             sent: leg.sender.packets_sent(),
-            far_end: leg.far_end,
+            far_end: leg.rtcp.far_end(),
             audio_level: leg.audio_level,
+            rtt_ms: leg.rtcp.rtt().map(|d| d.as_millis() as u32),
+            rtcp_sent: leg.rtcp.reports_sent(),
         })
     }
 
@@ -506,9 +526,15 @@ impl MediaGroup {
             recorded: false,
             narrow: SILENCE,
             patched_to: None,
-            far_end: None,
             audio_level: None,
             mark_next: false,
+            rtcp: RtcpSession::new(
+                self.epoch.0,
+                self.epoch.1,
+                ssrc,
+                &format!("chorus-{ssrc:08x}@{conference}"),
+            )
+            .first_report_after(self.clock.poll_timeout()),
             params,
         };
         self.legs.insert(id, leg);
@@ -589,9 +615,25 @@ impl MediaGroup {
             r.lost += stats.receive.lost;
             self.retired.sent += stats.sent;
         }
-        let Some(leg) = self.legs.remove(&id) else {
+        let Some(mut leg) = self.legs.remove(&id) else {
             return;
         };
+        // Goodbye in RTCP (RFC 3550 §6.6); the driver sends it before closing the sockets.
+        let sent = sender_stats(&leg.sender);
+        let jitter = leg.jitter.jitter();
+        let start = self.out.len();
+        self.out.resize(start + MAX_RTCP, 0);
+        let n = leg.rtcp.write_bye(
+            self.epoch.0.max(self.clock.poll_timeout()),
+            sent,
+            jitter,
+            &mut self.out[start..],
+        );
+        self.out.truncate(start + n);
+        if n > 0 {
+            let (to, own_port) = rtcp_route(&leg);
+            self.queue.push_back((id, to, start..start + n, own_port));
+        }
         if let Some(conf) = self.conferences.get_mut(&leg.conference) {
             conf.mixer.remove(leg.member);
             conf.legs.retain(|&l| l != id);
@@ -672,15 +714,12 @@ impl MediaGroup {
             Ok(packet) => packet,
             // RTCP muxed on the RTP port (RFC 5761) from the far end: read its report.
             Err(chorus_rtp::Drop::Rtcp) => {
-                if let Some(report) =
-                    chorus_rtp::rtcp::summarise(data, leg.sender.ssrc()).and_then(|s| s.report)
-                {
-                    leg.far_end = Some(report);
-                }
+                leg.rtcp.handle_rtcp(now, data);
                 return;
             }
             Err(_) => return,
         };
+        leg.rtcp.on_rtp(packet.ssrc, packet.sequence);
         if let Keys::Events(pt, receiver) = &mut leg.keys
             && packet.payload_type == *pt
         {
@@ -714,6 +753,18 @@ impl MediaGroup {
             duration,
             packet.payload,
         );
+    }
+
+    /// One datagram that arrived on a leg's RTCP socket (RTP port + 1). Anything not from
+    /// the far end's host, or not RTCP, is dropped.
+    pub fn handle_rtcp(&mut self, now: Instant, id: CallId, source: SocketAddr, data: &[u8]) {
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return;
+        };
+        if source.ip() != leg.params.remote_rtcp.ip() && source.ip() != leg.params.remote.ip() {
+            return;
+        }
+        leg.rtcp.handle_rtcp(now, data);
     }
 
     /// When the next tick is due.
@@ -896,8 +947,26 @@ impl MediaGroup {
                 };
                 self.out.truncate(start + written);
                 if written > 0 {
-                    self.queue
-                        .push_back((*id, leg.receiver.send_to(), start..start + written));
+                    self.queue.push_back((
+                        *id,
+                        leg.receiver.send_to(),
+                        start..start + written,
+                        false,
+                    ));
+                }
+                if now >= leg.rtcp.poll_timeout() {
+                    let sent = sender_stats(&leg.sender);
+                    let jitter = leg.jitter.jitter();
+                    let start = self.out.len();
+                    self.out.resize(start + MAX_RTCP, 0);
+                    let n = leg
+                        .rtcp
+                        .write_report(now, sent, jitter, &mut self.out[start..]);
+                    self.out.truncate(start + n);
+                    if n > 0 {
+                        let (to, own_port) = rtcp_route(leg);
+                        self.queue.push_back((*id, to, start..start + n, own_port));
+                    }
                 }
             }
         }
@@ -905,12 +974,32 @@ impl MediaGroup {
 
     /// The next packet of the last tick.
     pub fn poll_transmit(&mut self) -> Option<MediaTransmit<'_>> {
-        let (leg, destination, range) = self.queue.pop_front()?;
+        let (leg, destination, range, rtcp_port) = self.queue.pop_front()?;
         Some(MediaTransmit {
             leg,
             destination,
             data: &self.out[range],
+            rtcp_port,
         })
+    }
+}
+
+/// What a leg's sender has sent, for its RTCP sender report.
+fn sender_stats(sender: &RtpSender) -> SenderStats {
+    SenderStats {
+        packets: sender.packets_sent(),
+        octets: sender.octets_sent(),
+        rtp_timestamp: sender.timestamp(),
+    }
+}
+
+/// Where a leg's RTCP goes: muxed to the RTP destination, else to its RTCP address from
+/// the RTCP socket.
+fn rtcp_route(leg: &Leg) -> (SocketAddr, bool) {
+    if leg.params.rtcp_mux {
+        (leg.receiver.send_to(), false)
+    } else {
+        (leg.params.remote_rtcp, true)
     }
 }
 

@@ -12,6 +12,8 @@ pub struct Member {
     pub info: MemberInfo,
     /// When the member entered.
     pub joined_at: SystemTime,
+    /// Media figures, refreshed once a second (none in the first second).
+    pub media: Option<chorus_engine::LegStats>,
 }
 
 /// One request.

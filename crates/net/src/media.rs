@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 enum Command {
     Add {
@@ -138,6 +138,16 @@ impl MediaThreads {
 }
 
 /// Adds what grew since `before` to the packet counters.
+/// The wall clock in 64-bit NTP format (seconds since 1900 and a binary fraction).
+fn ntp_now() -> u64 {
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let fraction = (u64::from(since.subsec_nanos()) << 32) / 1_000_000_000;
+    ((since.as_secs() + NTP_UNIX_OFFSET) << 32) | fraction
+}
+
 fn publish_totals(metrics: &Metrics, before: &mut MediaTotals, now: MediaTotals) {
     for (kind, was, is) in [
         ("in", before.received, now.received),
@@ -153,6 +163,40 @@ fn publish_totals(metrics: &Metrics, before: &mut MediaTotals, now: MediaTotals)
     *before = now;
 }
 
+fn send_all(group: &mut MediaGroup, sockets: &HashMap<CallId, (UdpSocket, PortLease)>) {
+    while let Some(t) = group.poll_transmit() {
+        let Some((socket, lease)) = sockets.get(&t.leg) else {
+            continue;
+        };
+        let socket = if t.rtcp_port { lease.rtcp() } else { socket };
+        if let Err(e) = socket.send_to(t.data, t.destination) {
+            debug!(leg = %t.leg, error = %e, "media send failed");
+        }
+    }
+}
+
+/// A leg's media figures when it ends: what we received, what the far end said about what
+/// we sent, and the round trip.
+fn log_leg(call: CallId, s: &chorus_engine::LegStats) {
+    let received = s.receive.accepted;
+    let lost = s.receive.lost;
+    info!(
+        %call,
+        received,
+        lost,
+        loss_percent = format!("{:.1}", 100.0 * lost as f64 / (received + lost).max(1) as f64),
+        jitter_ms = s.jitter_ms,
+        buffer_ms = s.delay_ms,
+        concealed = s.jitter.concealed,
+        late = s.jitter.late,
+        sent = s.sent,
+        far_end_lost = s.far_end.map(|f| f.cumulative_lost),
+        far_end_jitter = s.far_end.map(|f| f.jitter),
+        rtt_ms = s.rtt_ms,
+        "leg media"
+    );
+}
+
 fn mix_loop(
     commands: Receiver<Command>,
     metrics: &Metrics,
@@ -163,6 +207,7 @@ fn mix_loop(
     let mut published = MediaTotals::default();
     let mut ticks = 0u64;
     let mut group = MediaGroup::with_config(Instant::now(), config);
+    group.set_wall_clock(Instant::now(), ntp_now());
     let mut sockets: HashMap<CallId, (UdpSocket, PortLease)> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     let mut late_reported = 0;
@@ -207,9 +252,13 @@ fn mix_loop(
                 }
                 Ok(Command::Remove { call }) => {
                     if let Some(stats) = group.leg_stats(call) {
-                        debug!(%call, ?stats, "leg removed");
+                        log_leg(call, &stats);
+                        metrics.observe_leg(&stats);
                     }
+                    metrics.legs.remove(&call);
                     group.remove_leg(call);
+                    // The RTCP BYE goes out before the sockets close.
+                    send_all(&mut group, &sockets);
                     sockets.remove(&call);
                     recorder.send(Recording::Stop { call });
                 }
@@ -218,7 +267,7 @@ fn mix_loop(
             }
         }
         let now = Instant::now();
-        for (call, (socket, _)) in &sockets {
+        for (call, (socket, lease)) in &sockets {
             loop {
                 match socket.recv_from(&mut buf) {
                     Ok((len, source)) => group.handle_packet(now, *call, source, &buf[..len]),
@@ -227,20 +276,22 @@ fn mix_loop(
                     Err(_) => break,
                 }
             }
-        }
-        group.handle_timeout(now);
-        while let Some(t) = group.poll_transmit() {
-            if let Some((socket, _)) = sockets.get(&t.leg)
-                && let Err(e) = socket.send_to(t.data, t.destination)
-            {
-                debug!(leg = %t.leg, error = %e, "RTP send failed");
+            while let Ok((len, source)) = lease.rtcp().recv_from(&mut buf) {
+                group.handle_rtcp(now, *call, source, &buf[..len]);
             }
         }
+        group.handle_timeout(now);
+        send_all(&mut group, &sockets);
         metrics.tick_seconds.observe(now.elapsed().as_secs_f64());
         ticks += 1;
         // Totals walk every leg: once a second is plenty.
         if ticks.is_multiple_of(50) {
             publish_totals(metrics, &mut published, group.totals());
+            for call in sockets.keys() {
+                if let Some(stats) = group.leg_stats(*call) {
+                    metrics.legs.insert(*call, stats);
+                }
+            }
         }
         while let Some(event) = group.poll_event() {
             let _ = events.send(event);

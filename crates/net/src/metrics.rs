@@ -40,6 +40,14 @@ pub struct Metrics {
     pub rtp_packets: Family<Packets, Counter>,
     /// Keypad commands carried out.
     pub keypad_commands: Counter,
+    /// Interarrival jitter of each ended leg, in seconds.
+    pub leg_jitter_seconds: Histogram,
+    /// RTCP round-trip time of each ended leg that measured one, in seconds.
+    pub leg_rtt_seconds: Histogram,
+    /// Share of each ended leg's incoming packets that were lost.
+    pub leg_loss_ratio: Histogram,
+    /// Each live leg's media figures, refreshed once a second by its mixing thread.
+    pub legs: dashmap::DashMap<chorus_engine::CallId, chorus_engine::LegStats>,
 }
 
 impl Default for Metrics {
@@ -62,6 +70,24 @@ impl Metrics {
         let late_ticks = Counter::default();
         let rtp_packets = Family::<Packets, Counter>::default();
         let keypad_commands = Counter::default();
+        let leg_jitter_seconds = Histogram::new([0.001, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32]);
+        let leg_rtt_seconds = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8]);
+        let leg_loss_ratio = Histogram::new([0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2]);
+        registry.register(
+            "leg_jitter_seconds",
+            "Interarrival jitter (RFC 3550) of ended legs",
+            leg_jitter_seconds.clone(),
+        );
+        registry.register(
+            "leg_rtt_seconds",
+            "RTCP round-trip time of ended legs",
+            leg_rtt_seconds.clone(),
+        );
+        registry.register(
+            "leg_loss_ratio",
+            "Share of incoming RTP lost on ended legs",
+            leg_loss_ratio.clone(),
+        );
         registry.register("conferences", "Live conferences", conferences.clone());
         registry.register("members", "Members in live conferences", members.clone());
         registry.register("calls", "Calls by outcome", calls.clone());
@@ -90,6 +116,24 @@ impl Metrics {
             late_ticks,
             rtp_packets,
             keypad_commands,
+            leg_jitter_seconds,
+            leg_rtt_seconds,
+            leg_loss_ratio,
+            legs: dashmap::DashMap::new(),
+        }
+    }
+
+    /// Records an ended leg's media figures.
+    pub fn observe_leg(&self, stats: &chorus_engine::LegStats) {
+        self.leg_jitter_seconds
+            .observe(f64::from(stats.jitter_ms) / 1000.0);
+        if let Some(rtt) = stats.rtt_ms {
+            self.leg_rtt_seconds.observe(f64::from(rtt) / 1000.0);
+        }
+        let r = &stats.receive;
+        if r.accepted + r.lost > 0 {
+            self.leg_loss_ratio
+                .observe(r.lost as f64 / (r.accepted + r.lost) as f64);
         }
     }
 

@@ -20,11 +20,20 @@ pub struct PortPool {
     inner: Arc<Mutex<Inner>>,
 }
 
-/// A bound port; it returns to the pool when dropped.
+/// A bound port; it returns to the pool when dropped. It holds the RTCP socket on the
+/// port above.
 #[derive(Debug)]
 pub struct PortLease {
     pool: Arc<Mutex<Inner>>,
     port: u16,
+    rtcp: UdpSocket,
+}
+
+impl PortLease {
+    /// The RTCP socket (RTP port + 1), non-blocking.
+    pub fn rtcp(&self) -> &UdpSocket {
+        &self.rtcp
+    }
 }
 
 impl Drop for PortLease {
@@ -54,7 +63,8 @@ impl PortPool {
         inner.in_use.len()
     }
 
-    /// Binds a non-blocking UDP socket on `ip` at the next free port.
+    /// Binds non-blocking UDP sockets on `ip` at the next free even port (RTP) and the one
+    /// above it (RTCP, in the lease).
     pub fn bind(&self, ip: IpAddr) -> io::Result<(UdpSocket, PortLease)> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let span = u32::from(inner.last.saturating_sub(inner.first)) / 2 + 1;
@@ -72,13 +82,18 @@ impl PortPool {
             let Ok(socket) = UdpSocket::bind(SocketAddr::new(ip, port)) else {
                 continue;
             };
+            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, port.saturating_add(1))) else {
+                continue;
+            };
             socket.set_nonblocking(true)?;
+            rtcp.set_nonblocking(true)?;
             inner.in_use.insert(port);
             return Ok((
                 socket,
                 PortLease {
                     pool: Arc::clone(&self.inner),
                     port,
+                    rtcp,
                 },
             ));
         }
@@ -100,6 +115,7 @@ mod tests {
         let (a, lease_a) = pool.bind(ip).expect("first");
         let (b, _lease_b) = pool.bind(ip).expect("second");
         assert_eq!(a.local_addr().expect("addr").port(), 41002);
+        assert_eq!(lease_a.rtcp().local_addr().expect("addr").port(), 41003);
         assert_eq!(b.local_addr().expect("addr").port(), 41004);
         let (_c, _lease_c) = pool.bind(ip).expect("third");
         assert!(pool.bind(ip).is_err(), "range exhausted");

@@ -136,7 +136,7 @@ pub async fn run(
                 engine.handle_message(Instant::now(), Transport::Tcp, message.peer, &message.data);
             }
             Some(event) = media_events.recv() => engine.handle_media_event(Instant::now(), event),
-            Some(request) = control.recv() => handle_control(&mut engine, request),
+            Some(request) = control.recv() => handle_control(&mut engine, &driver.metrics, request),
             _ = tokio::time::sleep_until(wake) => engine.handle_timeout(Instant::now()),
             _ = &mut shutdown, if stopping_since.is_none() => {
                 info!(calls = engine.call_count(), "shutting down: hanging up every call");
@@ -172,7 +172,7 @@ struct Driver {
     published: EngineStats,
 }
 
-fn handle_control(engine: &mut Engine, request: Control) {
+fn handle_control(engine: &mut Engine, metrics: &Metrics, request: Control) {
     let now = Instant::now();
     match request {
         Control::SetExtensions(extensions) => engine.set_extensions(extensions),
@@ -186,6 +186,7 @@ fn handle_control(engine: &mut Engine, request: Control) {
                 members
                     .into_iter()
                     .map(|info| Member {
+                        media: metrics.legs.get(&CallId(info.id)).map(|s| *s),
                         joined_at: wall
                             .checked_sub(now.saturating_duration_since(info.joined_at))
                             .unwrap_or(wall),

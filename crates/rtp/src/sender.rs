@@ -12,6 +12,7 @@ pub struct RtpSender {
     sequence: u16,
     timestamp: u32,
     sent: u64,
+    octets: u64,
 }
 
 impl RtpSender {
@@ -25,6 +26,7 @@ impl RtpSender {
             sequence: (ssrc >> 16) as u16 ^ ssrc as u16,
             timestamp: ssrc.rotate_left(13),
             sent: 0,
+            octets: 0,
         }
     }
 
@@ -64,7 +66,18 @@ impl RtpSender {
         self.sequence = self.sequence.wrapping_add(1);
         self.timestamp = self.timestamp.wrapping_add(self.samples_per_packet);
         self.sent += 1;
+        self.octets += payload.len() as u64;
         written
+    }
+
+    /// Payload octets sent.
+    pub fn octets_sent(&self) -> u64 {
+        self.octets
+    }
+
+    /// The timestamp the next packet will carry.
+    pub fn timestamp(&self) -> u32 {
+        self.timestamp
     }
 
     /// Advances the timestamp by one packet's worth without sending (a skipped tick).

@@ -457,3 +457,37 @@ fn opus_g722_and_pcmu_legs_mix_at_48khz_and_hear_each_other_at_level() {
     group.remove_leg(CallId(2));
     assert_eq!(group.conference_rate("mixed"), Some(AudioRate::Narrow));
 }
+
+#[test]
+fn legs_send_rtcp_reports_to_port_plus_one_and_bye_when_removed() {
+    let start = Instant::now();
+    let mut group = MediaGroup::new(start);
+    group.set_wall_clock(start, 0xE000_0000_0000_0000);
+    group.add_leg(CallId(1), "r", params(7300), 1);
+    let mut muxed = params(7302);
+    muxed.rtcp_mux = true;
+    group.add_leg(CallId(2), "r", muxed, 2);
+    let mut reports = Vec::new();
+    for tick in 0..200u64 {
+        group.handle_timeout(start + Duration::from_millis(20 * tick));
+        while let Some(t) = group.poll_transmit() {
+            if chorus_rtp::rtcp::is_rtcp(t.data) {
+                reports.push((t.leg, t.destination, t.rtcp_port));
+            }
+        }
+    }
+    assert!(
+        reports.contains(&(CallId(1), addr(7301), true)),
+        "{reports:?}"
+    );
+    assert!(
+        reports.contains(&(CallId(2), addr(7302), false)),
+        "{reports:?}"
+    );
+    assert!(reports.len() <= 8, "about one per 5 s each: {reports:?}");
+    group.remove_leg(CallId(1));
+    let bye = group.poll_transmit().expect("BYE on removal");
+    let summary = chorus_rtp::rtcp::summarise(bye.data, 0).expect("valid RTCP");
+    assert!(summary.bye);
+    assert_eq!(bye.destination, addr(7301));
+}
