@@ -4,14 +4,19 @@ use crate::metrics::Packets;
 use crate::recorder::{Recorder, Recording};
 use crate::{Metrics, PortLease};
 use chorus_engine::{CallId, MediaCommand, MediaEvent, MediaGroup, MediaParams, MediaTotals};
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
+};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-use std::io::ErrorKind;
-use std::net::UdpSocket;
+use std::io::IoSliceMut;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::{debug, info, warn};
 
 enum Command {
@@ -163,6 +168,71 @@ fn publish_totals(metrics: &Metrics, before: &mut MediaTotals, now: MediaTotals)
     *before = now;
 }
 
+/// Datagrams read from one socket per tick at most (a 20 ms tick carries one or two).
+const MAX_DATAGRAMS_PER_TICK: usize = 64;
+
+/// Maps kernel receive timestamps (wall clock) onto the monotonic clock of one drain.
+struct ArrivalClock {
+    now: Instant,
+    wall: SystemTime,
+}
+
+impl ArrivalClock {
+    fn new(now: Instant) -> Self {
+        ArrivalClock {
+            now,
+            wall: SystemTime::now(),
+        }
+    }
+
+    /// When a datagram stamped `stamp` arrived; the drain time if it has no stamp.
+    fn instant(&self, stamp: Option<SystemTime>) -> Instant {
+        stamp
+            .and_then(|s| self.wall.duration_since(s).ok())
+            .and_then(|ago| self.now.checked_sub(ago))
+            .unwrap_or(self.now)
+    }
+}
+
+/// Reads one datagram without blocking, with its kernel receive time when the socket
+/// has SO_TIMESTAMPNS on. `None` when nothing is waiting (or on an error such as an ICMP
+/// port-unreachable from the far end, which only ends this drain).
+fn recv_stamped(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    cmsg: &mut [u8],
+) -> Option<(usize, SocketAddr, Option<SystemTime>)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(cmsg),
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .ok()?;
+    let source = msg.address.as_ref().and_then(|a| {
+        a.as_sockaddr_in()
+            .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
+            .or_else(|| {
+                a.as_sockaddr_in6()
+                    .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
+            })
+    })?;
+    let stamp = msg.cmsgs().ok().and_then(|mut cmsgs| {
+        cmsgs.find_map(|c| match c {
+            ControlMessageOwned::ScmTimestampns(ts) => Some(
+                UNIX_EPOCH
+                    + std::time::Duration::new(
+                        u64::try_from(ts.tv_sec()).ok()?,
+                        u32::try_from(ts.tv_nsec()).ok()?,
+                    ),
+            ),
+            _ => None,
+        })
+    });
+    Some((msg.bytes, source, stamp))
+}
+
 fn send_all(group: &mut MediaGroup, sockets: &HashMap<CallId, (UdpSocket, PortLease)>) {
     while let Some(t) = group.poll_transmit() {
         let Some((socket, lease)) = sockets.get(&t.leg) else {
@@ -210,6 +280,7 @@ fn mix_loop(
     group.set_wall_clock(Instant::now(), ntp_now());
     let mut sockets: HashMap<CallId, (UdpSocket, PortLease)> = HashMap::new();
     let mut buf = vec![0u8; 2048];
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
     let mut late_reported = 0;
     loop {
         // Deadlines are absolute (start + n × 20 ms), so sleeping from "now" to the next
@@ -230,6 +301,10 @@ fn mix_loop(
                     lease,
                 }) => {
                     group.add_leg(call, &conference, params, ssrc);
+                    for s in [&socket, lease.rtcp()] {
+                        // Without kernel timestamps arrival times fall back to the tick.
+                        let _ = setsockopt(s, sockopt::ReceiveTimestampns, &true);
+                    }
                     sockets.insert(call, (socket, lease));
                 }
                 Ok(Command::Update { call, params }) => group.update_leg(call, params),
@@ -267,17 +342,24 @@ fn mix_loop(
             }
         }
         let now = Instant::now();
+        let clock = ArrivalClock::new(now);
         for (call, (socket, lease)) in &sockets {
-            loop {
-                match socket.recv_from(&mut buf) {
-                    Ok((len, source)) => group.handle_packet(now, *call, source, &buf[..len]),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    // ICMP port-unreachable from the far end surfaces here; keep going.
-                    Err(_) => break,
+            // Bounded per tick, so a flood on one leg cannot starve the others.
+            for _ in 0..MAX_DATAGRAMS_PER_TICK {
+                match recv_stamped(socket, &mut buf, &mut cmsg) {
+                    Some((len, source, stamp)) => {
+                        group.handle_packet(clock.instant(stamp), *call, source, &buf[..len])
+                    }
+                    None => break,
                 }
             }
-            while let Ok((len, source)) = lease.rtcp().recv_from(&mut buf) {
-                group.handle_rtcp(now, *call, source, &buf[..len]);
+            for _ in 0..MAX_DATAGRAMS_PER_TICK {
+                match recv_stamped(lease.rtcp(), &mut buf, &mut cmsg) {
+                    Some((len, source, stamp)) => {
+                        group.handle_rtcp(clock.instant(stamp), *call, source, &buf[..len]);
+                    }
+                    None => break,
+                }
             }
         }
         group.handle_timeout(now);
