@@ -87,9 +87,11 @@ impl LegAudio {
             to_bus: None,
             from_bus: None,
             bus_input: Vec::new(),
-            to_narrow: resampler_between(rate, AudioRate::Narrow),
+            // The narrowband converters are made on first use: most legs never record
+            // or detect tones, and prompts may not play to a leg at all.
+            to_narrow: None,
             out_to_narrow: None,
-            from_narrow: resampler_between(AudioRate::Narrow, rate),
+            from_narrow: None,
             out: vec![0; n],
             scratch: vec![0; n],
             payload: vec![0; MAX_PAYLOAD],
@@ -183,10 +185,14 @@ impl LegAudio {
     /// Call at most once per tick, every tick it is needed, to keep the filter in step.
     pub(super) fn narrow_input(&mut self) -> Frame {
         let mut frame = SILENCE;
-        match &mut self.to_narrow {
-            Some(r) => r.process(&self.input, &mut frame),
-            None => frame.copy_from_slice(&self.input[..FRAME_SAMPLES]),
+        if self.rate == AudioRate::Narrow {
+            frame.copy_from_slice(&self.input[..FRAME_SAMPLES]);
+            return frame;
         }
+        let rate = self.rate;
+        self.to_narrow
+            .get_or_insert_with(|| Resampler::new(rate, AudioRate::Narrow))
+            .process(&self.input, &mut frame);
         frame
     }
 
@@ -204,12 +210,14 @@ impl LegAudio {
             (None, _) => self.out.fill(0),
         }
         if let Some(sound) = personal {
-            match &mut self.from_narrow {
-                Some(r) => {
-                    r.process(sound, &mut self.scratch);
-                    add_into(&mut self.out, &self.scratch);
-                }
-                None => add_into(&mut self.out, sound),
+            if self.rate == AudioRate::Narrow {
+                add_into(&mut self.out, sound);
+            } else {
+                let rate = self.rate;
+                self.from_narrow
+                    .get_or_insert_with(|| Resampler::new(AudioRate::Narrow, rate))
+                    .process(sound, &mut self.scratch);
+                add_into(&mut self.out, &self.scratch);
             }
         }
         if self.shared_last {
