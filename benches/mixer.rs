@@ -5,12 +5,18 @@
 //!   N-1 mix: the worst case).
 //! - `mixer/three_talking`: the usual meeting: three speak, the rest share one mix.
 //! - `media_group/tick`: the whole per-tick path without sockets: one G.711 packet in per
-//!   leg (parse, latch, decode, jitter buffer), mix, encode (the shared mix once per codec),
+//!   leg (parse, latch, jitter buffer, decode), mix, encode (the shared mix once per codec),
 //!   packetise; three legs talk, the others send silence.
+//! - `media_group/tick_opus`: the same with every leg on Opus (48 kHz, the default encoder:
+//!   complexity 10, 64 kbit/s): each leg's packet is decoded, three talkers get their own
+//!   encode, everyone else shares one.
+//! - `media_group/tick_mixed`: a third each Opus, G.722 and PCMU: the bus runs at 48 kHz and
+//!   the G.722 and PCMU legs are resampled both ways.
 
-use chorus_engine::{CallId, MediaGroup, MediaParams};
+use chorus_engine::{CallId, MediaCommand, MediaGroup, MediaParams};
 use chorus_mixer::Mixer;
 use chorus_rtp::RtpSender;
+use chorus_types::{AudioRate, OpusFmtp};
 use chorus_types::{Codec, FRAME_SAMPLES, Frame};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -53,43 +59,78 @@ fn mixer(c: &mut Criterion) {
     group.finish();
 }
 
-fn media_group(c: &mut Criterion) {
+/// A phone's payload for one frame: voice for the first three legs, silence otherwise.
+fn payload_for(codec: Codec, leg: usize) -> Vec<u8> {
+    let rate = match codec {
+        Codec::Opus => AudioRate::Full,
+        other => other.audio_rate(),
+    };
+    let n = rate.frame_samples();
+    let pcm: Vec<i16> = (0..n)
+        .map(|i| {
+            if leg < 3 {
+                let t = i as f64 / f64::from(rate.hz());
+                (3000.0 * (2.0 * std::f64::consts::PI * (300.0 + 100.0 * leg as f64) * t).sin())
+                    as i16
+            } else {
+                0
+            }
+        })
+        .collect();
+    let mut encoder = chorus_codec::Encoder::new(
+        codec,
+        rate,
+        &chorus_codec::OpusSettings::default(),
+        &OpusFmtp::default(),
+    )
+    .expect("encoder");
+    let mut out = vec![0u8; chorus_codec::MAX_PAYLOAD];
+    let len = encoder.encode(&pcm, &mut out);
+    out.truncate(len);
+    out
+}
+
+fn bench_ticks(c: &mut Criterion, name: &str, sizes: &[usize], codec_of: fn(usize) -> Codec) {
     let mut group = c.benchmark_group("media_group");
-    for &n in &SIZES {
+    if codec_of(1) != Codec::Pcma {
+        group.sample_size(20);
+    }
+    for &n in sizes {
         group.throughput(Throughput::Elements(n as u64));
         let start = Instant::now();
         let mut media = MediaGroup::new(start);
-        let mut senders = Vec::new();
+        let mut legs = Vec::new();
         for i in 0..n {
             let remote = SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16));
+            let codec = codec_of(i);
             let params = MediaParams {
-                codec: if i % 2 == 0 { Codec::Pcmu } else { Codec::Pcma },
-                payload_type: if i % 2 == 0 { 0 } else { 8 },
+                codec,
+                payload_type: codec.static_payload_type().unwrap_or(111),
                 ..MediaParams::pcmu(remote)
             };
             media.add_leg(CallId(i as u64), "bench", params.clone(), i as u32);
-            senders.push((
-                RtpSender::new(1000 + i as u32, params.payload_type, 160),
+            media.handle_command(MediaCommand::Join {
+                call: CallId(i as u64),
+                muted: false,
+            });
+            legs.push((
+                RtpSender::new(
+                    1000 + i as u32,
+                    params.payload_type,
+                    codec.clock_rate() / 50,
+                ),
                 params,
+                payload_for(codec, i),
             ));
         }
-        let payloads: Vec<[u8; FRAME_SAMPLES]> = (0..n)
-            .map(|i| {
-                let codec = senders[i].1.codec;
-                let frame = if i < 3 { voice(i) } else { [0; FRAME_SAMPLES] };
-                let mut out = [0u8; FRAME_SAMPLES];
-                chorus_codec::encode(codec, &frame, &mut out);
-                out
-            })
-            .collect();
         let mut tick = 0u32;
-        let mut packet = [0u8; 256];
-        group.bench_with_input(BenchmarkId::new("tick", n), &n, |b, _| {
+        let mut packet = [0u8; 1500];
+        group.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
             b.iter(|| {
                 let now = start + Duration::from_millis(20) * tick;
                 tick += 1;
-                for (i, (sender, params)) in senders.iter_mut().enumerate() {
-                    let len = sender.write(&payloads[i], false, &mut packet);
+                for (i, (sender, params, payload)) in legs.iter_mut().enumerate() {
+                    let len = sender.write(payload, false, &mut packet);
                     media.handle_packet(now, CallId(i as u64), params.remote, &packet[..len]);
                 }
                 media.handle_timeout(now);
@@ -102,6 +143,16 @@ fn media_group(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+fn media_group(c: &mut Criterion) {
+    bench_ticks(c, "tick", &SIZES, |i| {
+        if i % 2 == 0 { Codec::Pcmu } else { Codec::Pcma }
+    });
+    bench_ticks(c, "tick_opus", &[3, 10, 100], |_| Codec::Opus);
+    bench_ticks(c, "tick_mixed", &[3, 30], |i| {
+        [Codec::Opus, Codec::G722, Codec::Pcmu][i % 3]
+    });
 }
 
 criterion_group!(benches, mixer, media_group);

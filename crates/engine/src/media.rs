@@ -29,6 +29,13 @@ const TONE_HANGOVER_FRAMES: u32 = 3;
 const NAME_TRAILING_QUIET: usize = 35;
 /// Mean absolute level above which a frame counts as voice (about −40 dBFS).
 const VOICE_LEVEL: u32 = 300;
+/// Mean absolute level (about −55 dBFS) a frame needs to open a member's way into the
+/// mix. Members under it (silence, faint background) are left out, so they share the one
+/// encoded mix instead of each needing their own.
+const GATE_LEVEL: u32 = 60;
+/// Frames the gate stays open after the last one above it (500 ms), so word endings and
+/// short pauses are not cut.
+const GATE_HOLD_FRAMES: u32 = 25;
 /// Voiced frames in a row that start "talking".
 const TALK_START_FRAMES: u32 = 3;
 /// Quiet frames in a row that end it.
@@ -230,6 +237,8 @@ struct Leg {
     audio_level: Option<AudioLevel>,
     /// The last packet was not sent (DTX): mark the next one.
     mark_next: bool,
+    /// Frames left before the noise gate closes.
+    gate: u32,
     /// Reports both ways.
     rtcp: RtcpSession,
 }
@@ -528,6 +537,7 @@ impl MediaGroup {
             patched_to: None,
             audio_level: None,
             mark_next: false,
+            gate: 0,
             rtcp: RtcpSession::new(
                 self.epoch.0,
                 self.epoch.1,
@@ -845,7 +855,13 @@ impl MediaGroup {
                             .push_back(MediaEvent::Talking { call: *id, talking });
                     }
                 }
-                if speaking && (audio || frame_level(&leg.audio.input) > 0) {
+                let level = frame_level(&leg.audio.input);
+                if audio && level >= GATE_LEVEL {
+                    leg.gate = GATE_HOLD_FRAMES;
+                } else {
+                    leg.gate = leg.gate.saturating_sub(1);
+                }
+                if speaking && leg.gate > 0 {
                     let input = leg.audio.bus_input();
                     conf.mixer.set_input(leg.member, input);
                 } else if leg.joined && !leg.audio.on_bus_rate() {

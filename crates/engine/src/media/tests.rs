@@ -491,3 +491,21 @@ fn legs_send_rtcp_reports_to_port_plus_one_and_bye_when_removed() {
     assert!(summary.bye);
     assert_eq!(bye.destination, addr(7301));
 }
+
+#[test]
+fn faint_members_stay_out_of_the_mix_and_share_one_encoded_frame() {
+    let mut rig = Rig::new(&[(1, "g"), (2, "g"), (3, "g"), (4, "g")]);
+    for id in 1..=4 {
+        join(&mut rig.group, CallId(id));
+    }
+    // Leg 1 speaks; the others send faint background (about -64 dBFS).
+    let last = rig.run(10, &[(1, 3000), (2, 20), (3, 20), (4, 20)]);
+    assert_eq!(last[&CallId(1)], 0, "faint legs are gated out");
+    for id in 2..=4 {
+        assert!(near(last[&CallId(id)], 3000));
+    }
+    // After the talker stops, its gate holds for half a second, then closes.
+    let last = rig.run(24, &[(1, 0), (2, 20)]);
+    assert_eq!(last[&CallId(2)], 0);
+    assert_eq!(rig.group.conferences["g"].mixer.len(), 4);
+}
