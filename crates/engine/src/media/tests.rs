@@ -509,3 +509,25 @@ fn faint_members_stay_out_of_the_mix_and_share_one_encoded_frame() {
     assert_eq!(last[&CallId(2)], 0);
     assert_eq!(rig.group.conferences["g"].mixer.len(), 4);
 }
+
+#[test]
+fn the_rfc6464_audio_level_a_phone_sends_is_read() {
+    let start = Instant::now();
+    let mut group = MediaGroup::new(start);
+    let mut p = params(7400);
+    p.audio_level_id = Some(3);
+    group.add_leg(CallId(1), "lvl", p, 1);
+    // RTP with X set and a one-byte extension: element 3, V=1, 25 -dBov.
+    let mut packet = vec![0x90, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 9, 0xBE, 0xDE, 0, 1];
+    packet.extend_from_slice(&[0x30, 0x80 | 25, 0, 0]);
+    packet.extend_from_slice(&[0xff; 160]);
+    group.handle_packet(start, CallId(1), addr(7400), &packet);
+    let level = group.leg_stats(CallId(1)).and_then(|s| s.audio_level);
+    assert_eq!(
+        level,
+        Some(AudioLevel {
+            level: 25,
+            voice: true
+        })
+    );
+}
