@@ -8,7 +8,7 @@ mod relay;
 
 use chorus_codec::Resampler;
 use chorus_types::AudioRate;
-use common::{Bridge, Phone, Voice, repo_root, require, scratch};
+use common::{Bridge, Phone, Voice, repo_root, require, scratch, write_wav};
 use relay::{Impairment, Relay};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,20 +46,6 @@ fn resample(samples: &[i16], from: u32, to: u32) -> Vec<i16> {
     out.drain(..r.delay().min(out.len()));
     out.truncate(samples.len() * to.hz() as usize / from.hz() as usize);
     out
-}
-
-fn write_wav(path: &Path, rate: u32, samples: &[i16]) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).expect("wav");
-    for &s in samples {
-        w.write_sample(s).expect("sample");
-    }
-    w.finalize().expect("finalize");
 }
 
 /// The clip at 16 kHz.

@@ -197,8 +197,8 @@ pub fn sipp(
     (status.is_some_and(|s| s.success()), out)
 }
 
-/// Writes a mono 16-bit WAV of a sine at `freq` Hz, `amplitude` of full scale, `secs` long.
-pub fn write_tone(path: &Path, rate: u32, freq: f64, amplitude: f64, secs: f64) {
+/// Writes samples as a mono 16-bit WAV.
+pub fn write_wav(path: &Path, rate: u32, samples: &[i16]) {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: rate,
@@ -206,13 +206,22 @@ pub fn write_tone(path: &Path, rate: u32, freq: f64, amplitude: f64, secs: f64) 
         sample_format: hound::SampleFormat::Int,
     };
     let mut w = hound::WavWriter::create(path, spec).expect("wav");
-    let n = (f64::from(rate) * secs) as usize;
-    for i in 0..n {
-        let t = i as f64 / f64::from(rate);
-        let s = (amplitude * 32767.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16;
+    for &s in samples {
         w.write_sample(s).expect("sample");
     }
     w.finalize().expect("finalize");
+}
+
+/// Writes a mono 16-bit WAV of a sine at `freq` Hz, `amplitude` of full scale, `secs` long.
+pub fn write_tone(path: &Path, rate: u32, freq: f64, amplitude: f64, secs: f64) {
+    let n = (f64::from(rate) * secs) as usize;
+    let samples: Vec<i16> = (0..n)
+        .map(|i| {
+            let t = i as f64 / f64::from(rate);
+            (amplitude * 32767.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16
+        })
+        .collect();
+    write_wav(path, rate, &samples);
 }
 
 /// Reads one channel of a WAV as f64 samples in [-1, 1], with its rate.
@@ -260,7 +269,6 @@ pub fn tone_level_db(samples: &[f64], rate: u32, freq: f64) -> f64 {
 
 /// The codec a phone offers (alone), and the rate its microphone file is read at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)]
 pub enum Voice {
     /// PCMU and PCMA, 8 kHz source.
     G711,
@@ -325,7 +333,7 @@ impl Phone {
     }
 
     /// [`Phone::dial`] offering only `voice`'s codec.
-    #[allow(clippy::too_many_arguments, dead_code)]
+    #[allow(clippy::too_many_arguments)]
     pub fn dial_with(
         dir: &Path,
         name: &str,
@@ -349,7 +357,6 @@ impl Phone {
     }
 
     /// [`Phone::answering`] offering only `voice`'s codec.
-    #[allow(dead_code)]
     pub fn answering_with(
         dir: &Path,
         name: &str,

@@ -599,7 +599,18 @@ impl MediaGroup {
             .map(|leg| leg.audio.rate)
             .max()
             .unwrap_or(AudioRate::Narrow);
-        if rate != conf.mixer.rate() {
+        let old = conf.mixer.rate();
+        // What each leg on the old bus rate heard last, to continue it across the change.
+        let mut heard: HashMap<CallId, Vec<i16>> = HashMap::new();
+        if rate != old {
+            for id in &conf.legs {
+                if let Some(leg) = self.legs.get(id)
+                    && leg.joined
+                    && leg.audio.rate == old
+                {
+                    heard.insert(*id, conf.mixer.output(leg.member).frame().to_vec());
+                }
+            }
             tracing::info!(conference, rate = rate.hz(), "conference mixing rate");
             conf.mixer.set_rate(rate);
             conf.streams.clear();
@@ -608,7 +619,8 @@ impl MediaGroup {
         }
         for id in &conf.legs {
             if let Some(leg) = self.legs.get_mut(id) {
-                leg.audio.set_bus_rate(rate);
+                leg.audio
+                    .set_bus_rate(rate, heard.get(id).map(Vec::as_slice));
             }
         }
     }

@@ -6,7 +6,7 @@
 //! all-G.711 conference never resamples. Prompts, music, keypad detection and recordings
 //! are narrowband (8 kHz), converted at the edge when the leg runs faster.
 
-use chorus_codec::{Decoder, Encoder, MAX_PAYLOAD, OpusSettings, Resampler};
+use chorus_codec::{Concealer, Decoder, Encoder, MAX_PAYLOAD, OpusSettings, Resampler};
 use chorus_rtp::{JitterBuffer, Playout};
 use chorus_types::{AudioRate, Codec, FRAME_SAMPLES, Frame, OpusFmtp, SILENCE};
 
@@ -61,6 +61,10 @@ pub(super) struct LegAudio {
     pub(super) payload: Vec<u8>,
     /// Whether the last tick's packet came from a shared stream, not this encoder.
     pub(super) shared_last: bool,
+    /// Follows what the leg hears, to bridge the frame in which the converters change.
+    out_concealer: Concealer,
+    /// The bus rate changed since the last render.
+    rate_switched: bool,
 }
 
 impl LegAudio {
@@ -96,18 +100,33 @@ impl LegAudio {
             scratch: vec![0; n],
             payload: vec![0; MAX_PAYLOAD],
             shared_last: false,
+            out_concealer: Concealer::new(rate.hz()),
+            rate_switched: false,
         })
     }
 
-    /// Follows the conference to a new mixing rate.
-    pub(super) fn set_bus_rate(&mut self, bus: AudioRate) {
+    /// Follows the conference to a new mixing rate. `heard` is the mix the leg heard last
+    /// tick when it came straight from the old bus (the shared path keeps no copy).
+    pub(super) fn set_bus_rate(&mut self, bus: AudioRate, heard: Option<&[i16]>) {
         if bus == self.bus_rate && (self.to_bus.is_some() == (bus != self.rate)) {
             return;
+        }
+        if let Some(heard) = heard.filter(|h| h.len() == self.out.len()) {
+            self.out.copy_from_slice(heard);
+            self.out_concealer.good(&mut self.out);
         }
         self.bus_rate = bus;
         self.to_bus = resampler_between(self.rate, bus);
         self.from_bus = resampler_between(bus, self.rate);
         self.bus_input = vec![0; bus.frame_samples()];
+        // Prime the input converter with the last frame, so the others hear this leg go
+        // on rather than a half frame of silence while its filter fills.
+        if let Some(r) = &mut self.to_bus {
+            r.process(&self.input, &mut self.bus_input);
+        }
+        // What this leg hears is late by the new converters' delay: the frame in which
+        // they change is bridged by continuing the waveform it heard last.
+        self.rate_switched = true;
     }
 
     /// Whether this leg's rate equals the bus's, so it may take a shared encoded frame.
@@ -219,6 +238,11 @@ impl LegAudio {
                     .process(sound, &mut self.scratch);
                 add_into(&mut self.out, &self.scratch);
             }
+        }
+        if std::mem::take(&mut self.rate_switched) {
+            self.out_concealer.conceal(&mut self.out);
+        } else {
+            self.out_concealer.good(&mut self.out);
         }
         if self.shared_last {
             // The far end's decoder followed the shared encoder until now.

@@ -531,3 +531,85 @@ fn the_rfc6464_audio_level_a_phone_sends_is_read() {
         })
     );
 }
+
+/// What a PCMU listener hears while a 300 Hz tone plays and an Opus member joins and
+/// leaves (the bus goes 8 → 48 → 8 kHz): the largest step between neighbouring samples in
+/// steady state and around the changes, and the longest run of near-silence.
+fn through_rate_changes() -> (i32, i32, usize) {
+    let start = Instant::now();
+    let mut group = MediaGroup::new(start);
+    let speaker = addr(7500);
+    group.add_leg(CallId(1), "switch", params(7500), 1);
+    group.add_leg(CallId(2), "switch", params(7501), 2);
+    join(&mut group, CallId(1));
+    join(&mut group, CallId(2));
+    let opus = MediaParams {
+        codec: Codec::Opus,
+        payload_type: 111,
+        ..MediaParams::pcmu(addr(7502))
+    };
+    let mut sender = RtpSender::new(9, 0, 160);
+    let mut heard: Vec<i16> = Vec::new();
+    for tick in 0..60usize {
+        let now = start + Duration::from_millis(20 * tick as u64);
+        if tick == 20 {
+            group.add_leg(CallId(3), "switch", opus.clone(), 3);
+            join(&mut group, CallId(3));
+            assert_eq!(group.conference_rate("switch"), Some(AudioRate::Full));
+        }
+        if tick == 40 {
+            group.remove_leg(CallId(3));
+            assert_eq!(group.conference_rate("switch"), Some(AudioRate::Narrow));
+        }
+        let pcm: Frame = std::array::from_fn(|i| {
+            let n = (tick * FRAME_SAMPLES + i) as f64;
+            (8000.0 * (2.0 * std::f64::consts::PI * 300.0 * n / 8000.0).sin()) as i16
+        });
+        let packet = packet_of(&mut sender, &pcm);
+        group.handle_packet(now, CallId(1), speaker, &packet);
+        group.handle_timeout(now);
+        while let Some(t) = group.poll_transmit() {
+            if t.leg == CallId(2) && !chorus_rtp::rtcp::is_rtcp(t.data) {
+                heard.extend(
+                    t.data[12..]
+                        .iter()
+                        .map(|&b| chorus_codec::ulaw_to_linear(b)),
+                );
+            }
+        }
+    }
+    let step = |from: usize, to: usize| {
+        heard[from..to]
+            .windows(2)
+            .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
+            .max()
+            .unwrap_or(0)
+    };
+    let mut quiet_run = 0;
+    let mut longest_quiet = 0;
+    for &s in &heard[10 * 160..50 * 160] {
+        quiet_run = if s.unsigned_abs() < 200 {
+            quiet_run + 1
+        } else {
+            0
+        };
+        longest_quiet = longest_quiet.max(quiet_run);
+    }
+    // Steady state (before the join) against the stretch around both switches.
+    (
+        step(10 * 160, 19 * 160),
+        step(19 * 160, 50 * 160),
+        longest_quiet,
+    )
+}
+
+#[test]
+fn the_bus_rate_changes_without_a_click() {
+    let (steady, switching, quiet) = through_rate_changes();
+    assert!(
+        switching <= steady * 2,
+        "largest step {switching} around the rate changes, {steady} in steady state"
+    );
+    // A 300 Hz tone is near zero for a few samples at each crossing, never for a frame.
+    assert!(quiet < 12, "{quiet} samples of silence: a dropout");
+}
