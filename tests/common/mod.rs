@@ -251,19 +251,37 @@ pub fn read_wav(path: &Path) -> (Vec<f64>, u32) {
     (samples, spec.sample_rate)
 }
 
-/// Level of one frequency in dBFS (a full-scale sine reads 0 dB), by the Goertzel
-/// algorithm over the whole slice.
+/// Level of one frequency in dBFS (a full-scale sine reads 0 dB): the median over 250 ms
+/// blocks of a Hann-windowed Goertzel filter. The median makes one concealed packet (which
+/// shifts a tone's phase) not count as the tone being quieter; the window keeps the other
+/// tones in the recording from leaking into the measured bin.
 pub fn tone_level_db(samples: &[f64], rate: u32, freq: f64) -> f64 {
+    let block = (rate / 4) as usize;
+    if samples.len() < 2 * block {
+        return block_level_db(samples, rate, freq);
+    }
+    let mut levels: Vec<f64> = samples
+        .chunks_exact(block)
+        .map(|b| block_level_db(b, rate, freq))
+        .collect();
+    levels.sort_by(f64::total_cmp);
+    levels[levels.len() / 2]
+}
+
+fn block_level_db(samples: &[f64], rate: u32, freq: f64) -> f64 {
+    let n = samples.len().max(1);
     let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate);
     let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in samples {
-        let s0 = x + coeff * s1 - s2;
+    let (mut s1, mut s2, mut window_sum) = (0.0, 0.0, 0.0);
+    for (i, &x) in samples.iter().enumerate() {
+        let hann = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos();
+        window_sum += hann;
+        let s0 = x * hann + coeff * s1 - s2;
         s2 = s1;
         s1 = s0;
     }
     let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
-    let amplitude = 2.0 * power.max(1e-30).sqrt() / samples.len().max(1) as f64;
+    let amplitude = 2.0 * power.max(1e-30).sqrt() / window_sum.max(1e-9);
     20.0 * amplitude.max(1e-12).log10()
 }
 
