@@ -218,6 +218,13 @@ fn simulate(seed: u64, loss: f64, jitter_ms: u64, drift: f64) {
     );
     let stats = jb.stats();
     let unplayed = received - played.len();
+    if loss == 0.0 && jitter_ms == 0 && drift == 0.0 {
+        assert_eq!(
+            played.len(),
+            received,
+            "seed {seed}: a clean network loses nothing"
+        );
+    }
     assert_eq!(
         unplayed as u64,
         stats.late + stats.skipped,
