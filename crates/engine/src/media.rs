@@ -388,6 +388,8 @@ pub struct MediaGroup {
     ticks: u64,
     /// A known instant and the NTP time then, for RTCP.
     epoch: (Instant, u64),
+    /// Room for a mix plus an announcement, reused every tick.
+    scratch: Vec<i16>,
 }
 
 /// Counters summed over every leg this group has had.
@@ -431,6 +433,7 @@ impl MediaGroup {
             retired: LegStats::default(),
             ticks: 0,
             epoch: (now, 0),
+            scratch: Vec::with_capacity(AudioRate::Full.frame_samples()),
         }
     }
 
@@ -942,9 +945,8 @@ impl MediaGroup {
                         // Listeners who did not speak hear the same mix: encode it once.
                         let mix = conf.mixer.output(leg.member).frame();
                         let len = if announced {
-                            let mut pcm = mix.to_vec();
-                            add_into(&mut pcm, &conf.announce_bus);
-                            stream.encoder.encode(&pcm, &mut stream.payload)
+                            let pcm = with_announcement(&mut self.scratch, mix, &conf.announce_bus);
+                            stream.encoder.encode(pcm, &mut stream.payload)
                         } else {
                             stream.encoder.encode(mix, &mut stream.payload)
                         };
@@ -955,15 +957,15 @@ impl MediaGroup {
                     send(leg, &stream.payload[..stream.len], &mut self.out[start..])
                 } else {
                     let bus = match base {
-                        Some(output) if announced => {
-                            let mut pcm = output.frame().to_vec();
-                            add_into(&mut pcm, &conf.announce_bus);
-                            Some(pcm)
-                        }
-                        Some(output) => Some(output.frame().to_vec()),
+                        Some(output) if announced => Some(with_announcement(
+                            &mut self.scratch,
+                            output.frame(),
+                            &conf.announce_bus,
+                        )),
+                        Some(output) => Some(output.frame()),
                         None => None,
                     };
-                    let len = leg.audio.render(bus.as_deref(), personal.as_ref());
+                    let len = leg.audio.render(bus, personal.as_ref());
                     if leg.recorded {
                         let heard = leg.audio.narrow_output();
                         self.recorded.push_back((*id, leg.narrow, heard));
@@ -1010,6 +1012,18 @@ impl MediaGroup {
             rtcp_port,
         })
     }
+}
+
+/// `mix` with the conference's announcement added, in `scratch`.
+fn with_announcement<'a>(
+    scratch: &'a mut Vec<i16>,
+    mix: &[i16],
+    announcement: &[i16],
+) -> &'a [i16] {
+    scratch.clear();
+    scratch.extend_from_slice(mix);
+    add_into(scratch, announcement);
+    scratch
 }
 
 /// What a leg's sender has sent, for its RTCP sender report.
