@@ -307,9 +307,10 @@ impl JitterBuffer {
             } else {
                 self.cursor = self.cursor.wrapping_add(self.frame);
                 self.stats.concealed += 1;
-                let next = (gap as u32 <= self.frame).then_some(0);
+                // The packet right after the hole carries its FEC (Opus LBRR).
+                let next = self.entries.front().filter(|_| gap as u32 <= self.frame);
                 return Playout::Lost {
-                    next: next.map(|_| self.entries[0].payload.as_slice()),
+                    next: next.map(|e| e.payload.as_slice()),
                 };
             }
         }
