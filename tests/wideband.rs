@@ -45,12 +45,15 @@ fn opus_g722_and_g711_phones_hear_each_other_at_level() {
         })
         .collect();
     std::thread::sleep(std::time::Duration::from_secs(4));
-    let members = ureq::get("http://127.0.0.1:47100/extension/500/conference/members/")
-        .call()
-        .expect("members")
-        .into_body()
-        .read_to_string()
-        .expect("body");
+    let members = ureq::get(format!(
+        "http://127.0.0.1:{}/extension/500/conference/members/",
+        bridge.http_port()
+    ))
+    .call()
+    .expect("members")
+    .into_body()
+    .read_to_string()
+    .expect("body");
     for codec in ["opus", "G722", "PCMU"] {
         assert!(
             members.contains(&format!("\"codec\":\"{codec}\"")),
@@ -110,12 +113,15 @@ fn rtcp_gives_each_member_loss_jitter_and_round_trip_time() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(13);
     let members = loop {
         std::thread::sleep(std::time::Duration::from_millis(500));
-        let body = ureq::get("http://127.0.0.1:47140/extension/500/conference/members/")
-            .call()
-            .expect("members")
-            .into_body()
-            .read_to_string()
-            .expect("body");
+        let body = ureq::get(format!(
+            "http://127.0.0.1:{}/extension/500/conference/members/",
+            bridge.http_port()
+        ))
+        .call()
+        .expect("members")
+        .into_body()
+        .read_to_string()
+        .expect("body");
         let json: serde_json::Value = serde_json::from_str(&body).expect("json");
         let done = json
             .as_array()

@@ -77,10 +77,10 @@ impl Bridge {
     ) -> Bridge {
         let log = dir.join("chorus.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chorus"));
-        // Every bridge gets its own REST port unless the test picks one.
+        // The REST port is the system's choice unless the test picks one: a fixed port in
+        // the ephemeral range could be held by any outgoing connection on the machine.
         if !extra.contains(&"--http-listen") {
-            cmd.arg("--http-listen")
-                .arg(format!("127.0.0.1:{}", u32::from(sip_port) + 40_000));
+            cmd.arg("--http-listen").arg("127.0.0.1:0");
         }
         cmd.arg("--sip-listen")
             .arg(format!("127.0.0.1:{sip_port}"))
@@ -107,7 +107,9 @@ impl Bridge {
             dir: dir.to_owned(),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !bridge.log_text().contains("SIP listening") {
+        while !(bridge.log_text().contains("SIP listening")
+            && bridge.log_text().contains("REST API listening"))
+        {
             assert!(
                 Instant::now() < deadline,
                 "bridge did not start:\n{}",
@@ -116,6 +118,20 @@ impl Bridge {
             std::thread::sleep(Duration::from_millis(20));
         }
         bridge
+    }
+
+    /// The REST API's port, as the bridge logged it.
+    pub fn http_port(&self) -> u16 {
+        let log = self.log_text();
+        log.lines()
+            .find(|l| l.contains("REST API listening"))
+            .and_then(|l| l.rsplit(':').next())
+            .and_then(|tail| {
+                tail.trim_end_matches(|c: char| !c.is_ascii_digit())
+                    .parse()
+                    .ok()
+            })
+            .expect("REST port in the log")
     }
 
     pub fn log_text(&self) -> String {
