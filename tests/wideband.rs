@@ -7,6 +7,20 @@ use common::{Bridge, Phone, Voice, scratch, tone_level_db, write_tone};
 
 const CALL_SECS: u32 = 8;
 
+/// Extension 500's members list, from the REST API.
+fn members(bridge: &Bridge) -> serde_json::Value {
+    let body = ureq::get(format!(
+        "http://127.0.0.1:{}/extension/500/conference/members/",
+        bridge.http_port()
+    ))
+    .call()
+    .expect("members")
+    .into_body()
+    .read_to_string()
+    .expect("body");
+    serde_json::from_str(&body).expect("json")
+}
+
 #[test]
 fn opus_g722_and_g711_phones_hear_each_other_at_level() {
     let dir = scratch("wideband-mixed");
@@ -45,20 +59,15 @@ fn opus_g722_and_g711_phones_hear_each_other_at_level() {
         })
         .collect();
     std::thread::sleep(std::time::Duration::from_secs(4));
-    let members = ureq::get(format!(
-        "http://127.0.0.1:{}/extension/500/conference/members/",
-        bridge.http_port()
-    ))
-    .call()
-    .expect("members")
-    .into_body()
-    .read_to_string()
-    .expect("body");
+    let members = members(&bridge);
+    let codecs: Vec<&str> = members
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["codec"].as_str())
+        .collect();
     for codec in ["opus", "G722", "PCMU"] {
-        assert!(
-            members.contains(&format!("\"codec\":\"{codec}\"")),
-            "{members}"
-        );
+        assert!(codecs.contains(&codec), "{members}");
     }
     let recordings: Vec<_> = phones
         .into_iter()
@@ -113,16 +122,7 @@ fn rtcp_gives_each_member_loss_jitter_and_round_trip_time() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(13);
     let members = loop {
         std::thread::sleep(std::time::Duration::from_millis(500));
-        let body = ureq::get(format!(
-            "http://127.0.0.1:{}/extension/500/conference/members/",
-            bridge.http_port()
-        ))
-        .call()
-        .expect("members")
-        .into_body()
-        .read_to_string()
-        .expect("body");
-        let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let json = members(&bridge);
         let done = json
             .as_array()
             .is_some_and(|m| m.len() == 2 && m.iter().all(|m| !m["media"]["rtt_ms"].is_null()));
@@ -151,4 +151,71 @@ fn rtcp_gives_each_member_loss_jitter_and_round_trip_time() {
         log.contains("leg media") && log.contains("rtt_ms"),
         "figures logged:\n{log}"
     );
+}
+
+#[test]
+fn a_g711_listener_hears_no_gap_when_an_opus_phone_comes_and_goes() {
+    let dir = scratch("wideband-switch");
+    let bridge = Bridge::start(&dir, 7170, (28600, 28699), None, &[]);
+    let tone = dir.join("tone-300.wav");
+    write_tone(&tone, 8000, 300.0, 0.3, 14.0);
+    let silence = |voice: Voice| {
+        let path = dir.join(format!("silence-{}.wav", voice.source_rate()));
+        write_tone(&path, voice.source_rate(), 0.0, 0.0, 14.0);
+        path
+    };
+    let listener = Phone::dial_with(
+        &dir,
+        "listener",
+        7180,
+        18600,
+        &silence(Voice::Pcmu),
+        "sip:500@127.0.0.1:7170",
+        11,
+        Voice::Pcmu,
+    );
+    let speaker = Phone::dial_with(
+        &dir,
+        "speaker",
+        7190,
+        18700,
+        &tone,
+        "sip:500@127.0.0.1:7170",
+        11,
+        Voice::Pcmu,
+    );
+    // An Opus phone joins at about 3 s (the bus goes to 48 kHz) and leaves at about 7 s
+    // (back to 8 kHz).
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let opus = Phone::dial_with(
+        &dir,
+        "opus",
+        7200,
+        18800,
+        &silence(Voice::Opus),
+        "sip:500@127.0.0.1:7170",
+        4,
+        Voice::Opus,
+    );
+    let (samples, rate) = listener.recording();
+    drop((speaker, opus));
+    let log = bridge.log_text();
+    assert!(
+        log.contains("rate=48000") && log.matches("rate=8000").count() >= 1,
+        "{log}"
+    );
+    // From 1.5 s to 9.5 s the tone never stops: no run of 5 ms without it.
+    let stretch = &samples[(3 * rate / 2) as usize..(19 * rate / 2) as usize];
+    let mut run = 0;
+    let mut longest = 0;
+    for &s in stretch {
+        run = if s.abs() < 0.01 { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    assert!(
+        longest < (rate / 200) as usize,
+        "{longest} samples of silence in the tone: a dropout"
+    );
+    let level = tone_level_db(stretch, rate, 300.0);
+    assert!((level + 10.46).abs() < 1.0, "tone at {level:.2} dBFS");
 }
