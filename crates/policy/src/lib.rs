@@ -9,8 +9,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod guard;
+
+pub use guard::{Gate, GuardConfig, PinGuard};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
 
 /// The most members when `max_members` is not set.
 pub const DEFAULT_MAX_MEMBERS: u32 = 100;
@@ -46,14 +50,21 @@ impl Settings {
     }
 
     /// The role an entered PIN grants, or `None` for a wrong one.
+    /// Both PINs are compared in constant time, and both always, so the time taken
+    /// tells nothing about how much of a guess was right.
     pub fn check_pin(&self, entered: &str) -> Option<Role> {
-        if self.moderator_pin.as_deref() == Some(entered) {
-            return Some(Role::Moderator);
-        }
-        match &self.pin {
-            Some(pin) if pin == entered => Some(Role::Participant),
-            None => Some(Role::Participant),
-            Some(_) => None,
+        let matches = |pin: &Option<String>| {
+            pin.as_deref()
+                .is_some_and(|pin| bool::from(pin.as_bytes().ct_eq(entered.as_bytes())))
+        };
+        let moderator = matches(&self.moderator_pin);
+        let participant = matches(&self.pin);
+        if moderator {
+            Some(Role::Moderator)
+        } else if participant || self.pin.is_none() {
+            Some(Role::Participant)
+        } else {
+            None
         }
     }
 }
