@@ -94,8 +94,11 @@ impl Packet<'_> {
     }
 }
 
-/// Validates packets and latches to the source of the first good one from the
-/// SDP-announced host. Until then, [`RtpReceiver::send_to`] is the SDP address.
+/// Validates packets and latches to where the far end really sends from. The address the
+/// SDP announced always wins: a packet from it latches there for good. Another port on the
+/// announced host is latched only while the announced address has sent nothing (a NAT that
+/// rewrote the port), so someone else on that host cannot take a leg whose phone is
+/// sending. Until the first good packet, [`RtpReceiver::send_to`] is the SDP address.
 #[derive(Debug, Clone)]
 pub struct RtpReceiver {
     announced: SocketAddr,
@@ -173,10 +176,14 @@ impl RtpReceiver {
     }
 
     fn check<'a>(&mut self, source: SocketAddr, data: &'a [u8]) -> Result<Packet<'a>, Drop> {
-        match self.latched {
-            Some(latched) if latched != source => return Err(Drop::ForeignSource),
-            None if source.ip() != self.announced.ip() => return Err(Drop::ForeignSource),
-            _ => {}
+        let from_announced = source == self.announced;
+        let acceptable = match self.latched {
+            _ if from_announced => true,
+            Some(latched) => latched == source,
+            None => source.ip() == self.announced.ip(),
+        };
+        if !acceptable {
+            return Err(Drop::ForeignSource);
         }
         if data.len() >= 2 && (data[0] >> 6) == 2 && (200..=204).contains(&data[1]) {
             return Err(Drop::Rtcp);
@@ -247,19 +254,41 @@ mod tests {
     }
 
     #[test]
-    fn latches_to_first_source_from_announced_host() {
+    fn latches_to_another_port_only_until_the_announced_address_sends() {
         let mut rx = RtpReceiver::new(addr("127.0.0.1:4000"), vec![0]);
         assert_eq!(
             rx.handle_packet(addr("127.0.0.2:4000"), &packet(0)).err(),
             Some(Drop::ForeignSource)
         );
+        // NAT rewrote the port: latch there while the announced address is silent.
         assert!(rx.handle_packet(addr("127.0.0.1:4100"), &packet(0)).is_ok());
         assert_eq!(rx.send_to(), addr("127.0.0.1:4100"));
         assert_eq!(
-            rx.handle_packet(addr("127.0.0.1:4000"), &packet(0)).err(),
+            rx.handle_packet(addr("127.0.0.1:4200"), &packet(0)).err(),
             Some(Drop::ForeignSource)
         );
-        assert_eq!(rx.stats().foreign_source, 2);
+        // The announced address speaks: it wins, for good.
+        assert!(rx.handle_packet(addr("127.0.0.1:4000"), &packet(0)).is_ok());
+        assert_eq!(rx.send_to(), addr("127.0.0.1:4000"));
+        assert_eq!(
+            rx.handle_packet(addr("127.0.0.1:4100"), &packet(0)).err(),
+            Some(Drop::ForeignSource)
+        );
+        assert_eq!(rx.stats().foreign_source, 3);
+    }
+
+    #[test]
+    fn another_port_on_the_phones_host_cannot_take_a_sending_leg() {
+        let mut rx = RtpReceiver::new(addr("127.0.0.1:4000"), vec![0]);
+        assert!(rx.handle_packet(addr("127.0.0.1:4000"), &packet(0)).is_ok());
+        for port in [4001, 4100, 5000] {
+            assert_eq!(
+                rx.handle_packet(addr(&format!("127.0.0.1:{port}")), &packet(0))
+                    .err(),
+                Some(Drop::ForeignSource)
+            );
+        }
+        assert_eq!(rx.send_to(), addr("127.0.0.1:4000"));
     }
 
     #[test]
