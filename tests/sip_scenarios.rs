@@ -19,7 +19,7 @@ fn basic_call_with_rtp_over_udp() {
     assert_sipp(sipp("basic_call.xml", 5200, 5210, 6200, &[], LIMIT));
     let log = bridge.log_text();
     assert!(log.contains("joined conference"), "{log}");
-    assert!(log.contains("reason=RemoteBye"), "{log}");
+    assert!(log.contains("reason=remote_bye"), "{log}");
 }
 
 #[test]
@@ -36,7 +36,7 @@ fn basic_call_with_rtp_over_tcp() {
     ));
     let log = bridge.log_text();
     assert!(log.contains("transport=Tcp"), "{log}");
-    assert!(log.contains("reason=RemoteBye"), "{log}");
+    assert!(log.contains("reason=remote_bye"), "{log}");
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn cancel_before_answer_gets_487() {
         &["--answer-delay-ms", "2000"],
     );
     assert_sipp(sipp("cancel.xml", 5240, 5250, 6240, &[], LIMIT));
-    assert!(bridge.log_text().contains("reason=Cancelled"));
+    assert!(bridge.log_text().contains("reason=cancelled"));
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn sigterm_sends_bye_to_every_caller_and_exits_zero() {
     let status = bridge.terminate().expect("bridge exits by itself");
     assert!(status.success(), "exit status {status:?}");
     assert_sipp(caller.join().expect("sipp thread"));
-    assert!(bridge.log_text().contains("reason=LocalHangup"));
+    assert!(bridge.log_text().contains("reason=local_hangup"));
 }
 
 #[test]

@@ -120,6 +120,18 @@ impl Bridge {
         bridge
     }
 
+    /// The bridge's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Descriptors the bridge has open now.
+    pub fn open_descriptors(&self) -> usize {
+        self.pid()
+            .and_then(|pid| fs::read_dir(format!("/proc/{pid}/fd")).ok())
+            .map_or(0, Iterator::count)
+    }
+
     /// The REST API's port, as the bridge logged it.
     pub fn http_port(&self) -> u16 {
         let log = self.log_text();

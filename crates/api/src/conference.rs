@@ -1,6 +1,6 @@
 //! `/extension/{extension_id}/conference/`: the conference properties.
 
-use crate::{ApiError, AppState, error::ErrorBody};
+use crate::{ApiError, AppState, Limits, error::ErrorBody};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -152,10 +152,22 @@ fn patch_from(fields: &Map<String, Value>) -> Result<Patch, ApiError> {
 fn apply(
     current: ConferenceRecord,
     patch: &Patch,
-    cap: u32,
+    limits: &Limits,
     sound_exists: &dyn Fn(i64) -> bool,
 ) -> Result<ConferenceRecord, ApiError> {
+    let cap = limits.max_members_cap;
     let mut r = current;
+    // Short PINs fall to guessing in minutes even with the guessing limits.
+    for (field, value) in [("pin", &patch.pin), ("moderator_pin", &patch.moderator_pin)] {
+        if let Some(Some(pin)) = value
+            && pin.len() < limits.min_pin_digits
+        {
+            return Err(ApiError::validation(
+                field,
+                format!("must be at least {} digits", limits.min_pin_digits),
+            ));
+        }
+    }
     if let Some(v) = patch.announce_caller_name {
         r.announce_caller_name = v.unwrap_or(false);
     }
@@ -281,7 +293,7 @@ pub(crate) async fn put_conference(
 ) -> Result<Response, ApiError> {
     check_extension_id(&extension)?;
     let patch = parse_patch(&body)?;
-    let cap = state.inner.limits.max_members_cap;
+    let limits = state.inner.limits;
     let id = extension.clone();
     let result = state
         .store(move |store| {
@@ -289,7 +301,7 @@ pub(crate) async fn put_conference(
             let outcome = store.update_conference(
                 &id,
                 Box::new(|current, exists| {
-                    apply(current.unwrap_or_default(), &patch, cap, exists).map_err(|e| {
+                    apply(current.unwrap_or_default(), &patch, &limits, exists).map_err(|e| {
                         refusal = Some(e);
                         String::from("refused")
                     })
@@ -424,19 +436,32 @@ mod tests {
         let none = |_: i64| false;
         let some = |id: i64| id == 7;
         let base = ConferenceRecord::default();
-        let p = patch(r#"{"moderator_pin": "99"}"#).expect("patch");
+        const L: Limits = Limits {
+            max_members_cap: 100,
+            max_sound_bytes: 1,
+            max_sound_seconds: 1,
+            min_pin_digits: 4,
+        };
+        for (json, field) in [
+            (r#"{"pin": "123"}"#, "pin"),
+            (r#"{"pin": "1234", "moderator_pin": "12"}"#, "moderator_pin"),
+        ] {
+            let err = apply(base.clone(), &patch(json).expect("p"), &L, &none).expect_err(json);
+            assert_eq!(err.field(), Some(field), "{json}: short PINs are refused");
+        }
+        let p = patch(r#"{"moderator_pin": "9999"}"#).expect("patch");
         assert_eq!(
-            apply(base.clone(), &p, 100, &none)
+            apply(base.clone(), &p, &L, &none)
                 .expect_err("no pin")
                 .field(),
             Some("moderator_pin")
         );
-        let p = patch(r#"{"pin": "99", "moderator_pin": "99"}"#).expect("patch");
-        assert!(apply(base.clone(), &p, 100, &none).is_err());
+        let p = patch(r#"{"pin": "9999", "moderator_pin": "9999"}"#).expect("patch");
+        assert!(apply(base.clone(), &p, &L, &none).is_err());
         let with_both = apply(
             base.clone(),
-            &patch(r#"{"pin": "1", "moderator_pin": "2"}"#).expect("p"),
-            100,
+            &patch(r#"{"pin": "1111", "moderator_pin": "2222"}"#).expect("p"),
+            &L,
             &none,
         )
         .expect("ok");
@@ -444,7 +469,7 @@ mod tests {
         let err = apply(
             with_both.clone(),
             &patch(r#"{"pin": null}"#).expect("p"),
-            100,
+            &L,
             &none,
         )
         .expect_err("orphan");
@@ -453,7 +478,7 @@ mod tests {
             apply(
                 with_both,
                 &patch(r#"{"pin": null, "moderator_pin": null}"#).expect("p"),
-                100,
+                &L,
                 &none
             )
             .is_ok()
@@ -466,22 +491,22 @@ mod tests {
             ("null", true),
         ] {
             let p = patch(&format!(r#"{{"max_members": {json}}}"#)).expect("patch");
-            assert_eq!(apply(base.clone(), &p, 100, &none).is_ok(), ok, "{json}");
+            assert_eq!(apply(base.clone(), &p, &L, &none).is_ok(), ok, "{json}");
         }
         let p = patch(r#"{"enter_sound": 8}"#).expect("patch");
         assert_eq!(
-            apply(base.clone(), &p, 100, &some)
+            apply(base.clone(), &p, &L, &some)
                 .expect_err("missing")
                 .field(),
             Some("enter_sound")
         );
         let p = patch(r#"{"enter_sound": 7, "announce_caller_name": true}"#).expect("patch");
-        let r = apply(base.clone(), &p, 100, &some).expect("ok");
+        let r = apply(base.clone(), &p, &L, &some).expect("ok");
         assert_eq!(r.enter_sound, Some(7));
         let r = apply(
             r,
             &patch(r#"{"announce_caller_name": null}"#).expect("p"),
-            100,
+            &L,
             &some,
         )
         .expect("ok");

@@ -47,6 +47,8 @@ pub struct Limits {
     pub max_sound_bytes: usize,
     /// Longest sound in seconds.
     pub max_sound_seconds: u32,
+    /// Shortest PIN accepted.
+    pub min_pin_digits: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +57,7 @@ impl Default for Limits {
             max_members_cap: 1000,
             max_sound_bytes: 20 * 1024 * 1024,
             max_sound_seconds: 600,
+            min_pin_digits: 4,
         }
     }
 }

@@ -351,11 +351,26 @@ fn event_json(n: &Notification) -> (&'static str, serde_json::Value) {
             "recording_stopped",
             json!({"extension_id": conference, "member_id": member, "recording_id": recording, "reason": reason}),
         ),
+        Notification::WrongPin { conference, caller } => (
+            "wrong_pin",
+            json!({"extension_id": conference, "caller": caller}),
+        ),
+        Notification::DialOut {
+            conference,
+            member,
+            caller,
+            number,
+            outcome,
+        } => (
+            "dial_out",
+            json!({"extension_id": conference, "member_id": member, "caller": caller,
+                   "number": number, "outcome": outcome}),
+        ),
     }
 }
 
 #[utoipa::path(get, path = "/events", tag = "live",
-    responses((status = 200, description = "Server-Sent Events: member_joined, member_left, talking_started, talking_stopped, muted, unmuted, locked, unlocked recording_started, recording_stopped", content_type = "text/event-stream", body = String)))]
+    responses((status = 200, description = "Server-Sent Events: member_joined, member_left, talking_started, talking_stopped, muted, unmuted, locked, unlocked, recording_started, recording_stopped, wrong_pin (never the keys), dial_out (*8: number, who keyed it, outcome)", content_type = "text/event-stream", body = String)))]
 pub(crate) async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

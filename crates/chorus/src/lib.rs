@@ -107,6 +107,54 @@ pub struct Cli {
     /// Most jitter-buffer delay in ms [default: 200].
     #[arg(long)]
     pub jitter_max_ms: Option<u32>,
+    /// Hang up a leg that sends no RTP (and, on hold, no RTCP) for this many seconds
+    /// [default: 30].
+    #[arg(long)]
+    pub media_timeout: Option<u64>,
+    /// Shortest PIN the REST API and the config file accept [default: 4].
+    #[arg(long)]
+    pub min_pin_digits: Option<usize>,
+    /// Networks allowed to start calls, comma-separated CIDRs, e.g. 10.0.0.0/8,192.0.2.7/32
+    /// [default: any].
+    #[arg(long)]
+    pub sip_trusted_networks: Option<String>,
+    /// What an INVITE for an unknown extension gets: `404`, or `answer` (a PIN prompt
+    /// that no PIN passes, so scans learn nothing) [default: 404].
+    #[arg(long)]
+    pub unknown_extension: Option<String>,
+    /// The Server and User-Agent header [default: chorus].
+    #[arg(long)]
+    pub server_header: Option<String>,
+    /// Callers of one extension that may be waiting to get in (ringing, keying the PIN,
+    /// saying their name); more get 486 [default: 20].
+    #[arg(long)]
+    pub max_pending_per_extension: Option<usize>,
+    /// SIP TCP connections open at once; at most a quarter of the descriptor limit is
+    /// used [default: 1000].
+    #[arg(long)]
+    pub sip_tcp_max_connections: Option<usize>,
+    /// SIP TCP connections from one address [default: 32].
+    #[arg(long)]
+    pub sip_tcp_max_per_address: Option<usize>,
+    /// Close a SIP TCP connection idle this many seconds [default: 1800].
+    #[arg(long)]
+    pub sip_tcp_idle_timeout: Option<u64>,
+    /// Networks whose callers may use `*8`, comma-separated CIDRs [default: any].
+    #[arg(long)]
+    pub dialout_allowed_networks: Option<String>,
+    /// Number prefixes `*8` may dial, comma-separated [default: any not denied].
+    #[arg(long)]
+    pub dialout_allow: Option<String>,
+    /// Number prefixes `*8` may never dial, comma-separated; empty for none
+    /// [default: 00,011].
+    #[arg(long)]
+    pub dialout_deny: Option<String>,
+    /// Invitations per conference per hour [default: 20].
+    #[arg(long)]
+    pub dialout_max_per_conference_per_hour: Option<usize>,
+    /// Invitations over the bridge per hour [default: 200].
+    #[arg(long)]
+    pub dialout_max_per_hour: Option<usize>,
     /// A TOML file with the same keys, plus one `[extension.ID]` table per conference.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -168,6 +216,20 @@ struct FileConfig {
     opus_expected_loss: Option<u8>,
     jitter_min_ms: Option<u32>,
     jitter_max_ms: Option<u32>,
+    media_timeout: Option<u64>,
+    min_pin_digits: Option<usize>,
+    sip_trusted_networks: Option<String>,
+    unknown_extension: Option<String>,
+    server_header: Option<String>,
+    max_pending_per_extension: Option<usize>,
+    sip_tcp_max_connections: Option<usize>,
+    sip_tcp_max_per_address: Option<usize>,
+    sip_tcp_idle_timeout: Option<u64>,
+    dialout_allowed_networks: Option<String>,
+    dialout_allow: Option<String>,
+    dialout_deny: Option<String>,
+    dialout_max_per_conference_per_hour: Option<usize>,
+    dialout_max_per_hour: Option<usize>,
     #[serde(default)]
     extension: BTreeMap<String, ConferenceSettings>,
 }
@@ -202,6 +264,42 @@ pub struct Settings {
     pub codecs: Vec<chorus_types::Codec>,
     /// Encoder and jitter-buffer settings.
     pub media: chorus_engine::MediaConfig,
+    /// Who may call, and the limits on strangers.
+    pub security: chorus_engine::Security,
+    /// Bounds on SIP over TCP.
+    pub tcp: chorus_net::TcpLimits,
+    /// The Server / User-Agent header.
+    pub server_header: String,
+    /// Shortest PIN accepted.
+    pub min_pin_digits: usize,
+}
+
+/// Parses a comma-separated list of CIDRs (a bare address is one host).
+fn networks(name: &str, text: &str) -> Result<Vec<ipnet::IpNet>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            n.parse::<ipnet::IpNet>()
+                .or_else(|_| n.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .with_context(|| format!("{name}: {n:?} is not a network like 10.0.0.0/8"))
+        })
+        .collect()
+}
+
+/// Parses a comma-separated list of number prefixes.
+fn prefixes(name: &str, text: &str) -> Result<Vec<String>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(p.to_owned())
+            } else {
+                bail!("{name}: {p:?} is not a digit prefix")
+            }
+        })
+        .collect()
 }
 
 fn codec_list(text: &str) -> Result<Vec<chorus_types::Codec>> {
@@ -302,10 +400,11 @@ fn dialout(
         max_per_conference: 3,
         max_total: 100,
         announce_recording: true,
+        policy: chorus_engine::DialPolicy::default(),
     })
 }
 
-fn validate_extension(id: &str, settings: &ConferenceSettings) -> Result<()> {
+fn validate_extension(id: &str, settings: &ConferenceSettings, min_pin: usize) -> Result<()> {
     let valid_id = !id.is_empty()
         && id.len() <= 64
         && id
@@ -319,9 +418,9 @@ fn validate_extension(id: &str, settings: &ConferenceSettings) -> Result<()> {
         ("moderator_pin", &settings.moderator_pin),
     ] {
         if let Some(pin) = pin
-            && (pin.is_empty() || pin.len() > 16 || !pin.bytes().all(|b| b.is_ascii_digit()))
+            && (pin.len() < min_pin || pin.len() > 16 || !pin.bytes().all(|b| b.is_ascii_digit()))
         {
-            bail!("extension {id}: {name} must be 1-16 digits");
+            bail!("extension {id}: {name} must be {min_pin}-16 digits");
         }
     }
     if settings.moderator_pin.is_some() && settings.pin.is_none() {
@@ -390,9 +489,82 @@ impl Settings {
         if extensions.is_empty() {
             extensions.insert(DEFAULT_EXTENSION.to_owned(), ConferenceSettings::default());
         }
-        for (id, settings) in &extensions {
-            validate_extension(id, settings)?;
+        let min_pin_digits = cli.min_pin_digits.or(file.min_pin_digits).unwrap_or(4);
+        if !(1..=16).contains(&min_pin_digits) {
+            bail!("min_pin_digits must be 1-16");
         }
+        for (id, settings) in &extensions {
+            validate_extension(id, settings, min_pin_digits)?;
+        }
+        let unknown_extension = match cli
+            .unknown_extension
+            .or(file.unknown_extension)
+            .as_deref()
+            .unwrap_or("404")
+        {
+            "404" => chorus_engine::UnknownExtension::NotFound,
+            "answer" => chorus_engine::UnknownExtension::Answer,
+            other => bail!("unknown_extension must be 404 or answer, not {other:?}"),
+        };
+        let security = chorus_engine::Security {
+            trusted_networks: match cli.sip_trusted_networks.or(file.sip_trusted_networks) {
+                Some(list) => networks("sip_trusted_networks", &list)?,
+                None => Vec::new(),
+            },
+            unknown_extension,
+            max_pending_per_extension: cli
+                .max_pending_per_extension
+                .or(file.max_pending_per_extension)
+                .unwrap_or(20)
+                .max(1),
+            ..chorus_engine::Security::default()
+        };
+        let tcp_defaults = chorus_net::TcpLimits::default();
+        let tcp = chorus_net::TcpLimits {
+            max_connections: cli
+                .sip_tcp_max_connections
+                .or(file.sip_tcp_max_connections)
+                .unwrap_or(tcp_defaults.max_connections)
+                .max(1),
+            max_per_address: cli
+                .sip_tcp_max_per_address
+                .or(file.sip_tcp_max_per_address)
+                .unwrap_or(tcp_defaults.max_per_address)
+                .max(1),
+            idle_timeout: cli
+                .sip_tcp_idle_timeout
+                .or(file.sip_tcp_idle_timeout)
+                .map_or(tcp_defaults.idle_timeout, |s| {
+                    std::time::Duration::from_secs(s.max(1))
+                }),
+            ..tcp_defaults
+        };
+        let policy_defaults = chorus_engine::DialPolicy::default();
+        let dial_policy = chorus_engine::DialPolicy {
+            allowed_networks: match cli
+                .dialout_allowed_networks
+                .or(file.dialout_allowed_networks)
+            {
+                Some(list) => networks("dialout_allowed_networks", &list)?,
+                None => Vec::new(),
+            },
+            allow: match cli.dialout_allow.or(file.dialout_allow) {
+                Some(list) => prefixes("dialout_allow", &list)?,
+                None => Vec::new(),
+            },
+            deny: match cli.dialout_deny.or(file.dialout_deny) {
+                Some(list) => prefixes("dialout_deny", &list)?,
+                None => policy_defaults.deny.clone(),
+            },
+            per_conference_per_hour: cli
+                .dialout_max_per_conference_per_hour
+                .or(file.dialout_max_per_conference_per_hour)
+                .unwrap_or(policy_defaults.per_conference_per_hour),
+            total_per_hour: cli
+                .dialout_max_per_hour
+                .or(file.dialout_max_per_hour)
+                .unwrap_or(policy_defaults.total_per_hour),
+        };
         Ok(Settings {
             sip_listen,
             http_listen,
@@ -451,6 +623,7 @@ impl Settings {
                             .record_announcement
                             .or(file.record_announcement)
                             .unwrap_or(true);
+                        d.policy = dial_policy;
                         Ok(d)
                     })?,
                 ),
@@ -506,8 +679,21 @@ impl Settings {
                     },
                     jitter_min_ms,
                     jitter_max_ms,
+                    media_timeout: std::time::Duration::from_secs(
+                        cli.media_timeout
+                            .or(file.media_timeout)
+                            .unwrap_or(30)
+                            .max(1),
+                    ),
                 }
             },
+            security,
+            tcp,
+            server_header: cli
+                .server_header
+                .or(file.server_header)
+                .unwrap_or_else(|| "chorus".to_owned()),
+            min_pin_digits,
         })
     }
 }
@@ -552,10 +738,58 @@ mod tests {
         let err = parse_port_range("5-2").expect_err("bad range");
         assert!(err.to_string().contains("rtp_ports"));
         let bad = ConferenceSettings {
-            moderator_pin: Some("1".into()),
+            moderator_pin: Some("1234".into()),
             ..Default::default()
         };
-        let err = validate_extension("500", &bad).expect_err("moderator without pin");
+        let err = validate_extension("500", &bad, 4).expect_err("moderator without pin");
         assert!(err.to_string().contains("moderator_pin"));
+        let short = ConferenceSettings {
+            pin: Some("123".into()),
+            ..Default::default()
+        };
+        let err = validate_extension("500", &short, 4).expect_err("short PIN");
+        assert!(err.to_string().contains("pin must be 4-16 digits"), "{err}");
+        assert!(validate_extension("500", &short, 3).is_ok());
+    }
+
+    #[test]
+    fn guard_flags_parse_and_bad_ones_are_named() {
+        let cli = Cli::try_parse_from([
+            "chorus",
+            "--sip-trusted-networks",
+            "10.0.0.0/8, 192.0.2.7",
+            "--unknown-extension",
+            "answer",
+            "--dialout-uri",
+            "sip:{number}@192.0.2.1",
+            "--dialout-deny",
+            "00,011,1900",
+            "--media-timeout",
+            "5",
+        ])
+        .expect("flags");
+        let s = Settings::from_cli(cli).expect("settings");
+        assert_eq!(s.security.trusted_networks.len(), 2);
+        assert_eq!(
+            s.security.unknown_extension,
+            chorus_engine::UnknownExtension::Answer
+        );
+        let policy = s.dialout.expect("dialout").policy;
+        assert!(!policy.permits_number("19005551234"));
+        assert!(policy.permits_number("5551234"));
+        assert_eq!(s.media.media_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(s.server_header, "chorus", "no version by default");
+        for (flag, value) in [
+            ("--sip-trusted-networks", "10.0.0.0/33"),
+            ("--unknown-extension", "maybe"),
+            ("--min-pin-digits", "0"),
+        ] {
+            let cli = Cli::try_parse_from(["chorus", flag, value]).expect("flags");
+            let err = Settings::from_cli(cli).expect_err(flag);
+            assert!(
+                err.to_string().contains(&flag[2..].replace('-', "_")),
+                "{err}"
+            );
+        }
     }
 }

@@ -53,7 +53,9 @@ fn main() -> Result<()> {
         prompts: chorus::sounds::builtin_prompts()?,
         codecs: settings.codecs.clone(),
         media: settings.media,
-        user_agent: format!("chorus/{}", env!("CARGO_PKG_VERSION")),
+        user_agent: settings.server_header.clone(),
+        security: settings.security.clone(),
+        tcp: settings.tcp,
         answer_delay: settings.answer_delay,
         dialout: settings.dialout.clone(),
         recordings: settings.data_dir.join("recordings"),
@@ -79,6 +81,7 @@ fn main() -> Result<()> {
             settings.api_token.clone(),
             chorus_api::Limits {
                 max_members_cap: settings.max_members_cap,
+                min_pin_digits: settings.min_pin_digits,
                 ..chorus_api::Limits::default()
             },
             settings.data_dir.join("recordings"),

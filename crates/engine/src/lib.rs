@@ -29,8 +29,8 @@ pub use media::{
     LegStats, MediaCommand, MediaConfig, MediaEvent, MediaGroup, MediaTotals, MediaTransmit,
 };
 pub use sip::{
-    ConferenceInfo, DialOut, EndReason, Engine, EngineConfig, EngineStats, Event, ExtensionConfig,
-    MemberInfo, Notification, Prompts,
+    ConferenceInfo, DialOut, DialPolicy, EndReason, Engine, EngineConfig, EngineStats, Event,
+    ExtensionConfig, MemberInfo, Notification, Prompts, Security, UnknownExtension,
 };
 
 use chorus_types::{Codec, Direction, OpusFmtp};

@@ -188,6 +188,12 @@ pub enum MediaEvent {
         /// What was recorded (trailing silence trimmed).
         clip: Clip,
     },
+    /// Nothing came from the far end for [`MediaConfig::media_timeout`]: no RTP (while it
+    /// sends) and no RTCP. The phone is gone; hang up.
+    Inactive {
+        /// The leg.
+        call: CallId,
+    },
 }
 
 #[derive(Debug)]
@@ -241,6 +247,11 @@ struct Leg {
     gate: u32,
     /// Reports both ways.
     rtcp: RtcpSession,
+    /// When the far end was last heard from (RTP while it sends, RTCP always); `None`
+    /// until the next liveness check stamps it (a new or renegotiated leg).
+    heard_at: Option<Instant>,
+    /// [`MediaEvent::Inactive`] was sent.
+    inactive: bool,
 }
 
 fn keys_for(params: &MediaParams) -> Keys {
@@ -358,6 +369,9 @@ pub struct MediaConfig {
     pub jitter_min_ms: u32,
     /// The most, in ms.
     pub jitter_max_ms: u32,
+    /// A leg whose far end sends nothing (no RTP while it sends, no RTCP) this long is
+    /// reported [`MediaEvent::Inactive`].
+    pub media_timeout: Duration,
 }
 
 impl Default for MediaConfig {
@@ -366,9 +380,13 @@ impl Default for MediaConfig {
             opus: OpusSettings::default(),
             jitter_min_ms: 20,
             jitter_max_ms: 200,
+            media_timeout: Duration::from_secs(30),
         }
     }
 }
+
+/// Ticks between two liveness checks (one second).
+const LIVENESS_TICKS: u64 = 50;
 
 /// See the crate docs: legs in, packets out, one mix per conference per tick.
 #[derive(Debug)]
@@ -548,6 +566,8 @@ impl MediaGroup {
                 &format!("chorus-{ssrc:08x}@{conference}"),
             )
             .first_report_after(self.clock.poll_timeout()),
+            heard_at: None,
+            inactive: false,
             params,
         };
         self.legs.insert(id, leg);
@@ -582,6 +602,8 @@ impl MediaGroup {
             leg.audio = audio;
         }
         leg.params = params;
+        // A renegotiation is a sign of life (it is how a held phone refreshes).
+        leg.heard_at = None;
         let conference = leg.conference.clone();
         if recode {
             self.retune(&conference);
@@ -624,6 +646,18 @@ impl MediaGroup {
             if let Some(leg) = self.legs.get_mut(id) {
                 leg.audio
                     .set_bus_rate(rate, heard.get(id).map(Vec::as_slice));
+            }
+        }
+    }
+
+    /// Reports legs whose far end has gone quiet for the media timeout.
+    fn check_liveness(&mut self, now: Instant) {
+        let timeout = self.config.media_timeout;
+        for (id, leg) in &mut self.legs {
+            let heard = *leg.heard_at.get_or_insert(now);
+            if !leg.inactive && now.saturating_duration_since(heard) >= timeout {
+                leg.inactive = true;
+                self.events.push_back(MediaEvent::Inactive { call: *id });
             }
         }
     }
@@ -739,11 +773,18 @@ impl MediaGroup {
             Ok(packet) => packet,
             // RTCP muxed on the RTP port (RFC 5761) from the far end: read its report.
             Err(chorus_rtp::Drop::Rtcp) => {
+                if source == leg.receiver.send_to() {
+                    leg.heard_at = Some(now);
+                }
                 leg.rtcp.handle_rtcp(now, data);
                 return;
             }
             Err(_) => return,
         };
+        // While on hold the far end sends no audio; stray RTP then proves nothing.
+        if leg.params.remote_direction.sends() {
+            leg.heard_at = Some(now);
+        }
         leg.rtcp.on_rtp(packet.ssrc, packet.sequence);
         if let Keys::Events(pt, receiver) = &mut leg.keys
             && packet.payload_type == *pt
@@ -789,6 +830,7 @@ impl MediaGroup {
         if source.ip() != leg.params.remote_rtcp.ip() && source.ip() != leg.params.remote.ip() {
             return;
         }
+        leg.heard_at = Some(now);
         leg.rtcp.handle_rtcp(now, data);
     }
 
@@ -803,6 +845,9 @@ impl MediaGroup {
             return;
         }
         self.ticks += 1;
+        if self.ticks.is_multiple_of(LIVENESS_TICKS) {
+            self.check_liveness(now);
+        }
         self.out.clear();
         self.queue.clear();
         // Early media heard this tick, by listener (a handful at most).

@@ -17,11 +17,13 @@ use tracing::{debug, info, warn};
 
 mod conference;
 mod dialout;
+mod security;
 
 use conference::{Conferences, Stage};
 pub use conference::{ExtensionConfig, Prompts};
-pub use dialout::DialOut;
 use dialout::Dialing;
+pub use dialout::{DialOut, DialPolicy};
+pub use security::{Security, UnknownExtension};
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 /// Methods we know but do not serve: 405 rather than 501.
@@ -58,6 +60,8 @@ pub struct EngineConfig {
     pub dialout: Option<DialOut>,
     /// Codecs we accept and offer, most preferred first.
     pub codecs: Vec<chorus_types::Codec>,
+    /// Who may call, and the limits on strangers.
+    pub security: Security,
 }
 
 impl Default for EngineConfig {
@@ -76,6 +80,7 @@ impl Default for EngineConfig {
             answer_delay: Duration::ZERO,
             dialout: None,
             codecs: chorus_types::Codec::ALL.to_vec(),
+            security: Security::default(),
         }
     }
 }
@@ -97,6 +102,24 @@ pub enum EndReason {
     MediaUnavailable,
     /// The caller's answer in the ACK was unusable.
     BadAnswer,
+    /// No RTP or RTCP from the caller for the media timeout: the phone is gone.
+    MediaTimeout,
+}
+
+impl EndReason {
+    /// The reason as operators read it in events and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::RemoteBye => "remote_bye",
+            EndReason::Cancelled => "cancelled",
+            EndReason::AckTimeout => "ack_timeout",
+            EndReason::LocalHangup => "local_hangup",
+            EndReason::Kicked => "kicked",
+            EndReason::MediaUnavailable => "media_unavailable",
+            EndReason::BadAnswer => "bad_answer",
+            EndReason::MediaTimeout => "media_timeout",
+        }
+    }
 }
 
 /// What the driver must act on.
@@ -160,8 +183,28 @@ pub enum Notification {
         conference: String,
         /// The member id.
         member: u64,
-        /// Why, e.g. `RemoteBye`, `Kicked`, `LocalHangup`.
+        /// Why, e.g. `remote_bye`, `kicked`, `media_timeout`.
         reason: String,
+    },
+    /// A caller keyed a wrong PIN (the keys themselves are never reported).
+    WrongPin {
+        /// The conference.
+        conference: String,
+        /// The caller's From URI.
+        caller: String,
+    },
+    /// A member keyed `*8`: the number, who keyed it, and whether the policy let it ring.
+    DialOut {
+        /// The conference.
+        conference: String,
+        /// The member who keyed it.
+        member: u64,
+        /// The caller's From URI.
+        caller: String,
+        /// The number keyed.
+        number: String,
+        /// `dialing`, or why it was refused.
+        outcome: String,
     },
     /// A member started or stopped talking.
     Talking {
@@ -259,6 +302,21 @@ pub struct EngineStats {
     pub refused_full: u64,
     /// Callers hung up on after three wrong PINs.
     pub wrong_pin: u64,
+    /// PIN attempts checked against the PINs (attempts from refused sources are not).
+    pub pin_checks: u64,
+    /// INVITEs refused: untrusted source, source refused for guessing, or too many
+    /// callers waiting to get in.
+    pub refused_untrusted: u64,
+    /// INVITEs refused because the source guessed too many PINs.
+    pub refused_guessing: u64,
+    /// INVITEs refused because too many callers of the extension were not in yet.
+    pub refused_pending: u64,
+    /// Legs hung up because no RTP or RTCP came.
+    pub media_timeouts: u64,
+    /// `*8` refused by the dial-out policy.
+    pub dialout_refused: u64,
+    /// New calls shed with 503 while overloaded.
+    pub shed: u64,
     /// Keypad commands carried out.
     pub keypad_commands: u64,
 }
@@ -329,7 +387,12 @@ pub struct Engine {
     stateless: VecDeque<Transmit>,
     events: VecDeque<Event>,
     accepting: bool,
+    /// The driver says the bridge is falling behind: new calls get 503.
+    overloaded: bool,
     stats: EngineStats,
+    pin_guard: chorus_policy::PinGuard,
+    refusal_log: security::LogLimiter,
+    dial_history: dialout::DialHistory,
 }
 
 impl Engine {
@@ -338,6 +401,9 @@ impl Engine {
         Engine {
             rng: fastrand::Rng::with_seed(config.seed),
             txns: Transactions::new(config.timers),
+            pin_guard: security::new_guard(&config.security),
+            refusal_log: security::LogLimiter::new(config.security.refusal_logs_per_second),
+            dial_history: dialout::DialHistory::default(),
             config,
             calls: HashMap::new(),
             next_call: 1,
@@ -351,6 +417,7 @@ impl Engine {
             stateless: VecDeque::new(),
             events: VecDeque::new(),
             accepting: true,
+            overloaded: false,
             stats: EngineStats::default(),
         }
     }
@@ -360,6 +427,12 @@ impl Engine {
     pub fn set_extensions(&mut self, extensions: HashMap<String, ExtensionConfig>) {
         self.config.extensions = extensions;
         self.apply_extension_settings();
+    }
+
+    /// While set, new INVITEs are shed with 503 and Retry-After; calls in progress and
+    /// in-dialog requests are served as ever.
+    pub fn set_overloaded(&mut self, overloaded: bool) {
+        self.overloaded = overloaded;
     }
 
     /// Counters so far.
@@ -494,6 +567,9 @@ impl Engine {
         if code == 415 {
             builder = builder.header("Accept", "application/sdp");
         }
+        if code == 503 {
+            builder = builder.header("Retry-After", "5");
+        }
         self.txns.respond(now, key, code, builder.build().into());
     }
 
@@ -581,11 +657,17 @@ impl Engine {
         }
     }
 
+    /// The call whose dialog the request belongs to: Call-ID, our tag (To) and the far
+    /// end's tag (From) must all match (§12.2.2), so knowing a Call-ID and our tag is not
+    /// enough to hang up or key into someone else's call.
     fn find_dialog(&self, essentials: &Essentials) -> Option<CallId> {
         let tag = essentials.to.tag.as_deref()?;
-        self.by_dialog
-            .get(&(essentials.call_id.clone(), tag.to_owned()))
-            .copied()
+        let id = *self
+            .by_dialog
+            .get(&(essentials.call_id.clone(), tag.to_owned()))?;
+        let remote = essentials.from.tag.as_deref().unwrap_or("");
+        let call = self.calls.get(&id)?;
+        (call.dialog.remote_tag == remote).then_some(id)
     }
 
     fn handle_invite(
@@ -605,13 +687,55 @@ impl Engine {
         if !self.accepting {
             return refuse(self, 503);
         }
-        let Some(extension) = invite
+        if self.overloaded {
+            self.stats.shed += 1;
+            self.log_refusal(
+                now,
+                source.ip(),
+                "INVITE shed: the bridge is overloaded",
+                503,
+            );
+            return refuse(self, 503);
+        }
+        let security = &self.config.security;
+        if !security.is_trusted(source.ip()) {
+            self.stats.refused_untrusted += 1;
+            self.log_refusal(now, source.ip(), "INVITE from an untrusted network", 403);
+            return refuse(self, 403);
+        }
+        let extension = match invite
             .uri_user()
             .filter(|u| self.config.extensions.contains_key(u))
-        else {
-            info!(uri = %invite.uri, "INVITE for an unknown extension");
-            return refuse(self, 404);
+        {
+            Some(extension) => extension,
+            None if security.unknown_extension == UnknownExtension::Answer => {
+                security::DECOY.to_owned()
+            }
+            None => {
+                self.log_refusal(now, source.ip(), "INVITE for an unknown extension", 404);
+                return refuse(self, 404);
+            }
         };
+        if self.rules(&extension).needs_pin() && self.source_refused(now, source.ip(), &extension) {
+            self.stats.refused_guessing += 1;
+            self.log_refusal(
+                now,
+                source.ip(),
+                "INVITE from a source refused for guessing PINs",
+                403,
+            );
+            return refuse(self, 403);
+        }
+        if self.pending_callers(&extension) >= self.config.security.max_pending_per_extension {
+            self.stats.refused_pending += 1;
+            self.log_refusal(
+                now,
+                source.ip(),
+                "INVITE while too many callers wait to get in",
+                486,
+            );
+            return refuse(self, 486);
+        }
         let offer = if invite.body.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
@@ -799,14 +923,15 @@ impl Engine {
         let Some(call) = self.calls.remove(&id) else {
             return;
         };
-        call.span.in_scope(|| info!(?reason, "call ended"));
+        call.span
+            .in_scope(|| info!(reason = %reason.as_str(), "call ended"));
         self.leave_conference(id, &call.conference);
         if call.member.is_some() {
             self.events
                 .push_back(Event::Notify(Notification::MemberLeft {
                     conference: call.conference.clone(),
                     member: id.0,
-                    reason: format!("{reason:?}"),
+                    reason: reason.as_str().to_owned(),
                 }));
         }
         self.by_dialog

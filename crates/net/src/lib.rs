@@ -14,14 +14,17 @@
 #![deny(missing_docs)]
 
 mod control;
+mod limits;
 mod media;
 mod metrics;
 mod ports;
 mod recorder;
 mod sip;
+mod tcp;
 
 pub use control::{Control, ControlHandle, Member, Stopped};
 pub use media::MediaThreads;
 pub use metrics::Metrics;
 pub use ports::{PortLease, PortPool};
 pub use sip::{DriverConfig, run};
+pub use tcp::TcpLimits;

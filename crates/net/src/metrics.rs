@@ -14,6 +14,14 @@ pub struct Outcome {
     pub outcome: &'static str,
 }
 
+/// Labels of `chorus_guard_events_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardEvent {
+    /// pin_check, media_timeout, dialout_refused, and the INVITEs refused (all also counted
+    /// as `rejected` calls): refused_untrusted, refused_guessing, refused_pending, shed.
+    pub event: &'static str,
+}
+
 /// Labels of `chorus_rtp_packets_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Packets {
@@ -40,6 +48,8 @@ pub struct Metrics {
     pub rtp_packets: Family<Packets, Counter>,
     /// Keypad commands carried out.
     pub keypad_commands: Counter,
+    /// PIN checks, legs hung up for silence, `*8` refused by policy.
+    pub guard_events: Family<GuardEvent, Counter>,
     /// Interarrival jitter of each ended leg, in seconds.
     pub leg_jitter_seconds: Histogram,
     /// RTCP round-trip time of each ended leg that measured one, in seconds.
@@ -70,6 +80,7 @@ impl Metrics {
         let late_ticks = Counter::default();
         let rtp_packets = Family::<Packets, Counter>::default();
         let keypad_commands = Counter::default();
+        let guard_events = Family::<GuardEvent, Counter>::default();
         let leg_jitter_seconds = Histogram::new([0.001, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32]);
         let leg_rtt_seconds = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8]);
         let leg_loss_ratio = Histogram::new([0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2]);
@@ -107,8 +118,14 @@ impl Metrics {
             "Keypad commands carried out",
             keypad_commands.clone(),
         );
+        registry.register(
+            "guard_events",
+            "PIN checks, silent legs hung up, *8 refused, INVITEs refused by the guards",
+            guard_events.clone(),
+        );
         Metrics {
             registry,
+            guard_events,
             conferences,
             members,
             calls,

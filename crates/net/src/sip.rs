@@ -1,21 +1,19 @@
 //! SIP over UDP and TCP on one address, driving the engine.
 
-use crate::metrics::Outcome;
-use crate::{Control, MediaThreads, Member, Metrics, PortLease, PortPool};
-use bytes::Bytes;
+use crate::metrics::{GuardEvent, Outcome};
+use crate::tcp::{Connections, Inbound, TcpLimits};
+use crate::{Control, MediaThreads, Member, Metrics, PortLease, PortPool, limits};
 use chorus_engine::{
     CallId, Engine, EngineConfig, EngineStats, Event, ExtensionConfig, Notification, Prompts,
-    Timers, Transmit, Transport,
+    Security, Timers, Transmit, Transport,
 };
-use chorus_sip_msg::StreamFramer;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
 
@@ -49,14 +47,21 @@ pub struct DriverConfig {
     pub codecs: Vec<chorus_types::Codec>,
     /// Encoder and jitter-buffer settings.
     pub media: chorus_engine::MediaConfig,
+    /// Who may call, and the limits on strangers.
+    pub security: Security,
+    /// Bounds on SIP over TCP.
+    pub tcp: TcpLimits,
 }
 
-type Connections = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>>>;
-
-struct Inbound {
-    peer: SocketAddr,
-    data: Vec<u8>,
-}
+/// Messages from TCP connections waiting for the engine; past this their readers wait.
+const INBOUND_QUEUE: usize = 1024;
+/// The share of its time the SIP task may be busy before new calls are shed.
+const BUSY_SHED: f64 = 0.9;
+/// Ticks the mixing threads may skip in one window before new calls are shed (200 ms of
+/// audio lost: a passing hiccup on a loaded host is not overload).
+const LATE_TICKS_SHED: u64 = 10;
+/// How often the load is measured.
+const LOAD_WINDOW: Duration = Duration::from_secs(1);
 
 /// Serves SIP until `shutdown` resolves, then hangs up every call (BYE), waits briefly
 /// for the answers, stops the mixing threads and returns. Operator requests arrive on
@@ -68,9 +73,20 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    let descriptors = limits::raise_descriptor_limit();
     let udp = UdpSocket::bind(config.sip_listen).await?;
+    limits::grow_receive_buffer(&udp, limits::SIP_UDP_RECEIVE_BUFFER);
     let tcp = TcpListener::bind(udp.local_addr()?).await?;
     let local_sip = udp.local_addr()?;
+    let tcp_limits = TcpLimits {
+        max_connections: limits::tcp_connection_cap(config.tcp.max_connections, descriptors),
+        ..config.tcp
+    };
+    info!(
+        descriptors,
+        tcp_connections = tcp_limits.max_connections,
+        "descriptor budget"
+    );
     info!(%local_sip, media_ip = %config.media_ip, "SIP listening on UDP and TCP");
 
     let mut engine = Engine::new(EngineConfig {
@@ -83,6 +99,7 @@ pub async fn run(
         answer_delay: config.answer_delay,
         dialout: config.dialout.clone(),
         codecs: config.codecs.clone(),
+        security: config.security.clone(),
     });
     let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
     let (media_events_tx, mut media_events) = mpsc::unbounded_channel();
@@ -94,18 +111,14 @@ pub async fn run(
         notify.clone(),
         config.media,
     )?;
-    let connections: Connections = Arc::default();
-    let (inbound_tx, mut inbound_rx) = mpsc::unbounded_channel::<Inbound>();
-    let acceptor = tokio::spawn(accept_loop(
-        tcp,
-        Arc::clone(&connections),
-        inbound_tx.clone(),
-    ));
+    let (inbound_tx, mut inbound_rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
+    let connections = Connections::new(tcp_limits, inbound_tx);
+    let acceptor = tokio::spawn(connections.clone().accept_loop(tcp));
 
     let mut driver = Driver {
         udp,
         connections,
-        inbound_tx,
+        load: Load::new(Instant::now()),
         ports,
         media_ip: config.media_ip,
         pending_media: HashMap::new(),
@@ -125,20 +138,36 @@ pub async fn run(
             || Instant::now() + Duration::from_secs(3600),
             |at| at + SHUTDOWN_GRACE,
         ));
+        // Work is timed from when an input is ready, so waiting does not count as load.
+        let woke;
         tokio::select! {
-            received = driver.udp.recv_from(&mut buf) => match received {
-                Ok((len, source)) => {
-                    engine.handle_message(Instant::now(), Transport::Udp, source, &buf[..len]);
+            received = driver.udp.recv_from(&mut buf) => {
+                woke = Instant::now();
+                match received {
+                    Ok((len, source)) => {
+                        engine.handle_message(woke, Transport::Udp, source, &buf[..len]);
+                    }
+                    Err(e) => debug!(error = %e, "SIP UDP receive error"),
                 }
-                Err(e) => debug!(error = %e, "SIP UDP receive error"),
-            },
-            Some(message) = inbound_rx.recv() => {
-                engine.handle_message(Instant::now(), Transport::Tcp, message.peer, &message.data);
             }
-            Some(event) = media_events.recv() => engine.handle_media_event(Instant::now(), event),
-            Some(request) = control.recv() => handle_control(&mut engine, &driver.metrics, request),
-            _ = tokio::time::sleep_until(wake) => engine.handle_timeout(Instant::now()),
+            Some(message) = inbound_rx.recv() => {
+                woke = Instant::now();
+                engine.handle_message(woke, Transport::Tcp, message.peer, &message.data);
+            }
+            Some(event) = media_events.recv() => {
+                woke = Instant::now();
+                engine.handle_media_event(woke, event);
+            }
+            Some(request) = control.recv() => {
+                woke = Instant::now();
+                handle_control(&mut engine, &driver.metrics, request);
+            }
+            _ = tokio::time::sleep_until(wake) => {
+                woke = Instant::now();
+                engine.handle_timeout(woke);
+            }
             _ = &mut shutdown, if stopping_since.is_none() => {
+                woke = Instant::now();
                 info!(calls = engine.call_count(), "shutting down: hanging up every call");
                 engine.shutdown(Instant::now());
                 stopping_since = Some(Instant::now());
@@ -150,6 +179,8 @@ pub async fn run(
         }
         driver.flush(&mut engine, &mut media).await;
         driver.publish(&engine);
+        let overloaded = driver.load.measure(woke, inbound_rx.len(), &driver.metrics);
+        engine.set_overloaded(overloaded);
         if stopping_since.is_some() && engine.is_idle() {
             break;
         }
@@ -163,7 +194,7 @@ pub async fn run(
 struct Driver {
     udp: UdpSocket,
     connections: Connections,
-    inbound_tx: mpsc::UnboundedSender<Inbound>,
+    load: Load,
     ports: PortPool,
     media_ip: IpAddr,
     pending_media: HashMap<CallId, (StdUdpSocket, PortLease)>,
@@ -244,6 +275,36 @@ impl Driver {
         self.metrics
             .keypad_commands
             .inc_by(stats.keypad_commands.saturating_sub(was.keypad_commands));
+        for (event, before, after) in [
+            ("pin_check", was.pin_checks, stats.pin_checks),
+            ("media_timeout", was.media_timeouts, stats.media_timeouts),
+            (
+                "dialout_refused",
+                was.dialout_refused,
+                stats.dialout_refused,
+            ),
+            (
+                "refused_untrusted",
+                was.refused_untrusted,
+                stats.refused_untrusted,
+            ),
+            (
+                "refused_guessing",
+                was.refused_guessing,
+                stats.refused_guessing,
+            ),
+            (
+                "refused_pending",
+                was.refused_pending,
+                stats.refused_pending,
+            ),
+            ("shed", was.shed, stats.shed),
+        ] {
+            self.metrics
+                .guard_events
+                .get_or_create(&GuardEvent { event })
+                .inc_by(after.saturating_sub(before));
+        }
         self.published = stats;
     }
 
@@ -326,109 +387,53 @@ impl Driver {
                     debug!(error = %e, destination = %transmit.destination, "SIP UDP send failed");
                 }
             }
-            Transport::Tcp => {
-                let existing = {
-                    let map = self
-                        .connections
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    map.get(&transmit.destination).cloned()
-                };
-                match existing {
-                    Some(writer) if writer.send(transmit.data.clone()).is_ok() => {}
-                    _ => {
-                        // No live connection to that peer: open one (RFC 3261 §18.2.2).
-                        let connections = Arc::clone(&self.connections);
-                        let inbound = self.inbound_tx.clone();
-                        tokio::spawn(async move {
-                            match TcpStream::connect(transmit.destination).await {
-                                Ok(stream) => {
-                                    let writer = serve_connection(
-                                        stream,
-                                        transmit.destination,
-                                        connections,
-                                        inbound,
-                                    );
-                                    let _ = writer.send(transmit.data);
-                                }
-                                Err(e) => debug!(error = %e, "SIP TCP connect failed"),
-                            }
-                        });
-                    }
-                }
-            }
+            Transport::Tcp => self.connections.send(transmit.destination, transmit.data),
         }
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    connections: Connections,
-    inbound: mpsc::UnboundedSender<Inbound>,
-) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                serve_connection(stream, peer, Arc::clone(&connections), inbound.clone());
-            }
-            Err(e) => {
-                warn!(error = %e, "SIP TCP accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+/// Whether the SIP task keeps up: the share of the last window it spent working, the
+/// TCP messages waiting, and whether a mixing thread woke late.
+struct Load {
+    window_start: Instant,
+    busy: Duration,
+    late_ticks: u64,
+    overloaded: bool,
 }
 
-/// Spawns a reader and a writer for one connection and registers the writer.
-fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    connections: Connections,
-    inbound: mpsc::UnboundedSender<Inbound>,
-) -> mpsc::UnboundedSender<Bytes> {
-    let (mut reader, mut writer) = stream.into_split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-    connections
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(peer, tx.clone());
-    tokio::spawn(async move {
-        while let Some(data) = rx.recv().await {
-            if writer.write_all(&data).await.is_err() {
-                break;
-            }
+impl Load {
+    fn new(now: Instant) -> Self {
+        Load {
+            window_start: now,
+            busy: Duration::ZERO,
+            late_ticks: 0,
+            overloaded: false,
         }
-    });
-    tokio::spawn(async move {
-        let mut framer = StreamFramer::new();
-        let mut buf = vec![0u8; 16_384];
-        loop {
-            let len = match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(len) => len,
-            };
-            framer.push(&buf[..len]);
-            loop {
-                match framer.next_message() {
-                    Ok(Some(data)) => {
-                        let _ = inbound.send(Inbound { peer, data });
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        debug!(%peer, error = %e, "closing SIP TCP connection");
-                        connections
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .remove(&peer);
-                        return;
-                    }
-                }
+    }
+
+    /// Adds the work done since `since`; returns whether new calls should be shed.
+    fn measure(&mut self, since: Instant, queued: usize, metrics: &Metrics) -> bool {
+        let now = Instant::now();
+        self.busy += now.saturating_duration_since(since);
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed >= LOAD_WINDOW {
+            let late = metrics.late_ticks.get();
+            let busy_share = self.busy.as_secs_f64() / elapsed.as_secs_f64();
+            let was = self.overloaded;
+            self.overloaded =
+                busy_share > BUSY_SHED || late.saturating_sub(self.late_ticks) >= LATE_TICKS_SHED;
+            if self.overloaded != was {
+                warn!(
+                    busy_share,
+                    late_ticks = late.saturating_sub(self.late_ticks),
+                    shedding = self.overloaded,
+                    "signalling load changed"
+                );
             }
+            self.late_ticks = late;
+            self.busy = Duration::ZERO;
+            self.window_start = now;
         }
-        connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&peer);
-    });
-    tx
+        self.overloaded || queued > INBOUND_QUEUE / 2
+    }
 }

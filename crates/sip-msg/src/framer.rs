@@ -33,6 +33,11 @@ impl StreamFramer {
         self.buf.extend_from_slice(data);
     }
 
+    /// Whether part of a message has arrived (keep-alive CRLFs do not count).
+    pub fn has_partial(&self) -> bool {
+        self.buf.iter().any(|b| !matches!(b, b'\r' | b'\n'))
+    }
+
     /// Returns the next complete message, if one has fully arrived.
     pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         // RFC 5626 keep-alives: bare CRLFs between messages.

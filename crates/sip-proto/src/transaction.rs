@@ -3,7 +3,8 @@
 use bytes::Bytes;
 use chorus_sip_msg::{Essentials, Request, Response};
 use ezk_sip_types::Method;
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -173,6 +174,44 @@ enum ServerState {
     Confirmed,
 }
 
+/// Which transaction a timer belongs to.
+#[derive(Debug, Clone)]
+enum TimerKey {
+    Server(ServerKey),
+    Client(ClientKey),
+}
+
+/// One scheduled deadline. Entries are never removed from the heap when a transaction
+/// moves on or ends: when one comes due it is checked against the transaction's current
+/// deadline and dropped if stale, so every change costs O(log n).
+#[derive(Debug)]
+struct Due {
+    at: Instant,
+    seq: u64,
+    key: TimerKey,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Due {}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Due {
+    /// Reversed, so the max-heap yields the earliest deadline first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
 #[derive(Debug)]
 struct ServerTxn {
     invite: bool,
@@ -183,6 +222,15 @@ struct ServerTxn {
     retransmit_at: Option<Instant>,
     interval: Duration,
     give_up_at: Option<Instant>,
+}
+
+impl ServerTxn {
+    fn deadline(&self) -> Option<Instant> {
+        [self.retransmit_at, self.give_up_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
 }
 
 #[derive(Debug)]
@@ -198,6 +246,13 @@ struct ClientTxn {
     give_up_at: Instant,
 }
 
+impl ClientTxn {
+    fn deadline(&self) -> Instant {
+        self.retransmit_at
+            .map_or(self.give_up_at, |at| at.min(self.give_up_at))
+    }
+}
+
 /// The transaction layer. See the crate docs for how to drive it.
 #[derive(Debug, Default)]
 pub struct Transactions {
@@ -206,6 +261,9 @@ pub struct Transactions {
     client: HashMap<ClientKey, ClientTxn>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TxnEvent>,
+    /// Every transaction's deadlines, earliest first (stale entries included).
+    due: BinaryHeap<Due>,
+    next_seq: u64,
 }
 
 impl Transactions {
@@ -225,6 +283,27 @@ impl Transactions {
     /// Whether no transaction is live.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    fn schedule(&mut self, at: Option<Instant>, key: TimerKey) {
+        if let Some(at) = at {
+            self.next_seq += 1;
+            self.due.push(Due {
+                at,
+                seq: self.next_seq,
+                key,
+            });
+        }
+    }
+
+    fn schedule_server(&mut self, key: &ServerKey) {
+        let at = self.server.get(key).and_then(ServerTxn::deadline);
+        self.schedule(at, TimerKey::Server(key.clone()));
+    }
+
+    fn schedule_client(&mut self, key: &ClientKey) {
+        let at = self.client.get(key).map(ClientTxn::deadline);
+        self.schedule(at, TimerKey::Client(key.clone()));
     }
 
     /// Classifies an incoming request. For a new INVITE, `trying` (a 100 response) is sent
@@ -249,6 +328,7 @@ impl Transactions {
                     } else {
                         now + self.timers.t4
                     });
+                    self.schedule_server(&key);
                     Disposition::Absorbed
                 }
                 Some(txn) if txn.state == ServerState::Confirmed => Disposition::Absorbed,
@@ -298,7 +378,6 @@ impl Transactions {
 
     /// Sends a response on a server transaction and moves it on.
     pub fn respond(&mut self, now: Instant, key: &ServerKey, code: u16, response: Bytes) {
-        let timers = self.timers;
         let Some(txn) = self.server.get_mut(key) else {
             return;
         };
@@ -315,6 +394,14 @@ impl Transactions {
             return;
         }
         let unreliable = !txn.transport.reliable();
+        self.finish_response(now, key, code, unreliable);
+    }
+
+    fn finish_response(&mut self, now: Instant, key: &ServerKey, code: u16, unreliable: bool) {
+        let Some(txn) = self.server.get_mut(key) else {
+            return;
+        };
+        let timers = self.timers;
         match (txn.invite, code < 300) {
             (true, true) => {
                 txn.state = ServerState::Accepted;
@@ -336,6 +423,7 @@ impl Transactions {
                 });
             }
         }
+        self.schedule_server(key);
     }
 
     /// The ACK for a 2xx arrived (matched by the dialog): stop retransmitting it.
@@ -344,6 +432,25 @@ impl Transactions {
             && txn.state == ServerState::Accepted
         {
             self.server.remove(key);
+            self.prune();
+        }
+    }
+
+    /// Whether a heap entry is still its transaction's next deadline.
+    fn is_current(&self, due: &Due) -> bool {
+        match &due.key {
+            TimerKey::Server(key) => {
+                self.server.get(key).and_then(ServerTxn::deadline) == Some(due.at)
+            }
+            TimerKey::Client(key) => self.client.get(key).map(ClientTxn::deadline) == Some(due.at),
+        }
+    }
+
+    /// Drops stale entries from the top, so [`Transactions::poll_timeout`] names a real
+    /// deadline.
+    fn prune(&mut self) {
+        while self.due.peek().is_some_and(|due| !self.is_current(due)) {
+            self.due.pop();
         }
     }
 
@@ -378,6 +485,7 @@ impl Transactions {
                 give_up_at: now + self.timers.t1 * 64,
             },
         );
+        self.schedule_client(&key);
         key
     }
 
@@ -399,6 +507,7 @@ impl Transactions {
                 // Proceeding: the far end has it; Timer B gives way to the core's ring timeout.
                 txn.retransmit_at = None;
                 txn.give_up_at = now + self.timers.t1 * 64 * 6;
+                self.schedule_client(&key);
             } else {
                 // Timer E keeps running but at T2 once the far end has said it is working.
                 txn.interval = self.timers.t2;
@@ -425,6 +534,7 @@ impl Transactions {
         } else {
             now + linger
         };
+        self.schedule_client(&key);
         self.events.push_back(TxnEvent::ClientResponse {
             key: key.clone(),
             code: response.code,
@@ -442,79 +552,89 @@ impl Transactions {
         self.events.pop_front()
     }
 
-    /// The earliest timer, if any.
+    /// The earliest timer, if any (possibly one that turns out stale: waking for it is
+    /// harmless).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let server = self
-            .server
-            .values()
-            .flat_map(|t| [t.retransmit_at, t.give_up_at])
-            .flatten();
-        let client = self
-            .client
-            .values()
-            .flat_map(|t| [t.retransmit_at, Some(t.give_up_at)])
-            .flatten();
-        server.chain(client).min()
+        self.due.peek().map(|due| due.at)
     }
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(due) = self.due.peek() {
+            if due.at > now {
+                break;
+            }
+            let Some(due) = self.due.pop() else {
+                break;
+            };
+            if !self.is_current(&due) {
+                continue;
+            }
+            match due.key {
+                TimerKey::Server(key) => self.fire_server(now, key),
+                TimerKey::Client(key) => self.fire_client(now, key),
+            }
+        }
+        self.prune();
+    }
+
+    fn fire_server(&mut self, now: Instant, key: ServerKey) {
         let t2 = self.timers.t2;
-        let mut ended = Vec::new();
-        for (key, txn) in &mut self.server {
-            if txn.give_up_at.is_some_and(|at| at <= now) {
-                if txn.state == ServerState::Accepted {
-                    self.events.push_back(TxnEvent::AckTimeout(key.clone()));
-                }
-                ended.push(key.clone());
-                continue;
+        let Some(txn) = self.server.get_mut(&key) else {
+            return;
+        };
+        if txn.give_up_at.is_some_and(|at| at <= now) {
+            if txn.state == ServerState::Accepted {
+                self.events.push_back(TxnEvent::AckTimeout(key.clone()));
             }
-            if let Some(at) = txn.retransmit_at
-                && at <= now
-            {
-                if let Some(last) = &txn.last_response {
-                    self.transmits.push_back(Transmit {
-                        transport: txn.transport,
-                        destination: txn.peer,
-                        data: last.clone(),
-                    });
-                }
-                txn.interval = (txn.interval * 2).min(t2);
-                txn.retransmit_at = Some(now + txn.interval);
-            }
-        }
-        for key in ended {
             self.server.remove(&key);
+            return;
         }
-        let mut ended = Vec::new();
-        for (key, txn) in &mut self.client {
-            if txn.give_up_at <= now {
-                if !txn.completed {
-                    self.events.push_back(TxnEvent::ClientTimeout(key.clone()));
-                }
-                ended.push(key.clone());
-                continue;
-            }
-            if let Some(at) = txn.retransmit_at
-                && at <= now
-            {
+        if let Some(at) = txn.retransmit_at
+            && at <= now
+        {
+            if let Some(last) = &txn.last_response {
                 self.transmits.push_back(Transmit {
                     transport: txn.transport,
                     destination: txn.peer,
-                    data: txn.request.clone(),
+                    data: last.clone(),
                 });
-                // Timer A doubles without limit; Timer E stops at T2.
-                txn.interval = if txn.invite {
-                    txn.interval * 2
-                } else {
-                    (txn.interval * 2).min(t2)
-                };
-                txn.retransmit_at = Some(now + txn.interval);
             }
+            txn.interval = (txn.interval * 2).min(t2);
+            txn.retransmit_at = Some(now + txn.interval);
         }
-        for key in ended {
+        self.schedule_server(&key);
+    }
+
+    fn fire_client(&mut self, now: Instant, key: ClientKey) {
+        let t2 = self.timers.t2;
+        let Some(txn) = self.client.get_mut(&key) else {
+            return;
+        };
+        if txn.give_up_at <= now {
+            if !txn.completed {
+                self.events.push_back(TxnEvent::ClientTimeout(key.clone()));
+            }
             self.client.remove(&key);
+            return;
         }
+        if let Some(at) = txn.retransmit_at
+            && at <= now
+        {
+            self.transmits.push_back(Transmit {
+                transport: txn.transport,
+                destination: txn.peer,
+                data: txn.request.clone(),
+            });
+            // Timer A doubles without limit; Timer E stops at T2.
+            txn.interval = if txn.invite {
+                txn.interval * 2
+            } else {
+                (txn.interval * 2).min(t2)
+            };
+            txn.retransmit_at = Some(now + txn.interval);
+        }
+        self.schedule_client(&key);
     }
 }
 

@@ -2,12 +2,14 @@
 //! recording, entry, keypad commands. The rules are `chorus-policy`'s; this module turns
 //! their decisions into prompts and media commands.
 
+use super::security::{DECOY, PIN_PAUSE, decoy_rules};
 use super::{
-    CallId, ConferenceInfo, EndReason, Engine, Event, MemberInfo, Membership, Notification,
+    CallId, CallState, ConferenceInfo, EndReason, Engine, Event, MemberInfo, Membership,
+    Notification,
 };
 use crate::media::{MediaCommand, MediaEvent};
 use chorus_policy::{
-    Command, Conference, Key, Keypad, Outcome, PIN_TRIES, Refusal, Role, Settings,
+    Command, Conference, Gate, Key, Keypad, Outcome, PIN_TRIES, Refusal, Role, Settings,
 };
 use chorus_types::Clip;
 use std::time::{Duration, Instant};
@@ -140,11 +142,14 @@ pub struct ExtensionConfig {
 pub(super) enum Stage {
     /// Answered; nothing decided yet.
     Answered,
-    /// Keying the PIN.
+    /// Keying the PIN. Keys before `paused_until` (just after a wrong PIN) are ignored;
+    /// `held` is an attempt waiting for the extension's guessing budget until `deadline`.
     Pin {
         tries: u32,
         entered: String,
         deadline: Instant,
+        paused_until: Instant,
+        held: Option<String>,
     },
     /// Waiting for a prompt to end, then doing `After`.
     Prompt { id: u64, then: After },
@@ -164,6 +169,9 @@ pub(super) enum After {
 
 impl Engine {
     pub(super) fn rules(&self, conference: &str) -> Settings {
+        if conference == DECOY {
+            return decoy_rules();
+        }
         self.config
             .extensions
             .get(conference)
@@ -211,6 +219,8 @@ impl Engine {
                     tries: 0,
                     entered: String::new(),
                     deadline: now + PIN_TIMEOUT,
+                    paused_until: now,
+                    held: None,
                 };
             }
             return;
@@ -359,13 +369,23 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        call.span.in_scope(|| info!(%digit, "key"));
+        // Keys count only once the caller has acknowledged our answer: before that the
+        // source of the call is not proven.
+        if call.state != CallState::Confirmed {
+            return;
+        }
         match &mut call.stage {
             Stage::Pin {
                 tries,
                 entered,
                 deadline,
+                paused_until,
+                held,
             } => {
+                // PIN digits are never logged.
+                if now < *paused_until || held.is_some() {
+                    return;
+                }
                 *deadline = now + PIN_TIMEOUT;
                 match digit {
                     '#' => {
@@ -385,19 +405,22 @@ impl Engine {
                     _ => {}
                 }
             }
-            Stage::In { keypad } => match keypad.press(now, digit) {
-                Key::Pending => {
-                    if keypad.awaiting_number() {
-                        let clip = self.config.prompts.invite_number.clone();
-                        self.play(id, clip);
+            Stage::In { keypad } => {
+                call.span.in_scope(|| info!(%digit, "key"));
+                match keypad.press(now, digit) {
+                    Key::Pending => {
+                        if keypad.awaiting_number() {
+                            let clip = self.config.prompts.invite_number.clone();
+                            self.play(id, clip);
+                        }
                     }
+                    Key::Invalid => {
+                        let error = self.config.prompts.error.clone();
+                        self.play(id, error);
+                    }
+                    Key::Command(command) => self.command(now, id, command),
                 }
-                Key::Invalid => {
-                    let error = self.config.prompts.error.clone();
-                    self.play(id, error);
-                }
-                Key::Command(command) => self.command(now, id, command),
-            },
+            }
             _ => {}
         }
     }
@@ -406,9 +429,50 @@ impl Engine {
         let Some(conference) = self.calls.get(&id).map(|c| c.conference.clone()) else {
             return;
         };
-        if let Some(role) = self.rules(&conference).check_pin(attempt) {
+        // An empty entry (the caller keyed nothing) tests nothing and is not rationed.
+        let gate = if attempt.is_empty() {
+            Gate::Refused
+        } else {
+            self.pin_gate(now, id)
+        };
+        let verdict = match gate {
+            Gate::Check => {
+                let verdict = self.rules(&conference).check_pin(attempt);
+                self.record_pin(now, id, verdict.is_some());
+                self.stats.pin_checks += 1;
+                verdict
+            }
+            // Refused sources hear exactly what a wrong PIN sounds like.
+            Gate::Refused => None,
+            Gate::WaitUntil(at) => {
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.stage = Stage::Pin {
+                        tries,
+                        entered: String::new(),
+                        deadline: at,
+                        paused_until: at,
+                        held: Some(attempt.to_owned()),
+                    };
+                }
+                return;
+            }
+        };
+        if let Some(role) = verdict {
             return self.admitted(now, id, role);
         }
+        if let Some(call) = self.calls.get(&id) {
+            let checked = gate == Gate::Check;
+            call.span
+                .in_scope(|| info!(keys = attempt.len(), checked, "wrong PIN"));
+        }
+        self.events.push_back(Event::Notify(Notification::WrongPin {
+            conference: conference.clone(),
+            caller: self
+                .calls
+                .get(&id)
+                .map(|c| c.caller.clone())
+                .unwrap_or_default(),
+        }));
         let tries = tries + 1;
         let wrong = self.config.prompts.wrong_pin.clone();
         if tries >= PIN_TRIES {
@@ -427,6 +491,8 @@ impl Engine {
                 tries,
                 entered: String::new(),
                 deadline: now + PIN_TIMEOUT,
+                paused_until: now + PIN_PAUSE,
+                held: None,
             };
         }
     }
@@ -530,6 +596,14 @@ impl Engine {
                     }));
                 }
             }
+            MediaEvent::Inactive { call } => {
+                if let Some(c) = self.calls.get(&call) {
+                    c.span
+                        .in_scope(|| info!("no RTP or RTCP for the media timeout; hanging up"));
+                    self.stats.media_timeouts += 1;
+                    self.hangup_because(now, call, EndReason::MediaTimeout);
+                }
+            }
             MediaEvent::NameRecorded { call, clip } => {
                 if let Some(Stage::RecordingName { role }) = self.calls.get(&call).map(|c| &c.stage)
                 {
@@ -569,8 +643,13 @@ impl Engine {
                 continue;
             };
             match &mut call.stage {
-                Stage::Pin { tries, entered, .. } => {
-                    let attempt = std::mem::take(entered);
+                Stage::Pin {
+                    tries,
+                    entered,
+                    held,
+                    ..
+                } => {
+                    let attempt = held.take().unwrap_or_else(|| std::mem::take(entered));
                     let tries = *tries;
                     self.pin_entered(now, id, &attempt, tries);
                 }

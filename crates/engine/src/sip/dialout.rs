@@ -13,6 +13,7 @@ use chorus_sip_msg::ezk_sip_types::{Method, Name};
 use chorus_sip_msg::{Essentials, Message, Response, parse};
 use chorus_sip_proto::{ClientKey, ClientMatch, Dialog, ServerKey, Transport, digest};
 use chorus_types::Clip;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
@@ -45,6 +46,85 @@ pub struct DialOut {
     pub max_total: usize,
     /// Tell recorded parties "this call is recorded" before they join.
     pub announce_recording: bool,
+    /// Who may dial which numbers, and how often.
+    pub policy: DialPolicy,
+}
+
+/// The toll-fraud guard rails of `*8`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialPolicy {
+    /// Members calling from these networks may dial; empty means any.
+    pub allowed_networks: Vec<ipnet::IpNet>,
+    /// Number prefixes that may be dialled; empty means any not denied.
+    pub allow: Vec<String>,
+    /// Number prefixes that may never be dialled (wins over `allow`).
+    pub deny: Vec<String>,
+    /// Invitations per conference per hour.
+    pub per_conference_per_hour: usize,
+    /// Invitations over the bridge per hour.
+    pub total_per_hour: usize,
+}
+
+impl Default for DialPolicy {
+    /// International prefixes denied (00 in most of the world, 011 in North America).
+    fn default() -> Self {
+        DialPolicy {
+            allowed_networks: Vec::new(),
+            allow: Vec::new(),
+            deny: vec!["00".to_owned(), "011".to_owned()],
+            per_conference_per_hour: 20,
+            total_per_hour: 200,
+        }
+    }
+}
+
+impl DialPolicy {
+    /// Whether `number` may be dialled at all.
+    pub fn permits_number(&self, number: &str) -> bool {
+        let allowed =
+            self.allow.is_empty() || self.allow.iter().any(|p| number.starts_with(p.as_str()));
+        allowed && !self.deny.iter().any(|p| number.starts_with(p.as_str()))
+    }
+}
+
+/// When invitations were sent in the last hour, per conference and in all.
+#[derive(Debug, Default)]
+pub(super) struct DialHistory {
+    total: VecDeque<Instant>,
+    per_conference: HashMap<String, VecDeque<Instant>>,
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn forget_before(times: &mut VecDeque<Instant>, now: Instant) {
+    while times
+        .front()
+        .is_some_and(|at| now.saturating_duration_since(*at) >= HOUR)
+    {
+        times.pop_front();
+    }
+}
+
+impl DialHistory {
+    /// Whether both hourly caps leave room for one more invitation.
+    fn allows(&mut self, now: Instant, conference: &str, policy: &DialPolicy) -> bool {
+        forget_before(&mut self.total, now);
+        self.per_conference.retain(|_, times| {
+            forget_before(times, now);
+            !times.is_empty()
+        });
+        let here = self.per_conference.get(conference).map_or(0, VecDeque::len);
+        self.total.len() < policy.total_per_hour && here < policy.per_conference_per_hour
+    }
+
+    /// Counts one invitation.
+    fn count(&mut self, now: Instant, conference: &str) {
+        self.total.push_back(now);
+        self.per_conference
+            .entry(conference.to_owned())
+            .or_default()
+            .push_back(now);
+    }
 }
 
 #[derive(Debug)]
@@ -90,21 +170,65 @@ impl Engine {
             .map(|(id, _)| *id)
     }
 
+    /// Tells operators about a `*8` and what became of it.
+    fn notify_dial(&mut self, inviter: CallId, number: &str, outcome: &str) {
+        let Some(call) = self.calls.get(&inviter) else {
+            return;
+        };
+        call.span.in_scope(|| info!(%number, %outcome, "*8 keyed"));
+        self.events
+            .push_back(Event::Notify(super::Notification::DialOut {
+                conference: call.conference.clone(),
+                member: inviter.0,
+                caller: call.caller.clone(),
+                number: number.to_owned(),
+                outcome: outcome.to_owned(),
+            }));
+    }
+
+    /// Refuses a `*8` that the policy forbids: the inviter hears that inviting is not
+    /// available, and operators see why.
+    fn refuse_dial(&mut self, inviter: CallId, number: &str, why: &str) {
+        self.stats.dialout_refused += 1;
+        self.notify_dial(inviter, number, why);
+        let clip = self.config.prompts.invite_unavailable.clone();
+        self.play(inviter, clip);
+    }
+
     /// `*8 number #` from a member.
     pub(super) fn dial(&mut self, now: Instant, inviter: CallId, number: &str) {
-        let _ = now;
         let Some(config) = self.dial_config().cloned() else {
             let clip = self.config.prompts.invite_unavailable.clone();
             self.play(inviter, clip);
             return;
         };
-        let Some(conference) = self.calls.get(&inviter).map(|c| c.conference.clone()) else {
+        let Some((conference, invited, source)) = self
+            .calls
+            .get(&inviter)
+            .map(|c| (c.conference.clone(), c.invited, c.dialog.peer.ip()))
+        else {
             return;
         };
         if !config.digits.contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
             let clip = self.config.prompts.error.clone();
             self.play(inviter, clip);
             return;
+        }
+        // A party the bridge dialled must never make it dial further (toll fraud).
+        if invited {
+            return self.refuse_dial(inviter, number, "refused_invited_party");
+        }
+        let policy = &config.policy;
+        if !policy.allowed_networks.is_empty()
+            && !policy.allowed_networks.iter().any(|n| n.contains(&source))
+        {
+            return self.refuse_dial(inviter, number, "refused_network");
+        }
+        if !policy.permits_number(number) {
+            return self.refuse_dial(inviter, number, "refused_number");
+        }
+        if !self.dial_history.allows(now, &conference, policy) {
+            return self.refuse_dial(inviter, number, "refused_hourly_cap");
         }
         let rules = self.rules(&conference);
         let ringing_here = self
@@ -121,8 +245,11 @@ impl Engine {
             || self.dialing.len() >= config.max_total
             || self.is_dialing_for(inviter).is_some()
         {
+            self.notify_dial(inviter, number, "refused_busy");
             return self.fail_dial_prompt(inviter, Failure::Refused);
         }
+        self.dial_history.count(now, &conference);
+        self.notify_dial(inviter, number, "dialing");
         let id = CallId(self.next_call);
         self.next_call += 1;
         let dial = Dialing {
@@ -146,9 +273,6 @@ impl Engine {
             conference,
         };
         self.dialing.insert(id, dial);
-        if let Some(c) = self.calls.get(&inviter) {
-            c.span.in_scope(|| info!(%number, "inviting"));
-        }
         let ringback = self.config.prompts.ringback.clone();
         self.media(MediaCommand::Music {
             call: inviter,

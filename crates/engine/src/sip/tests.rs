@@ -491,6 +491,18 @@ fn dial(e: &mut Engine, now: Instant, n: u16) -> (CallId, String, Vec<Event>) {
         .find(|r| r.code == 200)
         .expect("200");
     let tag = ok.essentials().expect("ess").to.tag.expect("tag");
+    let ack = String::from_utf8(request(
+        "ACK",
+        "500",
+        &format!("z9hG4bKa{n}"),
+        1,
+        Some(&tag),
+        "",
+    ))
+    .expect("utf8")
+    .replace("Call-ID: call-1", &format!("Call-ID: call-{n}"))
+    .replace(CALLER, &format!("127.0.0.1:{}", 5100 + n));
+    e.handle_message(now, Transport::Udp, source, ack.as_bytes());
     (call, tag, events(e))
 }
 
@@ -549,11 +561,14 @@ fn three_wrong_pins_end_the_call_after_goodbye() {
     assert!(joined(&evs).is_none(), "no entry before the PIN");
     assert!(last_play(&evs).is_some(), "asked for the PIN");
     keys(&mut e, now, call, "1111#");
-    keys(&mut e, now, call, "2222#");
-    let evs = keys(&mut e, now, call, "3333#");
+    // Keys during the pause after a wrong PIN are ignored.
+    keys(&mut e, now + Duration::from_secs(1), call, "1234#");
+    keys(&mut e, now + Duration::from_secs(3), call, "2222#");
+    let later = now + Duration::from_secs(6);
+    let evs = keys(&mut e, later, call, "3333#");
     let goodbye = last_play(&evs).expect("goodbye");
     assert!(requests(&mut e).is_empty(), "not before the goodbye ends");
-    e.handle_media_event(now, crate::MediaEvent::PlayDone { call, id: goodbye });
+    e.handle_media_event(later, crate::MediaEvent::PlayDone { call, id: goodbye });
     let byes = requests(&mut e);
     assert_eq!(byes.len(), 1);
     assert_eq!(byes[0].method, Method::BYE);
@@ -742,7 +757,11 @@ fn pin_timeout_counts_as_a_try() {
     e.handle_timeout(now + Duration::from_secs(16));
     let evs = events(&mut e);
     assert!(last_play(&evs).is_some(), "wrong PIN, try again");
-    assert_eq!(joined(&keys(&mut e, now, call, "1234#")), Some(false));
+    let after_pause = now + Duration::from_secs(19);
+    assert_eq!(
+        joined(&keys(&mut e, after_pause, call, "1234#")),
+        Some(false)
+    );
 }
 
 #[test]
@@ -835,7 +854,7 @@ fn operator_control_and_notifications() {
     assert!(left.contains(&Notification::MemberLeft {
         conference: "500".into(),
         member: b.0,
-        reason: "Kicked".into()
+        reason: "kicked".into()
     }));
     assert_eq!(e.members("500").expect("live").len(), 1);
 
@@ -872,6 +891,7 @@ fn engine_with_dialout() -> Engine {
         max_per_conference: 2,
         max_total: 10,
         announce_recording: true,
+        policy: DialPolicy::default(),
     });
     e
 }

@@ -1,0 +1,428 @@
+//! The bridge on a hostile network, tried as an attacker would with raw SIP and RTP on
+//! loopback: spoofed in-dialog requests, callers that vanish, PIN guessing from one and
+//! many addresses, RTP from a stranger on the phone's host, scans of unknown extensions,
+//! untrusted sources, toll fraud through `*8`, and a TCP descriptor flood.
+
+mod common;
+#[path = "common/rawsip.rs"]
+mod rawsip;
+
+use common::{Bridge, scratch, wait_for_log};
+use rawsip::{Outcome, RawCall, members, rtp_packet};
+use std::net::{IpAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+fn answered(outcome: Outcome) -> RawCall {
+    match outcome {
+        Outcome::Answered(call) => call,
+        Outcome::Refused(code) => panic!("refused with {code}"),
+        Outcome::NoAnswer => panic!("no answer"),
+    }
+}
+
+#[test]
+fn spoofed_bye_and_info_have_no_effect() {
+    let dir = scratch("hostile-spoof");
+    let bridge = Bridge::start(&dir, 8000, (32000, 32099), None, &[]);
+    let http = bridge.http_port();
+    let mut phone = answered(RawCall::dial(LOCAL, 8000, "500", 41000));
+    wait_for_log(&bridge, "joined role", 1, Duration::from_secs(5));
+    assert_eq!(members(http, "500"), Some(1));
+
+    // The attacker knows the Call-ID and the bridge's tag, not the caller's From tag.
+    let attacker = UdpSocket::bind((LOCAL, 0)).expect("bind");
+    attacker
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    for (n, (method, body)) in [
+        ("BYE", None),
+        (
+            "INFO",
+            Some(("application/dtmf-relay", "Signal=*\r\nDuration=160\r\n")),
+        ),
+        (
+            "INFO",
+            Some(("application/dtmf-relay", "Signal=1\r\nDuration=160\r\n")),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let text = phone
+            .message_with_tags(
+                method,
+                &format!("z9hG4bKspoof{n}"),
+                100 + n as u32,
+                "made-up",
+                Some(&phone.to_tag),
+                body,
+            )
+            .replace(
+                &phone.local.to_string(),
+                &attacker.local_addr().expect("a").to_string(),
+            );
+        attacker
+            .send_to(text.as_bytes(), phone.bridge)
+            .expect("send");
+        let mut buf = [0u8; 4096];
+        let (len, _) = attacker.recv_from(&mut buf).expect("an answer");
+        let answer = String::from_utf8_lossy(&buf[..len]);
+        assert!(
+            answer.starts_with("SIP/2.0 481"),
+            "{method} with a made-up From tag: {answer}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(members(http, "500"), Some(1), "still in the conference");
+    let log = bridge.log_text();
+    assert!(
+        !log.contains("outcome=Muted"),
+        "the spoofed *1 muted nobody:\n{log}"
+    );
+    assert!(!log.contains("call ended"), "{log}");
+
+    // The real caller's own BYE still works.
+    assert_eq!(phone.request("BYE", None), Some(200));
+    wait_for_log(&bridge, "reason=remote_bye", 1, Duration::from_secs(5));
+}
+
+#[test]
+fn vanished_and_ghost_callers_are_freed_with_their_sockets() {
+    let dir = scratch("hostile-vanished");
+    let config = "[extension.500]\nmax_members = 100\n[extension.600]\nmax_members = 300\n";
+    let bridge = Bridge::start(
+        &dir,
+        8010,
+        (32100, 32999),
+        Some(config),
+        &["--media-timeout", "3"],
+    );
+    let http = bridge.http_port();
+    std::thread::sleep(Duration::from_millis(300));
+    let idle_descriptors = bridge.open_descriptors();
+
+    // 100 ghosts fill 500: INVITE and ACK, then nothing at all.
+    let mut calls: Vec<RawCall> = (0..100)
+        .map(|n| answered(RawCall::dial(LOCAL, 8010, "500", 42000 + 2 * n)))
+        .collect();
+    // 200 callers of 600 send audio, then die without BYE (as after kill -9).
+    let rtp = UdpSocket::bind((LOCAL, 43000)).expect("rtp socket");
+    let dying: Vec<RawCall> = (0..200)
+        .map(|_| answered(RawCall::dial(LOCAL, 8010, "600", 43000)))
+        .collect();
+    for tick in 0..25u16 {
+        for (n, call) in dying.iter().enumerate() {
+            let packet = rtp_packet(n as u32, tick, u32::from(tick) * 160);
+            let _ = rtp.send_to(&packet, (LOCAL, call.bridge_rtp));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let died = Instant::now();
+    calls.extend(dying);
+    assert_eq!(members(http, "500"), Some(100));
+    assert_eq!(members(http, "600"), Some(200));
+    assert!(bridge.open_descriptors() >= idle_descriptors + 300);
+
+    // A real caller meets a full conference now.
+    match RawCall::dial(LOCAL, 8010, "500", 44000) {
+        Outcome::Answered(mut late) => {
+            wait_for_log(&bridge, "refusal=Full", 1, Duration::from_secs(5));
+            late.wait_for_bye(Duration::from_secs(15));
+        }
+        _ => panic!("the bridge answers and explains"),
+    }
+
+    // Within the timeout + 5 s every one of them is hung up and its sockets closed.
+    let deadline = died + Duration::from_secs(3 + 5);
+    while Instant::now() < deadline
+        && (members(http, "500") != Some(0) || members(http, "600") != Some(0))
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let freed_after = died.elapsed();
+    assert_eq!(members(http, "500"), Some(0), "ghosts gone");
+    assert_eq!(members(http, "600"), Some(0), "dead callers gone");
+    wait_for_log(&bridge, "reason=media_timeout", 300, Duration::from_secs(5));
+    let byes = calls
+        .iter_mut()
+        .filter_map(|c| c.wait_for_bye(Duration::from_millis(200)).then_some(()))
+        .count();
+    assert!(
+        byes >= 290,
+        "BYE sent to the vanished callers: {byes} of 300"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let now_open = bridge.open_descriptors();
+    assert!(
+        now_open <= idle_descriptors + 2,
+        "sockets released: {now_open} open, {idle_descriptors} when idle"
+    );
+    eprintln!("300 vanished callers freed {freed_after:?} after they fell silent");
+
+    // The conference takes a real caller again.
+    let mut fresh = answered(RawCall::dial(LOCAL, 8010, "500", 44002));
+    wait_for_log(&bridge, "joined role", 301, Duration::from_secs(5));
+    assert_eq!(fresh.request("BYE", None), Some(200));
+}
+
+/// One attacking address: `calls` calls in parallel to `extension`, each keying guesses
+/// from `guesses` by INFO as fast as the bridge answers, redialling when hung up on.
+fn attacker(
+    ip: IpAddr,
+    extension: &'static str,
+    calls: usize,
+    guesses: &'static [String],
+    until: Instant,
+) -> Vec<std::thread::JoinHandle<usize>> {
+    (0..calls)
+        .map(|lane| {
+            std::thread::spawn(move || {
+                let mut sent = 0usize;
+                let mut next = lane;
+                while Instant::now() < until {
+                    let mut call = match RawCall::dial(ip, 8020, extension, 45000) {
+                        Outcome::Answered(call) => call,
+                        _ => {
+                            std::thread::sleep(Duration::from_millis(500));
+                            continue;
+                        }
+                    };
+                    while Instant::now() < until && !call.ended {
+                        let guess = &guesses[next % guesses.len()];
+                        next += calls;
+                        if !call.keys(&format!("{guess}#")) {
+                            break;
+                        }
+                        sent += 1;
+                    }
+                    if !call.ended {
+                        let _ = call.request("BYE", None);
+                    }
+                }
+                sent
+            })
+        })
+        .collect()
+}
+
+fn checked_guesses(log: &str, extension: &str) -> usize {
+    log.lines()
+        .filter(|l| {
+            l.contains(&format!("conference={extension}"))
+                && l.contains("wrong PIN")
+                && l.contains("checked=true")
+        })
+        .count()
+}
+
+#[test]
+fn pin_guessing_is_rationed_per_source_and_per_extension() {
+    let dir = scratch("hostile-pin");
+    let config = "[extension.600]\npin = \"90817263\"\n[extension.601]\npin = \"81726354\"\n";
+    let bridge = Bridge::start(
+        &dir,
+        8020,
+        (33000, 33999),
+        Some(config),
+        &["--max-pending-per-extension", "100"],
+    );
+    let one: &'static [String] = Box::leak((1000..2000).map(|n| n.to_string()).collect());
+    let many: &'static [String] = Box::leak((2000..3000).map(|n| n.to_string()).collect());
+    let started = Instant::now();
+    let until = started + Duration::from_secs(60);
+    let mut lanes = attacker(IpAddr::from([127, 0, 0, 2]), "600", 20, one, until);
+    let spread: Vec<_> = (10..50u8)
+        .flat_map(|last| attacker(IpAddr::from([127, 0, 0, last]), "601", 2, many, until))
+        .collect();
+    lanes.extend(spread);
+    let sent: usize = lanes.into_iter().map(|t| t.join().expect("attacker")).sum();
+    let minute = started.elapsed();
+    let log = bridge.log_text();
+    let one_source = checked_guesses(&log, "600");
+    let all_sources = checked_guesses(&log, "601");
+    eprintln!(
+        "in {minute:?}: {sent} guesses keyed; checked: {one_source} from one address, \
+         {all_sources} from 40 addresses"
+    );
+    assert!(!log.contains("joined role"), "nobody got in:\n{log}");
+    assert!(
+        one_source <= 10,
+        "one address: {one_source} checks a minute"
+    );
+    assert!(one_source >= 3, "the check itself works: {one_source}");
+    assert!(
+        all_sources <= 60,
+        "one extension: {all_sources} checks a minute"
+    );
+    assert!(sent > 200, "the attack was real: {sent} guesses keyed");
+    // The PINs never reach the log; refused sources hear the same as a wrong PIN.
+    assert!(
+        !log.contains("90817263") && !log.contains("81726354"),
+        "{log}"
+    );
+    assert!(
+        log.contains("refused for guessing"),
+        "refused at INVITE too"
+    );
+}
+
+#[test]
+fn stranger_on_the_phones_host_cannot_take_or_join_its_leg() {
+    let dir = scratch("hostile-latch");
+    let _bridge = Bridge::start(&dir, 8030, (34000, 34099), None, &[]);
+    let phone_rtp = UdpSocket::bind((LOCAL, 46000)).expect("phone rtp");
+    let listener_rtp = UdpSocket::bind((LOCAL, 46002)).expect("listener rtp");
+    let stranger = UdpSocket::bind((LOCAL, 46004)).expect("stranger rtp");
+    stranger
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    listener_rtp
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let phone = answered(RawCall::dial(LOCAL, 8030, "500", 46000));
+    let listener = answered(RawCall::dial(LOCAL, 8030, "500", 46002));
+    // The phone sends silence from its announced port; the stranger, on the same host,
+    // sends full-scale noise to the phone's leg for 3 s, before and after.
+    let loud: Vec<u8> = {
+        let mut p = rtp_packet(99, 0, 0);
+        for (i, b) in p[12..].iter_mut().enumerate() {
+            *b = if i % 2 == 0 { 0x00 } else { 0x80 };
+        }
+        p
+    };
+    listener_rtp.set_nonblocking(true).expect("nonblocking");
+    stranger.set_nonblocking(true).expect("nonblocking");
+    let (mut loudest_late, mut stranger_late) = (0u8, 0usize);
+    let mut buf = [0u8; 2048];
+    for tick in 0..200u16 {
+        let mut noise = loud.clone();
+        noise[2..4].copy_from_slice(&tick.to_be_bytes());
+        let _ = stranger.send_to(&noise, (LOCAL, phone.bridge_rtp));
+        if tick >= 5 {
+            let silence = rtp_packet(7, tick, u32::from(tick) * 160);
+            let _ = phone_rtp.send_to(&silence, (LOCAL, phone.bridge_rtp));
+        }
+        let silence = rtp_packet(8, tick, u32::from(tick) * 160);
+        let _ = listener_rtp.send_to(&silence, (LOCAL, listener.bridge_rtp));
+        std::thread::sleep(Duration::from_millis(20));
+        // From 1 s after the phone's first packet on, judge what each one gets.
+        let judged = tick >= 55;
+        while let Ok((n, _)) = listener_rtp.recv_from(&mut buf) {
+            if judged && n > 12 {
+                // µ-law: 0xFF and 0x7F are silence; distance from them is loudness.
+                let level = buf[12..n].iter().map(|b| 0x7F - (b & 0x7F)).max();
+                loudest_late = loudest_late.max(level.unwrap_or(0));
+            }
+        }
+        while stranger.recv_from(&mut buf).is_ok() {
+            stranger_late += usize::from(judged);
+        }
+    }
+    assert!(
+        loudest_late < 8,
+        "the listener heard the stranger: µ-law level {loudest_late}"
+    );
+    assert_eq!(
+        stranger_late, 0,
+        "the stranger still receives the conference"
+    );
+}
+
+#[test]
+fn scans_learn_nothing_and_untrusted_sources_are_refused() {
+    let dir = scratch("hostile-scan");
+    let open = Bridge::start(&dir, 8040, (34100, 34199), None, &[]);
+    assert!(matches!(
+        RawCall::dial(LOCAL, 8040, "999", 47000),
+        Outcome::Refused(404)
+    ));
+    let log = open.log_text();
+    assert!(log.contains("INVITE for an unknown extension"), "{log}");
+    drop(open);
+
+    let dir = scratch("hostile-decoy");
+    let decoy = Bridge::start(
+        &dir,
+        8050,
+        (34200, 34299),
+        None,
+        &[
+            "--unknown-extension",
+            "answer",
+            "--sip-trusted-networks",
+            "127.0.0.1/32",
+        ],
+    );
+    // An unknown extension answers like a PIN-protected one; no PIN opens it.
+    let mut scan = answered(RawCall::dial(LOCAL, 8050, "999", 47002));
+    assert!(scan.keys("999#"), "keys are taken");
+    let mut real = answered(RawCall::dial(LOCAL, 8050, "500", 47004));
+    wait_for_log(&decoy, "joined role", 1, Duration::from_secs(5));
+    assert_eq!(real.request("BYE", None), Some(200));
+    assert_eq!(scan.request("BYE", None), Some(200));
+    let log = decoy.log_text();
+    assert!(log.contains("wrong PIN"), "{log}");
+    assert_eq!(log.matches("joined role").count(), 1, "{log}");
+    // Outside the trusted network: 403 before anything is set up.
+    assert!(matches!(
+        RawCall::dial(IpAddr::from([127, 0, 0, 9]), 8050, "500", 47006),
+        Outcome::Refused(403)
+    ));
+    // No version in Server.
+    let probe = answered(RawCall::dial(LOCAL, 8050, "500", 47008));
+    let mut probe = probe;
+    let text = probe.message_with_tags("OPTIONS", "z9hG4bKprobe", 9, "x", None, None);
+    probe.send(&text);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut server = None;
+    while server.is_none() && Instant::now() < deadline {
+        if let Some(r) = probe.receive()
+            && r.cseq_method() == Some("OPTIONS")
+        {
+            server = r.header("Server").map(str::to_owned);
+        }
+    }
+    assert_eq!(server.as_deref(), Some("chorus"));
+}
+
+#[test]
+fn star8_follows_the_dial_out_policy() {
+    let dir = scratch("hostile-tollfraud");
+    // The trunk address is a closed loopback port: dialling only has to start.
+    let bridge = Bridge::start(
+        &dir,
+        8060,
+        (34300, 34399),
+        None,
+        &[
+            "--dialout-uri",
+            "sip:{number}@127.0.0.1:8079",
+            "--dialout-max-per-conference-per-hour",
+            "1",
+        ],
+    );
+    let mut caller = answered(RawCall::dial(LOCAL, 8060, "500", 48000));
+    wait_for_log(&bridge, "joined role", 1, Duration::from_secs(5));
+    let dial = |caller: &mut RawCall, number: &str| {
+        assert!(caller.keys("*8"));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(caller.keys(&format!("{number}#")));
+    };
+    dial(&mut caller, "0044207946000");
+    wait_for_log(&bridge, "outcome=refused_number", 1, Duration::from_secs(5));
+    dial(&mut caller, "7001");
+    wait_for_log(&bridge, "outcome=dialing", 1, Duration::from_secs(5));
+    // Another member tries while that one rings: the conference's hour is used up.
+    let mut other = answered(RawCall::dial(LOCAL, 8060, "500", 48002));
+    wait_for_log(&bridge, "joined role", 2, Duration::from_secs(5));
+    dial(&mut other, "7002");
+    wait_for_log(
+        &bridge,
+        "outcome=refused_hourly_cap",
+        1,
+        Duration::from_secs(5),
+    );
+    assert_eq!(caller.request("BYE", None), Some(200));
+}
