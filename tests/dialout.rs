@@ -51,6 +51,19 @@ fn star8_brings_in_a_number_that_hears_and_is_heard_and_is_recorded() {
     let inviter_at = inviter.elapsed();
     let callee_at = callee.elapsed();
 
+    // The invited party keys *8 itself: refused (no toll fraud through a dialled leg).
+    std::thread::sleep(Duration::from_secs(8));
+    callee.keys("*8");
+    std::thread::sleep(Duration::from_millis(1500));
+    callee.keys("7002#");
+    wait_for_log(
+        &bridge,
+        "outcome=refused_invited_party",
+        1,
+        Duration::from_secs(10),
+    );
+    assert_eq!(bridge.log_text().matches("outcome=dialing").count(), 1);
+
     let (heard, rate) = inviter.recording();
     let inviter_hears = tone_level_db(
         window(&heard, rate, inviter_at + 1.5, inviter_at + 6.0),

@@ -426,3 +426,65 @@ fn star8_follows_the_dial_out_policy() {
     );
     assert_eq!(caller.request("BYE", None), Some(200));
 }
+
+/// Raises this process's soft open-file limit to its hard one, for tests that hold more
+/// sockets than the common default of 1024.
+fn raise_own_file_limit() {
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(4).map(str::to_owned))
+        })
+        .unwrap_or_else(|| "4096".to_owned());
+    let _ = std::process::Command::new("prlimit")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .arg(format!("--nofile={hard}:{hard}"))
+        .status();
+}
+
+#[test]
+fn idle_tcp_connections_cannot_starve_udp_callers() {
+    raise_own_file_limit();
+    let dir = scratch("hostile-tcp");
+    // The per-address cap would stop one host at 32; lift it to try the total cap.
+    let bridge = Bridge::start_with_files(
+        &dir,
+        8070,
+        (34400, 34999),
+        None,
+        &["--sip-tcp-max-per-address", "5000"],
+        Some(1024),
+    );
+    let log = bridge.log_text();
+    assert!(log.contains("tcp_connections=256"), "{log}");
+    // 1100 connections that never send a byte.
+    let idle: Vec<std::net::TcpStream> = (0..1100)
+        .filter_map(|_| std::net::TcpStream::connect((LOCAL, 8070)).ok())
+        .collect();
+    assert!(idle.len() >= 1000, "connected {}", idle.len());
+    std::thread::sleep(Duration::from_millis(500));
+    let with_tcp = bridge.open_descriptors();
+    assert!(
+        (256..400).contains(&with_tcp),
+        "TCP holds at most a quarter: {with_tcp} open"
+    );
+    // UDP callers are served as ever: 100 calls, each with its RTP and RTCP sockets.
+    let calls: Vec<RawCall> = (0..100)
+        .map(|n| answered(RawCall::dial(LOCAL, 8070, "500", 49000 + 2 * n)))
+        .collect();
+    wait_for_log(&bridge, "joined role", 100, Duration::from_secs(10));
+    let open = bridge.open_descriptors();
+    assert!(open < 1024, "{open} descriptors open");
+    let log = bridge.log_text();
+    assert!(!log.contains("no RTP port"), "{log}");
+    assert!(!log.contains("out of file descriptors"), "{log}");
+    eprintln!(
+        "{} idle TCP connections, 100 UDP callers in; the bridge holds {open} descriptors of 1024",
+        idle.len()
+    );
+    drop(calls);
+    drop(idle);
+}

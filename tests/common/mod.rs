@@ -75,8 +75,30 @@ impl Bridge {
         config: Option<&str>,
         extra: &[&str],
     ) -> Bridge {
+        Self::start_with_files(dir, sip_port, rtp, config, extra, None)
+    }
+
+    /// As [`Bridge::start`], with the open-file limit (soft and hard) set to `files`,
+    /// as `ulimit -n` would.
+    pub fn start_with_files(
+        dir: &Path,
+        sip_port: u16,
+        rtp: (u16, u16),
+        config: Option<&str>,
+        extra: &[&str],
+        files: Option<u64>,
+    ) -> Bridge {
         let log = dir.join("chorus.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chorus"));
+        let mut cmd = match files {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}"))
+                    .arg("--")
+                    .arg(env!("CARGO_BIN_EXE_chorus"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_chorus")),
+        };
         // The REST port is the system's choice unless the test picks one: a fixed port in
         // the ephemeral range could be held by any outgoing connection on the machine.
         if !extra.contains(&"--http-listen") {

@@ -672,3 +672,48 @@ fn seeded_loss_and_jitter_are_concealed_without_clicks_or_repeats() {
     assert!(largest < 3200, "a click: step of {largest}");
     assert!(stats.delay_ms <= 200, "{stats:?}");
 }
+
+#[test]
+fn a_leg_that_sends_nothing_is_reported_inactive_once_and_rtcp_keeps_a_held_leg() {
+    let start = Instant::now();
+    let mut group = MediaGroup::with_config(
+        start,
+        MediaConfig {
+            media_timeout: Duration::from_secs(3),
+            ..MediaConfig::default()
+        },
+    );
+    let held = MediaParams {
+        remote_direction: chorus_types::Direction::RecvOnly,
+        ..params(7004)
+    };
+    group.add_leg(CallId(1), "c", params(7000), 1);
+    group.add_leg(CallId(2), "c", params(7002), 2);
+    group.add_leg(CallId(3), "c", held, 3);
+    let mut sender = RtpSender::new(11, 0, 160);
+    let mut inactive = Vec::new();
+    for tick in 0..300u32 {
+        let now = start + Duration::from_millis(20 * u64::from(tick));
+        let packet = packet_of(&mut sender, &[0; FRAME_SAMPLES]);
+        group.handle_packet(now, CallId(1), addr(7000), &packet);
+        // The held phone sends RTP anyway (proves nothing) and an RTCP report a second.
+        group.handle_packet(now, CallId(3), addr(7004), &packet);
+        if tick % 50 == 0 {
+            group.handle_rtcp(now, CallId(3), addr(7005), &[0x81, 201, 0, 1, 0, 0, 0, 3]);
+        }
+        group.handle_timeout(now);
+        while group.poll_transmit().is_some() {}
+        while let Some(event) = group.poll_event() {
+            if let MediaEvent::Inactive { call } = event {
+                inactive.push((call, tick));
+            }
+        }
+    }
+    assert_eq!(inactive.len(), 1, "{inactive:?}");
+    let (call, tick) = inactive[0];
+    assert_eq!(call, CallId(2));
+    assert!(
+        (150..=200).contains(&tick),
+        "within the timeout + one check: {tick}"
+    );
+}

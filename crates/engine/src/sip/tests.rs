@@ -4,6 +4,8 @@ use super::*;
 use chorus_types::Direction;
 use std::time::Duration;
 
+mod hostile;
+
 const CALLER: &str = "127.0.0.1:5070";
 
 fn engine() -> Engine {
