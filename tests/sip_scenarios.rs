@@ -140,3 +140,39 @@ fn options_keepalive_and_malformed_requests() {
     assert_eq!(options_ping(5300, 5303).as_deref(), Some("SIP/2.0 200 OK"));
     drop(bridge);
 }
+
+#[test]
+fn the_bridge_refreshes_a_session_it_was_asked_to_refresh() {
+    let dir = scratch("session-refresh");
+    let bridge = Bridge::start(&dir, 5320, (22600, 22699), None, &[]);
+    assert_sipp(sipp(
+        "session_refresh.xml",
+        5320,
+        5330,
+        6320,
+        &[],
+        Duration::from_secs(90),
+    ));
+    let log = bridge.log_text();
+    assert!(log.contains("reason=remote_bye"), "{log}");
+}
+
+#[test]
+fn a_session_the_caller_stops_refreshing_is_hung_up() {
+    let dir = scratch("session-expiry");
+    let bridge = Bridge::start(&dir, 5340, (22700, 22799), None, &[]);
+    let started = Instant::now();
+    assert_sipp(sipp(
+        "session_expiry.xml",
+        5340,
+        5350,
+        6340,
+        &[],
+        Duration::from_secs(90),
+    ));
+    let after = started.elapsed();
+    let log = bridge.log_text();
+    assert!(log.contains("reason=session_expired"), "{log}");
+    // 90 s less the margin (a third, at most 32 s): about 60 s after the answer.
+    assert!(after >= Duration::from_secs(55), "{after:?}");
+}

@@ -111,6 +111,11 @@ pub struct Cli {
     /// [default: 30].
     #[arg(long)]
     pub media_timeout: Option<u64>,
+    /// RFC 4028 session interval in seconds: the bridge refreshes (or expects refreshes)
+    /// and hangs up a call whose refreshes stop; 0 uses timers only when a caller asks
+    /// [default: 1800].
+    #[arg(long)]
+    pub session_expires: Option<u64>,
     /// Shortest PIN the REST API and the config file accept [default: 4].
     #[arg(long)]
     pub min_pin_digits: Option<usize>,
@@ -217,6 +222,7 @@ struct FileConfig {
     jitter_min_ms: Option<u32>,
     jitter_max_ms: Option<u32>,
     media_timeout: Option<u64>,
+    session_expires: Option<u64>,
     min_pin_digits: Option<usize>,
     sip_trusted_networks: Option<String>,
     unknown_extension: Option<String>,
@@ -272,6 +278,8 @@ pub struct Settings {
     pub server_header: String,
     /// Shortest PIN accepted.
     pub min_pin_digits: usize,
+    /// RFC 4028 session interval.
+    pub session_expires: std::time::Duration,
 }
 
 /// Parses a comma-separated list of CIDRs (a bare address is one host).
@@ -694,6 +702,12 @@ impl Settings {
                 .or(file.server_header)
                 .unwrap_or_else(|| "chorus".to_owned()),
             min_pin_digits,
+            session_expires: match cli.session_expires.or(file.session_expires) {
+                None => std::time::Duration::from_secs(1800),
+                Some(0) => std::time::Duration::ZERO,
+                Some(s) if s >= 90 => std::time::Duration::from_secs(s),
+                Some(_) => bail!("session_expires must be 0 (off) or at least 90"),
+            },
         })
     }
 }

@@ -56,6 +56,7 @@ fn main() -> Result<()> {
         user_agent: settings.server_header.clone(),
         security: settings.security.clone(),
         tcp: settings.tcp,
+        session_expires: settings.session_expires,
         answer_delay: settings.answer_delay,
         dialout: settings.dialout.clone(),
         recordings: settings.data_dir.join("recordings"),

@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 mod conference;
 mod dialout;
 mod security;
+mod session_timer;
 
 use conference::{Conferences, Stage};
 pub use conference::{ExtensionConfig, Prompts};
@@ -62,6 +63,9 @@ pub struct EngineConfig {
     pub codecs: Vec<chorus_types::Codec>,
     /// Who may call, and the limits on strangers.
     pub security: Security,
+    /// The RFC 4028 session interval the bridge asks for when the caller names none;
+    /// zero turns session timers off unless the caller asks for one.
+    pub session_expires: Duration,
 }
 
 impl Default for EngineConfig {
@@ -81,6 +85,7 @@ impl Default for EngineConfig {
             dialout: None,
             codecs: chorus_types::Codec::ALL.to_vec(),
             security: Security::default(),
+            session_expires: Duration::from_secs(1800),
         }
     }
 }
@@ -104,6 +109,8 @@ pub enum EndReason {
     BadAnswer,
     /// No RTP or RTCP from the caller for the media timeout: the phone is gone.
     MediaTimeout,
+    /// The RFC 4028 session expired: no refresh came, or ours was answered 408/481.
+    SessionExpired,
 }
 
 impl EndReason {
@@ -118,6 +125,7 @@ impl EndReason {
             EndReason::MediaUnavailable => "media_unavailable",
             EndReason::BadAnswer => "bad_answer",
             EndReason::MediaTimeout => "media_timeout",
+            EndReason::SessionExpired => "session_expired",
         }
     }
 }
@@ -355,8 +363,11 @@ struct Call {
     caller: String,
     /// Brought in with `*8` (the bridge is the UAC).
     invited: bool,
-    /// Our ACK for the 2xx of an invitation, sent again when the 2xx is.
+    /// Our ACK for the 2xx of an invitation or of our last refresh, sent again when the
+    /// 2xx is.
     ack: Option<Bytes>,
+    /// The RFC 4028 session timer, when one was agreed.
+    timer: Option<session_timer::SessionTimer>,
     span: tracing::Span,
 }
 
@@ -393,6 +404,8 @@ pub struct Engine {
     pin_guard: chorus_policy::PinGuard,
     refusal_log: security::LogLimiter,
     dial_history: dialout::DialHistory,
+    /// Our refresh re-INVITEs in flight: the call and the INVITE's branch.
+    refreshes: HashMap<ClientKey, (CallId, String)>,
 }
 
 impl Engine {
@@ -404,6 +417,7 @@ impl Engine {
             pin_guard: security::new_guard(&config.security),
             refusal_log: security::LogLimiter::new(config.security.refusal_logs_per_second),
             dial_history: dialout::DialHistory::default(),
+            refreshes: HashMap::new(),
             config,
             calls: HashMap::new(),
             next_call: 1,
@@ -469,6 +483,7 @@ impl Engine {
             .chain(self.txns.poll_timeout())
             .chain(self.stage_timeout())
             .chain(self.dial_timeout())
+            .chain(self.session_timeout())
             .min()
     }
 
@@ -487,6 +502,7 @@ impl Engine {
         }
         self.handle_stage_timeouts(now);
         self.handle_dial_timeouts(now);
+        self.handle_session_timeouts(now);
         self.process_txn_events(now);
     }
 
@@ -562,7 +578,10 @@ impl Engine {
         if request.method == Method::OPTIONS && code == 200 {
             builder = builder
                 .header("Accept", "application/sdp")
-                .header("Supported", "");
+                .header("Supported", "timer");
+        }
+        if code == 422 {
+            builder = builder.header("Min-SE", &session_timer::MIN_SE.to_string());
         }
         if code == 415 {
             builder = builder.header("Accept", "application/sdp");
@@ -756,6 +775,10 @@ impl Engine {
                 Err(SdpError::NoCommonCodec | SdpError::BadAddress) => return refuse(self, 488),
             }
         };
+        let timer = match session_timer::for_incoming(now, &invite, self.config.session_expires) {
+            Ok(timer) => timer,
+            Err(code) => return refuse(self, code),
+        };
 
         let id = CallId(self.next_call);
         self.next_call += 1;
@@ -786,6 +809,7 @@ impl Engine {
                 caller: essentials.from.uri.clone(),
                 invited: false,
                 ack: None,
+                timer,
                 span,
             },
         );
@@ -804,14 +828,18 @@ impl Engine {
     }
 
     fn ok_with_sdp(&self, call: &Call, request: &Request, sdp: String) -> Bytes {
-        ResponseBuilder::new(request, 200, Some(&call.dialog.local_tag))
+        let mut builder = ResponseBuilder::new(request, 200, Some(&call.dialog.local_tag))
             .header("Contact", &self.contact(call))
             .header("Allow", ALLOW)
-            .header("Supported", "")
-            .header("Server", &self.config.user_agent)
-            .body("application/sdp", sdp)
-            .build()
-            .into()
+            .header("Supported", "timer")
+            .header("Server", &self.config.user_agent);
+        if let Some(timer) = &call.timer {
+            builder = builder.header("Session-Expires", &timer.header(true));
+            if session_timer::supports_timer(&request.headers) {
+                builder = builder.header("Require", "timer");
+            }
+        }
+        builder.body("application/sdp", sdp).build().into()
     }
 
     /// The driver bound `local_rtp` for a call that asked for media: answer it (after the
@@ -1020,9 +1048,28 @@ impl Engine {
         if !call.dialog.accept_remote_cseq(essentials.cseq.cseq, false) {
             return self.respond(now, &key, request, 500, Some(&tag));
         }
-        if call.state != CallState::Confirmed || call.reinvite_key.is_some() {
+        let our_refresh_pending = call.timer.as_ref().is_some_and(|t| t.deadline().is_none());
+        if call.state != CallState::Confirmed || call.reinvite_key.is_some() || our_refresh_pending
+        {
             // An offer is still in flight (RFC 3261 §14.2).
             return self.respond(now, &key, request, 491, Some(&tag));
+        }
+        // Any re-INVITE refreshes the session (RFC 4028 §10), and may change its interval.
+        if let Some(timer) = call.timer.as_mut() {
+            timer.refreshed(now);
+            if let Some(asked) = request
+                .header(&Name::SESSION_EXPIRES)
+                .and_then(session_timer::parse_session_expires)
+                && asked.seconds >= session_timer::MIN_SE
+            {
+                // Roles are per transaction: here the far end is the UAC, we the UAS.
+                let we_refresh = match asked.refresher {
+                    Some(session_timer::Refresher::Uac) => false,
+                    Some(session_timer::Refresher::Uas) => true,
+                    None => timer.we_refresh(),
+                };
+                *timer = session_timer::SessionTimer::new(now, asked.seconds, we_refresh);
+            }
         }
         let Some(local_rtp) = call.local_rtp else {
             return self.respond(now, &key, request, 491, Some(&tag));
@@ -1106,7 +1153,9 @@ impl Engine {
         };
         match self.txns.handle_response(now, &response, &essentials) {
             Some(matched) => {
-                self.handle_dial_response(now, &matched, &response, &essentials);
+                if !self.handle_refresh_response(now, &matched, &response, &essentials) {
+                    self.handle_dial_response(now, &matched, &response, &essentials);
+                }
             }
             None => {
                 let retransmitted_ok =
@@ -1187,7 +1236,7 @@ impl Engine {
                 TxnEvent::ClientTimeout(key) => {
                     if self.byes.remove(&key).is_some() {
                         debug!("BYE timed out");
-                    } else {
+                    } else if !self.refresh_timed_out(now, &key) {
                         self.dial_timed_out(&key);
                     }
                 }

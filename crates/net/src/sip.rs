@@ -51,6 +51,8 @@ pub struct DriverConfig {
     pub security: Security,
     /// Bounds on SIP over TCP.
     pub tcp: TcpLimits,
+    /// RFC 4028 session interval (zero: only when a caller asks).
+    pub session_expires: Duration,
 }
 
 /// Messages from TCP connections waiting for the engine; past this their readers wait.
@@ -100,6 +102,7 @@ pub async fn run(
         dialout: config.dialout.clone(),
         codecs: config.codecs.clone(),
         security: config.security.clone(),
+        session_expires: config.session_expires,
     });
     let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
     let (media_events_tx, mut media_events) = mpsc::unbounded_channel();

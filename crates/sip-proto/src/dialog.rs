@@ -196,6 +196,32 @@ impl Dialog {
         self.build(method, branch, local, self.local_cseq)
     }
 
+    /// Writes an in-dialog request with a fresh CSeq, extra header lines (each ending in
+    /// CRLF) and a body.
+    pub fn request_with_body(
+        &mut self,
+        method: &str,
+        branch: &str,
+        local: SocketAddr,
+        headers: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Vec<u8> {
+        self.local_cseq = self.local_cseq.max(1) + u32::from(self.local_cseq != 0);
+        let mut text = String::from_utf8(self.build(method, branch, local, self.local_cseq))
+            .unwrap_or_default();
+        let tail = "Content-Length: 0\r\n\r\n";
+        if text.ends_with(tail) {
+            text.truncate(text.len() - tail.len());
+        }
+        let _ = write!(
+            text,
+            "{headers}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        text.into_bytes()
+    }
+
     fn build(&self, method: &str, branch: &str, local: SocketAddr, cseq: u32) -> Vec<u8> {
         let mut text = format!(
             "{method} {} SIP/2.0\r\nVia: SIP/2.0/{} {local};branch={branch};rport\r\nMax-Forwards: 70\r\n",

@@ -330,6 +330,15 @@ impl Engine {
         if let Some((header, value)) = credentials {
             let _ = write!(text, "{header}: {value}\r\n");
         }
+        let interval = self.config.session_expires.as_secs();
+        if interval > 0 {
+            let _ = write!(
+                text,
+                "Supported: timer\r\nSession-Expires: {}\r\nMin-SE: {}\r\n",
+                interval.max(u64::from(super::session_timer::MIN_SE)),
+                super::session_timer::MIN_SE
+            );
+        }
         let _ = write!(
             text,
             "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
@@ -583,6 +592,7 @@ impl Engine {
                 caller: dial.request_uri.clone(),
                 invited: true,
                 ack: Some(ack),
+                timer: super::session_timer::for_answered(now, response),
                 span,
             },
         );

@@ -270,3 +270,157 @@ fn star8_policy_refuses_invited_parties_denied_numbers_and_the_hourly_cap() {
     assert_eq!(dial_outcomes(&mut e), vec!["refused_hourly_cap"]);
     assert_eq!(e.stats().dialout_refused, 3);
 }
+
+/// An INVITE asking for a session timer.
+fn invite_with_timer(session_expires: &str, supported: bool) -> Vec<u8> {
+    let supported = if supported {
+        "Supported: timer\r\n"
+    } else {
+        ""
+    };
+    String::from_utf8(request("INVITE", "500", "z9hG4bKst", 1, None, OFFER))
+        .expect("utf8")
+        .replace(
+            "Max-Forwards: 70\r\n",
+            &format!("Max-Forwards: 70\r\n{supported}Session-Expires: {session_expires}\r\n"),
+        )
+        .into_bytes()
+}
+
+#[test]
+fn session_timers_too_short_get_422_with_min_se() {
+    let mut e = engine();
+    let now = Instant::now();
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &invite_with_timer("60", true),
+    );
+    let rs = responses(&mut e);
+    assert_eq!(codes(&rs), vec![100, 422]);
+    let min_se = rs[1]
+        .headers
+        .get_raw(&Name::MIN_SE)
+        .next()
+        .map(|v| v.trim().to_owned());
+    assert_eq!(min_se.as_deref(), Some("90"));
+}
+
+#[test]
+fn a_caller_that_stops_refreshing_is_hung_up() {
+    let mut e = engine();
+    let now = Instant::now();
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &invite_with_timer("120;refresher=uac", true),
+    );
+    let Some(Event::MediaRequested { call }) = e.poll_event() else {
+        panic!("media");
+    };
+    e.media_ready(now, call, "127.0.0.1:20000".parse().expect("addr"));
+    let ok = responses(&mut e).pop().expect("200");
+    let value = |name: &Name| ok.headers.get_raw(name).next().map(|v| v.trim().to_owned());
+    assert_eq!(
+        value(&Name::SESSION_EXPIRES).as_deref(),
+        Some("120;refresher=uac")
+    );
+    assert_eq!(value(&Name::REQUIRE).as_deref(), Some("timer"));
+    let tag = ok.essentials().expect("ess").to.tag.expect("tag");
+    ack(&mut e, now, &tag);
+    events(&mut e);
+    // A refresh at 60 s moves the deadline; none after it ends the call 88 s later.
+    let reinvite = String::from_utf8(request("INVITE", "500", "z9hG4bKre", 2, Some(&tag), OFFER))
+        .expect("utf8");
+    e.handle_message(
+        now + Duration::from_secs(60),
+        Transport::Udp,
+        caller(),
+        reinvite.as_bytes(),
+    );
+    assert_eq!(codes(&responses(&mut e)), vec![100, 200]);
+    ack(&mut e, now + Duration::from_secs(60), &tag);
+    e.handle_timeout(now + Duration::from_secs(100));
+    assert!(requests(&mut e).is_empty(), "refreshed at 60 s");
+    e.handle_timeout(now + Duration::from_secs(60 + 88));
+    let byes = requests(&mut e);
+    assert_eq!(byes.len(), 1);
+    assert_eq!(byes[0].method, Method::BYE);
+    assert!(events(&mut e).contains(&Event::CallEnded {
+        call,
+        reason: EndReason::SessionExpired
+    }));
+}
+
+#[test]
+fn the_bridge_refreshes_and_hangs_up_when_the_refresh_finds_no_dialog() {
+    let mut e = engine();
+    let now = Instant::now();
+    // No timer support at the caller: the bridge takes the refresher's role itself.
+    let (call, _, tag) = answered_call(&mut e, now, OFFER);
+    ack(&mut e, now, &tag);
+    events(&mut e);
+    let at = now + Duration::from_secs(900);
+    e.handle_timeout(at);
+    let refresh = requests(&mut e).pop().expect("refresh");
+    assert_eq!(refresh.method, Method::INVITE);
+    assert!(String::from_utf8_lossy(&refresh.body).contains("m=audio 20000"));
+    e.handle_message(
+        at,
+        Transport::Udp,
+        caller(),
+        &answer(&refresh, 200, "", OFFER),
+    );
+    let ack = requests(&mut e).pop().expect("ACK");
+    assert_eq!(ack.method, Method::ACK);
+    assert!(
+        events(&mut e)
+            .iter()
+            .any(|ev| matches!(ev, Event::MediaChanged { .. })),
+        "a refresh is a sign of life for the media side too"
+    );
+    // The next one, at 1800 s, finds the dialog gone: BYE.
+    let at = now + Duration::from_secs(1800);
+    e.handle_timeout(at);
+    let refresh = requests(&mut e).pop().expect("second refresh");
+    e.handle_message(at, Transport::Udp, caller(), &answer(&refresh, 481, "", ""));
+    let sent: Vec<Method> = requests(&mut e).into_iter().map(|r| r.method).collect();
+    assert_eq!(sent, vec![Method::ACK, Method::BYE]);
+    assert!(events(&mut e).contains(&Event::CallEnded {
+        call,
+        reason: EndReason::SessionExpired
+    }));
+}
+
+#[test]
+fn an_invited_number_granting_a_timer_is_refreshed_by_the_bridge() {
+    let mut e = engine_with_dialout();
+    let now = Instant::now();
+    let (inviter, _, _) = dial(&mut e, now, 1);
+    let (_, invite) = invited(&mut e, now, inviter);
+    assert_eq!(
+        invite.header(&Name::SESSION_EXPIRES).map(str::trim),
+        Some("1800")
+    );
+    let granted = "Session-Expires: 90;refresher=uac\r\nRequire: timer\r\n";
+    let sdp = OFFER.replace("6000", "7000");
+    e.handle_message(
+        now,
+        Transport::Udp,
+        trunk(),
+        &answer(&invite, 200, granted, &sdp),
+    );
+    assert_eq!(requests(&mut e).len(), 1, "ACK");
+    e.handle_timeout(now + Duration::from_secs(44));
+    assert!(requests(&mut e).is_empty());
+    e.handle_timeout(now + Duration::from_secs(45));
+    let refresh = requests(&mut e).pop().expect("refresh");
+    assert_eq!(refresh.method, Method::INVITE);
+    assert_eq!(refresh.uri, "sip:7001@127.0.0.1:5090");
+    assert_eq!(
+        refresh.header(&Name::SESSION_EXPIRES).map(str::trim),
+        Some("90;refresher=uac")
+    );
+}
