@@ -25,7 +25,7 @@ fn answered(outcome: Outcome) -> RawCall {
 #[test]
 fn spoofed_bye_and_info_have_no_effect() {
     let dir = scratch("hostile-spoof");
-    let bridge = Bridge::start(&dir, 8000, (32000, 32099), None, &[]);
+    let bridge = Bridge::start(&dir, 8000, (29000, 29099), None, &[]);
     let http = bridge.http_port();
     let mut phone = answered(RawCall::dial(LOCAL, 8000, "500", 41000));
     wait_for_log(&bridge, "joined role", 1, Duration::from_secs(5));
@@ -95,7 +95,7 @@ fn vanished_and_ghost_callers_are_freed_with_their_sockets() {
     let bridge = Bridge::start(
         &dir,
         8010,
-        (32100, 32999),
+        (29100, 29799),
         Some(config),
         &["--media-timeout", "3"],
     );
@@ -108,9 +108,9 @@ fn vanished_and_ghost_callers_are_freed_with_their_sockets() {
         .map(|n| answered(RawCall::dial(LOCAL, 8010, "500", 42000 + 2 * n)))
         .collect();
     // 200 callers of 600 send audio, then die without BYE (as after kill -9).
-    let rtp = UdpSocket::bind((LOCAL, 43000)).expect("rtp socket");
+    let rtp = UdpSocket::bind((LOCAL, 31500)).expect("rtp socket");
     let dying: Vec<RawCall> = (0..200)
-        .map(|_| answered(RawCall::dial(LOCAL, 8010, "600", 43000)))
+        .map(|_| answered(RawCall::dial(LOCAL, 8010, "600", 31500)))
         .collect();
     for tick in 0..25u16 {
         for (n, call) in dying.iter().enumerate() {
@@ -224,7 +224,7 @@ fn pin_guessing_is_rationed_per_source_and_per_extension() {
     let bridge = Bridge::start(
         &dir,
         8020,
-        (33000, 33999),
+        (29800, 30299),
         Some(config),
         &["--max-pending-per-extension", "100"],
     );
@@ -271,18 +271,18 @@ fn pin_guessing_is_rationed_per_source_and_per_extension() {
 #[test]
 fn stranger_on_the_phones_host_cannot_take_or_join_its_leg() {
     let dir = scratch("hostile-latch");
-    let _bridge = Bridge::start(&dir, 8030, (34000, 34099), None, &[]);
-    let phone_rtp = UdpSocket::bind((LOCAL, 46000)).expect("phone rtp");
-    let listener_rtp = UdpSocket::bind((LOCAL, 46002)).expect("listener rtp");
-    let stranger = UdpSocket::bind((LOCAL, 46004)).expect("stranger rtp");
+    let _bridge = Bridge::start(&dir, 8030, (30300, 30399), None, &[]);
+    let phone_rtp = UdpSocket::bind((LOCAL, 31600)).expect("phone rtp");
+    let listener_rtp = UdpSocket::bind((LOCAL, 31602)).expect("listener rtp");
+    let stranger = UdpSocket::bind((LOCAL, 31604)).expect("stranger rtp");
     stranger
         .set_read_timeout(Some(Duration::from_millis(100)))
         .expect("timeout");
     listener_rtp
         .set_read_timeout(Some(Duration::from_millis(100)))
         .expect("timeout");
-    let phone = answered(RawCall::dial(LOCAL, 8030, "500", 46000));
-    let listener = answered(RawCall::dial(LOCAL, 8030, "500", 46002));
+    let phone = answered(RawCall::dial(LOCAL, 8030, "500", 31600));
+    let listener = answered(RawCall::dial(LOCAL, 8030, "500", 31602));
     // The phone sends silence from its announced port; the stranger, on the same host,
     // sends full-scale noise to the phone's leg for 3 s, before and after.
     let loud: Vec<u8> = {
@@ -333,7 +333,7 @@ fn stranger_on_the_phones_host_cannot_take_or_join_its_leg() {
 #[test]
 fn scans_learn_nothing_and_untrusted_sources_are_refused() {
     let dir = scratch("hostile-scan");
-    let open = Bridge::start(&dir, 8040, (34100, 34199), None, &[]);
+    let open = Bridge::start(&dir, 8040, (30400, 30499), None, &[]);
     assert!(matches!(
         RawCall::dial(LOCAL, 8040, "999", 47000),
         Outcome::Refused(404)
@@ -346,7 +346,7 @@ fn scans_learn_nothing_and_untrusted_sources_are_refused() {
     let decoy = Bridge::start(
         &dir,
         8050,
-        (34200, 34299),
+        (30500, 30599),
         None,
         &[
             "--unknown-extension",
@@ -394,7 +394,7 @@ fn star8_follows_the_dial_out_policy() {
     let bridge = Bridge::start(
         &dir,
         8060,
-        (34300, 34399),
+        (30600, 30699),
         None,
         &[
             "--dialout-uri",
@@ -410,7 +410,7 @@ fn star8_follows_the_dial_out_policy() {
         std::thread::sleep(Duration::from_millis(200));
         assert!(caller.keys(&format!("{number}#")));
     };
-    dial(&mut caller, "0044207946000");
+    dial(&mut caller, "0044207931600");
     wait_for_log(&bridge, "outcome=refused_number", 1, Duration::from_secs(5));
     dial(&mut caller, "7001");
     wait_for_log(&bridge, "outcome=dialing", 1, Duration::from_secs(5));
@@ -453,7 +453,7 @@ fn idle_tcp_connections_cannot_starve_udp_callers() {
     let bridge = Bridge::start_with_files(
         &dir,
         8070,
-        (34400, 34999),
+        (30700, 31299),
         None,
         &["--sip-tcp-max-per-address", "5000"],
         Some(1024),
@@ -487,4 +487,127 @@ fn idle_tcp_connections_cannot_starve_udp_callers() {
     );
     drop(calls);
     drop(idle);
+}
+
+/// CPU seconds the process has used (user + system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start past the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the state field.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Sends `count` OPTIONS at `per_second`, each a new transaction, and returns how many
+/// answers came back.
+fn options_burst(socket: &UdpSocket, bridge: u16, first: u64, count: u64, per_second: u64) -> u64 {
+    let local = socket.local_addr().expect("local");
+    let start = Instant::now();
+    let mut answered = 0;
+    let mut buf = [0u8; 2048];
+    for n in first..first + count {
+        let due = start + Duration::from_micros((n - first) * 1_000_000 / per_second);
+        while Instant::now() < due {
+            while socket.recv_from(&mut buf).is_ok() {
+                answered += 1;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let text = format!(
+            "OPTIONS sip:500@127.0.0.1:{bridge} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKflood{n}\r\nMax-Forwards: 70\r\nFrom: <sip:scan@127.0.0.1>;tag={n}\r\nTo: <sip:500@127.0.0.1>\r\nCall-ID: flood{n}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        let _ = socket.send_to(text.as_bytes(), (LOCAL, bridge));
+    }
+    let settle = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < settle {
+        while socket.recv_from(&mut buf).is_ok() {
+            answered += 1;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    answered
+}
+
+#[test]
+fn a_flood_of_options_leaves_the_cost_per_message_flat() {
+    let dir = scratch("hostile-flood");
+    let bridge = Bridge::start(&dir, 8090, (31300, 31399), None, &[]);
+    let pid = bridge.pid().expect("pid");
+    let socket = UdpSocket::bind((LOCAL, 0)).expect("bind");
+    socket.set_nonblocking(true).expect("nonblocking");
+    // Cost of 3000 messages with nothing else live.
+    let before_cpu = cpu_seconds(pid);
+    let quiet = options_burst(&socket, 8090, 0, 3000, 1000);
+    let before = cpu_seconds(pid) - before_cpu;
+    // 2000 a second for 30 s: 60,000 transactions linger for 32 s each.
+    let flood = options_burst(&socket, 8090, 10_000, 60_000, 2000);
+    // The same 3000 messages right after, with the flood's transactions all live.
+    let after_cpu = cpu_seconds(pid);
+    let loaded = options_burst(&socket, 8090, 100_000, 3000, 1000);
+    let after = cpu_seconds(pid) - after_cpu;
+    eprintln!(
+        "CPU for 3000 OPTIONS: {:.0} ms before a 60,000-message flood, {:.0} ms with its \
+         transactions live; answered {quiet}, {flood}, {loaded}",
+        before * 1000.0,
+        after * 1000.0
+    );
+    assert!(flood >= 59_000, "the flood was answered: {flood}");
+    assert!(quiet >= 2990 && loaded >= 2990, "{quiet} {loaded}");
+    // A scan of 60,000 live transactions per message would cost seconds here.
+    assert!(
+        after <= before * 3.0 + 0.1,
+        "cost per message grew with live transactions: {before:.3} s → {after:.3} s"
+    );
+}
+
+#[test]
+fn without_a_pbx_in_front_callers_authenticate_with_digest() {
+    let dir = scratch("hostile-digest");
+    let users = dir.join("users");
+    std::fs::write(&users, "# who may call\nalice:wonderland\n").expect("users file");
+    let users = users.to_string_lossy().into_owned();
+    // sipp answers the first challenge only and knows MD5 alone: offer that first.
+    let bridge = Bridge::start(
+        &dir,
+        8095,
+        (31400, 31499),
+        None,
+        &[
+            "--sip-auth-file",
+            &users,
+            "--sip-auth-algorithms",
+            "md5,sha-256",
+        ],
+    );
+    // A phone with the password is challenged, answers and gets in.
+    let (ok, out) = common::sipp(
+        "auth_call.xml",
+        8095,
+        8096,
+        31450,
+        &[],
+        Duration::from_secs(30),
+    );
+    assert!(ok, "sipp failed:\n{out}");
+    let log = bridge.log_text();
+    assert!(log.contains("joined role"), "{log}");
+    assert!(
+        !log.contains("wonderland"),
+        "the password never reaches the log"
+    );
+    // Without credentials: 401, and nothing is set up.
+    assert!(matches!(
+        RawCall::dial(LOCAL, 8095, "500", 31460),
+        Outcome::Refused(401)
+    ));
 }

@@ -123,6 +123,17 @@ pub struct Cli {
     /// [default: any].
     #[arg(long)]
     pub sip_trusted_networks: Option<String>,
+    /// Require digest authentication of callers (for a bridge with no PBX in front): a
+    /// file of `user:password` lines [default: none, no authentication].
+    #[arg(long)]
+    pub sip_auth_file: Option<PathBuf>,
+    /// The realm of those challenges [default: chorus].
+    #[arg(long)]
+    pub sip_auth_realm: Option<String>,
+    /// Digest algorithms offered, most preferred first, from sha-256 and md5
+    /// [default: sha-256,md5].
+    #[arg(long)]
+    pub sip_auth_algorithms: Option<String>,
     /// What an INVITE for an unknown extension gets: `404`, or `answer` (a PIN prompt
     /// that no PIN passes, so scans learn nothing) [default: 404].
     #[arg(long)]
@@ -225,6 +236,9 @@ struct FileConfig {
     session_expires: Option<u64>,
     min_pin_digits: Option<usize>,
     sip_trusted_networks: Option<String>,
+    sip_auth_file: Option<PathBuf>,
+    sip_auth_realm: Option<String>,
+    sip_auth_algorithms: Option<String>,
     unknown_extension: Option<String>,
     server_header: Option<String>,
     max_pending_per_extension: Option<usize>,
@@ -293,6 +307,55 @@ fn networks(name: &str, text: &str) -> Result<Vec<ipnet::IpNet>> {
                 .with_context(|| format!("{name}: {n:?} is not a network like 10.0.0.0/8"))
         })
         .collect()
+}
+
+/// Reads `user:password` lines (blank lines and `#` comments skipped).
+fn digest_users(
+    path: &std::path::Path,
+    realm: String,
+    algorithms: &str,
+) -> Result<chorus_engine::DigestUsers> {
+    let algorithms = algorithms
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| match a.to_ascii_lowercase().as_str() {
+            "sha-256" => Ok(chorus_engine::DigestAlgorithm::Sha256),
+            "md5" => Ok(chorus_engine::DigestAlgorithm::Md5),
+            other => bail!("sip_auth_algorithms: {other:?} is not sha-256 or md5"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if algorithms.is_empty() {
+        bail!("sip_auth_algorithms: name sha-256, md5 or both");
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("sip_auth_file: reading {}", path.display()))?;
+    let mut users = std::collections::HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once(':') {
+            Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                users.insert(user.to_owned(), password.to_owned());
+            }
+            // The line itself is not shown: it may hold a password.
+            _ => bail!(
+                "sip_auth_file: line {} of {} is not user:password",
+                n + 1,
+                path.display()
+            ),
+        }
+    }
+    if users.is_empty() {
+        bail!("sip_auth_file: {} names no user", path.display());
+    }
+    Ok(chorus_engine::DigestUsers {
+        realm,
+        users,
+        algorithms,
+    })
 }
 
 /// Parses a comma-separated list of number prefixes.
@@ -520,6 +583,19 @@ impl Settings {
                 None => Vec::new(),
             },
             unknown_extension,
+            digest: match cli.sip_auth_file.or(file.sip_auth_file) {
+                Some(path) => Some(digest_users(
+                    &path,
+                    cli.sip_auth_realm
+                        .or(file.sip_auth_realm)
+                        .unwrap_or_else(|| "chorus".to_owned()),
+                    cli.sip_auth_algorithms
+                        .as_deref()
+                        .or(file.sip_auth_algorithms.as_deref())
+                        .unwrap_or("sha-256,md5"),
+                )?),
+                None => None,
+            },
             max_pending_per_extension: cli
                 .max_pending_per_extension
                 .or(file.max_pending_per_extension)

@@ -24,13 +24,14 @@ mod media;
 mod sip;
 
 pub use chorus_codec::OpusSettings;
+pub use chorus_sip_proto::digest::Algorithm as DigestAlgorithm;
 pub use chorus_sip_proto::{Timers, Transmit, Transport};
 pub use media::{
     LegStats, MediaCommand, MediaConfig, MediaEvent, MediaGroup, MediaTotals, MediaTransmit,
 };
 pub use sip::{
-    ConferenceInfo, DialOut, DialPolicy, EndReason, Engine, EngineConfig, EngineStats, Event,
-    ExtensionConfig, MemberInfo, Notification, Prompts, Security, UnknownExtension,
+    ConferenceInfo, DialOut, DialPolicy, DigestUsers, EndReason, Engine, EngineConfig, EngineStats,
+    Event, ExtensionConfig, MemberInfo, Notification, Prompts, Security, UnknownExtension,
 };
 
 use chorus_types::{Codec, Direction, OpusFmtp};

@@ -24,7 +24,7 @@ use conference::{Conferences, Stage};
 pub use conference::{ExtensionConfig, Prompts};
 use dialout::Dialing;
 pub use dialout::{DialOut, DialPolicy};
-pub use security::{Security, UnknownExtension};
+pub use security::{DigestUsers, Security, UnknownExtension};
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 /// Methods we know but do not serve: 405 rather than 501.
@@ -325,6 +325,8 @@ pub struct EngineStats {
     pub dialout_refused: u64,
     /// New calls shed with 503 while overloaded.
     pub shed: u64,
+    /// Digest credentials that did not match.
+    pub auth_failures: u64,
     /// Keypad commands carried out.
     pub keypad_commands: u64,
 }
@@ -406,13 +408,21 @@ pub struct Engine {
     dial_history: dialout::DialHistory,
     /// Our refresh re-INVITEs in flight: the call and the INVITE's branch.
     refreshes: HashMap<ClientKey, (CallId, String)>,
+    /// Keys the stateless digest nonces.
+    nonce_secret: String,
+    /// The instant digest nonce times count from.
+    auth_epoch: Option<Instant>,
 }
 
 impl Engine {
     /// A new engine.
     pub fn new(config: EngineConfig) -> Self {
+        let mut rng = fastrand::Rng::with_seed(config.seed);
+        let nonce_secret = format!("{:016x}{:016x}", rng.u64(..), rng.u64(..));
         Engine {
-            rng: fastrand::Rng::with_seed(config.seed),
+            rng,
+            nonce_secret,
+            auth_epoch: None,
             txns: Transactions::new(config.timers),
             pin_guard: security::new_guard(&config.security),
             refusal_log: security::LogLimiter::new(config.security.refusal_logs_per_second),
@@ -716,18 +726,40 @@ impl Engine {
             );
             return refuse(self, 503);
         }
-        let security = &self.config.security;
-        if !security.is_trusted(source.ip()) {
+        if !self.config.security.is_trusted(source.ip()) {
             self.stats.refused_untrusted += 1;
             self.log_refusal(now, source.ip(), "INVITE from an untrusted network", 403);
             return refuse(self, 403);
+        }
+        match self.authenticate(now, &invite, source.ip()) {
+            Ok(()) => {}
+            Err(security::AuthRefusal::Challenge) => {
+                let mut builder = ResponseBuilder::new(&invite, 401, Some(&to_tag))
+                    .header("Server", &self.config.user_agent);
+                for challenge in self.challenges(now) {
+                    builder = builder.header("WWW-Authenticate", &challenge);
+                }
+                self.stats.calls_rejected += 1;
+                return self.txns.respond(now, &key, 401, builder.build().into());
+            }
+            Err(security::AuthRefusal::Refused) => {
+                self.stats.refused_guessing += 1;
+                self.log_refusal(
+                    now,
+                    source.ip(),
+                    "INVITE from a source refused for guessing passwords",
+                    403,
+                );
+                return refuse(self, 403);
+            }
+            Err(security::AuthRefusal::Busy) => return refuse(self, 503),
         }
         let extension = match invite
             .uri_user()
             .filter(|u| self.config.extensions.contains_key(u))
         {
             Some(extension) => extension,
-            None if security.unknown_extension == UnknownExtension::Answer => {
+            None if self.config.security.unknown_extension == UnknownExtension::Answer => {
                 security::DECOY.to_owned()
             }
             None => {

@@ -1,8 +1,10 @@
 //! HTTP digest authentication for SIP (RFC 3261 §22, RFC 7616 / RFC 8760 algorithms):
-//! answering a 401/407 challenge with MD5 or SHA-256.
+//! answering a 401/407 challenge with MD5 or SHA-256, and, as a server, challenging
+//! callers and checking their credentials with stateless nonces.
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// A digest algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +152,110 @@ pub fn authorization(
     value
 }
 
+/// Digest credentials from an `Authorization` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// User name.
+    pub username: String,
+    /// Realm.
+    pub realm: String,
+    /// The nonce answered.
+    pub nonce: String,
+    /// The digest URI.
+    pub uri: String,
+    /// The response hash.
+    pub response: String,
+    /// Algorithm (MD5 when absent).
+    pub algorithm: Algorithm,
+    /// `nc` and `cnonce` when `qop=auth` was used.
+    pub qop_auth: Option<(String, String)>,
+}
+
+/// Parses `Authorization: Digest ...`; `None` for other schemes, unsupported algorithms or
+/// missing fields.
+pub fn parse_credentials(value: &str) -> Option<Credentials> {
+    let (scheme, params) = value.trim().split_once(char::is_whitespace)?;
+    if !scheme.eq_ignore_ascii_case("digest") {
+        return None;
+    }
+    let (mut username, mut realm, mut nonce, mut uri, mut response) =
+        (None, None, None, None, None);
+    let (mut algorithm, mut qop, mut nc, mut cnonce) = (Algorithm::Md5, None, None, None);
+    for (name, value) in split_params(params) {
+        match name.to_ascii_lowercase().as_str() {
+            "username" => username = Some(value),
+            "realm" => realm = Some(value),
+            "nonce" => nonce = Some(value),
+            "uri" => uri = Some(value),
+            "response" => response = Some(value),
+            "qop" => qop = Some(value),
+            "nc" => nc = Some(value),
+            "cnonce" => cnonce = Some(value),
+            "algorithm" => {
+                algorithm = match value.to_ascii_uppercase().as_str() {
+                    "MD5" => Algorithm::Md5,
+                    "SHA-256" => Algorithm::Sha256,
+                    _ => return None,
+                }
+            }
+            _ => {}
+        }
+    }
+    let qop_auth = match qop.as_deref() {
+        None => None,
+        Some(q) if q.eq_ignore_ascii_case("auth") => Some((nc?, cnonce?)),
+        Some(_) => return None,
+    };
+    Some(Credentials {
+        username: username?,
+        realm: realm?,
+        nonce: nonce?,
+        uri: uri?,
+        response: response?,
+        algorithm,
+        qop_auth,
+    })
+}
+
+impl Credentials {
+    /// Whether the response proves knowledge of `password` for a request of `method`.
+    /// Compared in constant time.
+    pub fn verify(&self, password: &str, method: &str) -> bool {
+        let a = self.algorithm;
+        let ha1 = a.hash(&format!("{}:{}:{password}", self.username, self.realm));
+        let ha2 = a.hash(&format!("{method}:{}", self.uri));
+        let expected = match &self.qop_auth {
+            Some((nc, cnonce)) => a.hash(&format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", self.nonce)),
+            None => a.hash(&format!("{ha1}:{}:{ha2}", self.nonce)),
+        };
+        let given = self.response.to_ascii_lowercase();
+        bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+    }
+}
+
+/// A `WWW-Authenticate` value offering `algorithm` with `qop=auth`.
+pub fn challenge(realm: &str, nonce: &str, algorithm: Algorithm) -> String {
+    format!(
+        "Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"",
+        algorithm.name()
+    )
+}
+
+/// A stateless nonce: when it was issued (seconds on the server's clock) and a keyed hash
+/// of that, so the server can check it without remembering it.
+pub fn make_nonce(secret: &str, issued: u64) -> String {
+    let mac = Algorithm::Sha256.hash(&format!("{secret}:{issued}"));
+    format!("{issued:x}-{}", &mac[..32])
+}
+
+/// When a nonce made by [`make_nonce`] with `secret` was issued; `None` if it is not one.
+pub fn nonce_issued(secret: &str, nonce: &str) -> Option<u64> {
+    let (issued, _) = nonce.split_once('-')?;
+    let issued = u64::from_str_radix(issued, 16).ok()?;
+    let expected = make_nonce(secret, issued);
+    bool::from(expected.as_bytes().ct_eq(nonce.as_bytes())).then_some(issued)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +300,25 @@ mod tests {
         assert!(
             parse_challenge("Digest realm=\"x\", nonce=\"y\", algorithm=SHA-512-256").is_none()
         );
+    }
+
+    #[test]
+    fn server_side_round_trip() {
+        let nonce = make_nonce("secret", 42);
+        assert_eq!(nonce_issued("secret", &nonce), Some(42));
+        assert_eq!(nonce_issued("other", &nonce), None);
+        assert_eq!(nonce_issued("secret", "2a-00"), None);
+        for algorithm in [Algorithm::Sha256, Algorithm::Md5] {
+            let offered = parse_challenge(&challenge("chorus", &nonce, algorithm)).expect("ours");
+            assert_eq!(offered.algorithm, algorithm);
+            let header = authorization(&offered, "alice", "pw", "INVITE", "sip:500@h", "cn", 1);
+            let creds = parse_credentials(&header).expect("credentials");
+            assert_eq!(creds.username, "alice");
+            assert!(creds.verify("pw", "INVITE"));
+            assert!(!creds.verify("pw2", "INVITE"));
+            assert!(!creds.verify("pw", "BYE"));
+        }
+        assert!(parse_credentials("Basic YWxhZGRpbjpvcGVuc2VzYW1l").is_none());
+        assert!(parse_credentials("Digest username=\"a\"").is_none());
     }
 }

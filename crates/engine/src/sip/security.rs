@@ -4,7 +4,11 @@
 
 use super::{CallId, Engine};
 use chorus_policy::{Gate, GuardConfig, PinGuard, Settings};
+use chorus_sip_msg::Request;
+use chorus_sip_msg::ezk_sip_types::Name;
+use chorus_sip_proto::digest;
 use ipnet::IpNet;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use tracing::info;
@@ -15,6 +19,45 @@ pub(super) const DECOY: &str = "(unknown)";
 
 /// A short pause after each wrong PIN, during which keys are ignored.
 pub(super) const PIN_PAUSE: Duration = Duration::from_secs(2);
+/// The guard's name for password guesses (no extension id can look like it).
+const AUTH_GUARD: &str = "(digest)";
+/// How long a nonce we issued stays good.
+const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+
+/// Inbound digest authentication, for a bridge with no PBX in front to vouch for callers.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct DigestUsers {
+    /// The realm in challenges.
+    pub realm: String,
+    /// Passwords by user name.
+    pub users: HashMap<String, String>,
+    /// The algorithms offered, one challenge each, most preferred first (phones take the
+    /// first they know; some know only the first header they see).
+    pub algorithms: Vec<digest::Algorithm>,
+}
+
+impl std::fmt::Debug for DigestUsers {
+    /// Names the users, never their passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.users.keys().collect();
+        names.sort();
+        f.debug_struct("DigestUsers")
+            .field("realm", &self.realm)
+            .field("users", &names)
+            .field("algorithms", &self.algorithms)
+            .finish()
+    }
+}
+
+/// Why a new call is not (yet) let in by digest authentication.
+pub(super) enum AuthRefusal {
+    /// Challenge it (401): no, stale or wrong credentials.
+    Challenge,
+    /// This source guessed too often: 403.
+    Refused,
+    /// The realm's guessing budget is spent for now: 503, try later.
+    Busy,
+}
 
 /// What an INVITE for an extension that does not exist gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +84,8 @@ pub struct Security {
     pub max_pending_per_extension: usize,
     /// Refusals logged per second at most; the rest are counted and summarised.
     pub refusal_logs_per_second: u32,
+    /// Callers must answer a digest challenge with one of these users' passwords.
+    pub digest: Option<DigestUsers>,
 }
 
 impl Default for Security {
@@ -51,6 +96,7 @@ impl Default for Security {
             pin_guard: GuardConfig::default(),
             max_pending_per_extension: 20,
             refusal_logs_per_second: 10,
+            digest: None,
         }
     }
 }
@@ -144,6 +190,69 @@ impl Engine {
         };
         let (source, conference) = (call.dialog.peer.ip(), call.conference.clone());
         self.pin_guard.record(now, source, &conference, correct);
+    }
+
+    /// Checks a new call's digest credentials, when the bridge requires them. Password
+    /// guesses are rationed by the same guard as PINs.
+    pub(super) fn authenticate(
+        &mut self,
+        now: Instant,
+        invite: &Request,
+        source: IpAddr,
+    ) -> Result<(), AuthRefusal> {
+        let Some(users) = &self.config.security.digest else {
+            return Ok(());
+        };
+        if self.pin_guard.is_refused(now, source, AUTH_GUARD) {
+            return Err(AuthRefusal::Refused);
+        }
+        let epoch = *self.auth_epoch.get_or_insert(now);
+        let Some(credentials) = invite
+            .header(&Name::AUTHORIZATION)
+            .and_then(digest::parse_credentials)
+        else {
+            return Err(AuthRefusal::Challenge);
+        };
+        let fresh =
+            digest::nonce_issued(&self.nonce_secret, &credentials.nonce).is_some_and(|issued| {
+                now.saturating_duration_since(epoch).as_secs() <= issued + NONCE_LIFETIME.as_secs()
+            });
+        if !fresh || credentials.realm != users.realm {
+            return Err(AuthRefusal::Challenge);
+        }
+        let password = users.users.get(&credentials.username).cloned();
+        match self.pin_guard.gate(now, source, AUTH_GUARD) {
+            Gate::Check => {}
+            Gate::Refused => return Err(AuthRefusal::Refused),
+            Gate::WaitUntil(_) => return Err(AuthRefusal::Busy),
+        }
+        let method = invite.method.to_string();
+        // An unknown user costs the same hash as a known one.
+        let good = credentials.verify(password.as_deref().unwrap_or("\u{0}"), &method)
+            && password.is_some();
+        self.pin_guard.record(now, source, AUTH_GUARD, good);
+        if good {
+            Ok(())
+        } else {
+            self.stats.auth_failures += 1;
+            Err(AuthRefusal::Challenge)
+        }
+    }
+
+    /// The `WWW-Authenticate` values of a fresh challenge, one per algorithm offered
+    /// (RFC 8760 §2.4).
+    pub(super) fn challenges(&mut self, now: Instant) -> Vec<String> {
+        let Some(users) = &self.config.security.digest else {
+            return Vec::new();
+        };
+        let epoch = *self.auth_epoch.get_or_insert(now);
+        let issued = now.saturating_duration_since(epoch).as_secs();
+        let nonce = digest::make_nonce(&self.nonce_secret, issued);
+        users
+            .algorithms
+            .iter()
+            .map(|a| digest::challenge(&users.realm, &nonce, *a))
+            .collect()
     }
 
     /// Whether calls from `source` to `extension` are refused for guessing.

@@ -424,3 +424,98 @@ fn an_invited_number_granting_a_timer_is_refreshed_by_the_bridge() {
         Some("90;refresher=uac")
     );
 }
+
+#[test]
+fn digest_authentication_challenges_checks_and_rations_guesses() {
+    let mut e = engine();
+    e.config.security.digest = Some(DigestUsers {
+        realm: "chorus".into(),
+        users: [("alice".to_owned(), "wonderland".to_owned())].into(),
+        algorithms: vec![
+            chorus_sip_proto::digest::Algorithm::Sha256,
+            chorus_sip_proto::digest::Algorithm::Md5,
+        ],
+    });
+    let now = Instant::now();
+    let invite_with = |branch: &str, authorization: Option<&str>| -> Vec<u8> {
+        let header = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        String::from_utf8(request("INVITE", "500", branch, 1, None, OFFER))
+            .expect("utf8")
+            .replace(
+                "Max-Forwards: 70\r\n",
+                &format!("Max-Forwards: 70\r\n{header}"),
+            )
+            .into_bytes()
+    };
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &invite_with("z9hG4bKa1", None),
+    );
+    let rs = responses(&mut e);
+    assert_eq!(codes(&rs), vec![100, 401]);
+    let offered: Vec<String> = rs[1]
+        .headers
+        .get_raw(&Name::WWW_AUTHENTICATE)
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(offered.len(), 2);
+    assert!(offered[0].contains("SHA-256") && offered[1].contains("MD5"));
+    let challenge = chorus_sip_proto::digest::parse_challenge(&offered[0]).expect("challenge");
+    let answer = |password: &str| {
+        chorus_sip_proto::digest::authorization(
+            &challenge,
+            "alice",
+            password,
+            "INVITE",
+            "sip:500@127.0.0.1",
+            "c0ffee",
+            1,
+        )
+    };
+    // Wrong passwords are challenged again; the fifth wrong one gets the source refused.
+    for n in 0..5 {
+        let branch = format!("z9hG4bKw{n}");
+        e.handle_message(
+            now,
+            Transport::Udp,
+            caller(),
+            &invite_with(&branch, Some(&answer("guess"))),
+        );
+        assert_eq!(codes(&responses(&mut e)), vec![100, 401], "guess {n}");
+    }
+    e.handle_message(
+        now,
+        Transport::Udp,
+        caller(),
+        &invite_with("z9hG4bKw9", Some(&answer("wonderland"))),
+    );
+    assert_eq!(
+        codes(&responses(&mut e)),
+        vec![100, 403],
+        "refused for guessing"
+    );
+    assert_eq!(e.stats().auth_failures, 5);
+    // Another address with the right password gets in.
+    let other: SocketAddr = "127.0.0.7:5070".parse().expect("addr");
+    e.handle_message(
+        now,
+        Transport::Udp,
+        other,
+        &invite_with("z9hG4bKok", Some(&answer("wonderland"))),
+    );
+    assert_eq!(codes(&responses(&mut e)), vec![100]);
+    assert!(matches!(e.poll_event(), Some(Event::MediaRequested { .. })));
+    // A nonce past its lifetime is challenged again.
+    let later = now + Duration::from_secs(400);
+    e.handle_message(
+        later,
+        Transport::Udp,
+        other,
+        &invite_with("z9hG4bKold", Some(&answer("wonderland"))),
+    );
+    assert_eq!(codes(&responses(&mut e)), vec![100, 401]);
+}
