@@ -1,6 +1,7 @@
 //! The media group on a virtual clock.
 
 use super::*;
+use std::time::Duration;
 
 fn params(port: u16) -> MediaParams {
     MediaParams::pcmu(SocketAddr::from(([127, 0, 0, 1], port)))

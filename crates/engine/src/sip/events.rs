@@ -1,0 +1,247 @@
+//! What the engine tells its driver and operators: events, notifications, why calls end,
+//! live conference and member views, and counters.
+
+use crate::CallId;
+use crate::MediaParams;
+use std::time::Instant;
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller hung up (BYE).
+    RemoteBye,
+    /// The caller cancelled before the answer.
+    Cancelled,
+    /// Our 2xx was never acknowledged.
+    AckTimeout,
+    /// The bridge hung up (shutdown, a rule, or the conference was deleted).
+    LocalHangup,
+    /// An operator removed the member.
+    Kicked,
+    /// No RTP port could be had.
+    MediaUnavailable,
+    /// The caller's answer in the ACK was unusable.
+    BadAnswer,
+    /// No RTP or RTCP from the caller for the media timeout: the phone is gone.
+    MediaTimeout,
+    /// The RFC 4028 session expired: no refresh came, or ours was answered 408/481.
+    SessionExpired,
+}
+
+impl EndReason {
+    /// The reason as operators read it in events and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::RemoteBye => "remote_bye",
+            EndReason::Cancelled => "cancelled",
+            EndReason::AckTimeout => "ack_timeout",
+            EndReason::LocalHangup => "local_hangup",
+            EndReason::Kicked => "kicked",
+            EndReason::MediaUnavailable => "media_unavailable",
+            EndReason::BadAnswer => "bad_answer",
+            EndReason::MediaTimeout => "media_timeout",
+            EndReason::SessionExpired => "session_expired",
+        }
+    }
+}
+
+/// What the driver must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Bind an RTP socket for this call and report it with [`Engine::media_ready`].
+    MediaRequested {
+        /// The call.
+        call: CallId,
+    },
+    /// The call is answered and its media agreed: join it to its conference.
+    CallStarted {
+        /// The call.
+        call: CallId,
+        /// The conference extension dialled.
+        conference: String,
+        /// Negotiated media.
+        media: MediaParams,
+        /// An SSRC for our outgoing stream.
+        ssrc: u32,
+        /// The SIP Call-ID, for logs.
+        sip_call_id: String,
+    },
+    /// A re-INVITE changed the media (address, codec, hold).
+    MediaChanged {
+        /// The call.
+        call: CallId,
+        /// The new media.
+        media: MediaParams,
+    },
+    /// Something for the media side of a call or conference.
+    Media(crate::MediaCommand),
+    /// Something operators may watch.
+    Notify(Notification),
+    /// The call is over: release its media and socket.
+    CallEnded {
+        /// The call.
+        call: CallId,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+/// Something operators may want to watch (the REST API streams these as events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    /// A caller entered a conference.
+    MemberJoined {
+        /// The conference.
+        conference: String,
+        /// The member id (the call's id).
+        member: u64,
+        /// The caller's From URI.
+        caller: String,
+        /// Moderator or participant.
+        moderator: bool,
+    },
+    /// A member left.
+    MemberLeft {
+        /// The conference.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// Why, e.g. `remote_bye`, `kicked`, `media_timeout`.
+        reason: String,
+    },
+    /// A caller keyed a wrong PIN (the keys themselves are never reported).
+    WrongPin {
+        /// The conference.
+        conference: String,
+        /// The caller's From URI.
+        caller: String,
+    },
+    /// A member keyed `*8`: the number, who keyed it, and whether the policy let it ring.
+    DialOut {
+        /// The conference.
+        conference: String,
+        /// The member who keyed it.
+        member: u64,
+        /// The caller's From URI.
+        caller: String,
+        /// The number keyed.
+        number: String,
+        /// `dialing`, or why it was refused.
+        outcome: String,
+    },
+    /// A member started or stopped talking.
+    Talking {
+        /// The conference.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// Talking now or not.
+        talking: bool,
+    },
+    /// A member was muted or unmuted.
+    Muted {
+        /// The conference.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// Muted now or not.
+        muted: bool,
+    },
+    /// A conference was locked or unlocked.
+    Locked {
+        /// The conference.
+        conference: String,
+        /// Locked now or not.
+        locked: bool,
+    },
+    /// An invited member's recording started (the recording id is the file's stem).
+    RecordingStarted {
+        /// The conference.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// The recording id.
+        recording: String,
+    },
+    /// A recording ended: the leg hung up, or writing failed (the call goes on).
+    RecordingStopped {
+        /// The conference.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// The recording id.
+        recording: String,
+        /// `hangup` or the error that stopped it.
+        reason: String,
+    },
+}
+
+/// One live conference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConferenceInfo {
+    /// The extension.
+    pub conference: String,
+    /// Members in.
+    pub members: usize,
+    /// Whether it is locked.
+    pub locked: bool,
+}
+
+/// One member of a live conference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Member id (the call's id).
+    pub id: u64,
+    /// The caller's From URI.
+    pub caller: String,
+    /// Moderator or participant.
+    pub moderator: bool,
+    /// Kept out of the mix.
+    pub muted: bool,
+    /// Talking right now.
+    pub talking: bool,
+    /// Brought in with `*8` rather than dialling in.
+    pub invited: bool,
+    /// The leg's codec.
+    pub codec: chorus_types::Codec,
+    /// When the member entered.
+    pub joined_at: Instant,
+}
+
+/// Counters the driver can export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Messages dropped because they could not be parsed or answered.
+    pub dropped: u64,
+    /// Requests answered with 400.
+    pub bad_requests: u64,
+    /// Calls answered with 200.
+    pub calls_answered: u64,
+    /// Calls refused with a final error response.
+    pub calls_rejected: u64,
+    /// Callers turned away by a locked conference.
+    pub refused_locked: u64,
+    /// Callers turned away by a full conference.
+    pub refused_full: u64,
+    /// Callers hung up on after three wrong PINs.
+    pub wrong_pin: u64,
+    /// PIN attempts checked against the PINs (attempts from refused sources are not).
+    pub pin_checks: u64,
+    /// INVITEs refused: untrusted source, source refused for guessing, or too many
+    /// callers waiting to get in.
+    pub refused_untrusted: u64,
+    /// INVITEs refused because the source guessed too many PINs.
+    pub refused_guessing: u64,
+    /// INVITEs refused because too many callers of the extension were not in yet.
+    pub refused_pending: u64,
+    /// Legs hung up because no RTP or RTCP came.
+    pub media_timeouts: u64,
+    /// `*8` refused by the dial-out policy.
+    pub dialout_refused: u64,
+    /// New calls shed with 503 while overloaded.
+    pub shed: u64,
+    /// Digest credentials that did not match.
+    pub auth_failures: u64,
+    /// Keypad commands carried out.
+    pub keypad_commands: u64,
+}
