@@ -91,8 +91,9 @@ fn three_wrong_pins_end_the_call() {
         30,
     );
     wait_for_log(&bridge, "joined conference", 1, SETTLE);
+    // Keys in the 2 s after a wrong PIN are ignored: wait them out, as a person would.
     for attempt in ["1111#", "2222#", "3333#"] {
-        sleep(Duration::from_millis(1200));
+        sleep(Duration::from_millis(2600));
         phone.keys(attempt);
     }
     wait_until(Duration::from_secs(15), "the bridge to hang up", || {

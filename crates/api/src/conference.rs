@@ -441,6 +441,7 @@ mod tests {
             max_sound_bytes: 1,
             max_sound_seconds: 1,
             min_pin_digits: 4,
+            protect_docs: false,
         };
         for (json, field) in [
             (r#"{"pin": "123"}"#, "pin"),

@@ -8,6 +8,8 @@
 //!   [`chorus_net::ControlHandle`].
 //! - `…/recordings/`: recordings of legs invited with `*8`.
 //! - `/events` (Server-Sent Events), `/metrics` (Prometheus), `/openapi.json`, `/docs/`.
+//! - `/health` and `/ready`, open without a token (and so, unless told otherwise, are the
+//!   document and the API browser: they hold no secrets).
 //!
 //! Build the router with [`router`] and serve it with [`serve`].
 #![forbid(unsafe_code)]
@@ -15,6 +17,8 @@
 
 mod conference;
 mod error;
+mod events;
+mod health;
 mod live;
 mod openapi;
 mod recordings;
@@ -49,6 +53,8 @@ pub struct Limits {
     pub max_sound_seconds: u32,
     /// Shortest PIN accepted.
     pub min_pin_digits: usize,
+    /// Require the token for `/docs/` and `/openapi.json` too.
+    pub protect_docs: bool,
 }
 
 impl Default for Limits {
@@ -58,6 +64,7 @@ impl Default for Limits {
             max_sound_bytes: 20 * 1024 * 1024,
             max_sound_seconds: 600,
             min_pin_digits: 4,
+            protect_docs: false,
         }
     }
 }
@@ -72,7 +79,8 @@ pub struct AppState {
 struct Inner {
     store: Arc<dyn Store>,
     control: ControlHandle,
-    notify: broadcast::Sender<Notification>,
+    /// Numbered recent events for `/events`.
+    events: Arc<events::EventLog>,
     metrics: Arc<Metrics>,
     token: Option<String>,
     limits: Limits,
@@ -100,7 +108,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 store,
                 control,
-                notify,
+                events: events::EventLog::start(&notify),
                 metrics,
                 token: token.filter(|t| !t.is_empty()),
                 limits,
@@ -146,11 +154,21 @@ impl AppState {
     }
 }
 
+/// Paths served without a token: probes always, the API document unless protected.
+fn is_open(path: &str, protect_docs: bool) -> bool {
+    matches!(path, "/health" | "/ready")
+        || !protect_docs
+            && (path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/"))
+}
+
 /// Requires `Authorization: Bearer <token>` when a token is configured.
 async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(token) = &state.inner.token else {
         return next.run(request).await;
     };
+    if is_open(request.uri().path(), state.inner.limits.protect_docs) {
+        return next.run(request).await;
+    }
     let offered = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -165,14 +183,36 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
     }
 }
 
+/// Counts every request by its route template and status (outermost, so refusals by the
+/// token check count too).
+async fn count_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    state
+        .inner
+        .metrics
+        .http_requests
+        .get_or_create(&chorus_net::HttpRequest {
+            route,
+            code: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
 /// Every route.
 pub fn router(state: AppState) -> Router {
     let api = conference::routes()
         .merge(sounds::routes(state.inner.limits))
         .merge(live::routes())
         .merge(recordings::routes())
+        .merge(health::routes())
         .merge(openapi::routes());
     api.layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
 }
 

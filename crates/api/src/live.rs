@@ -3,18 +3,12 @@
 use crate::conference::check_extension_id;
 use crate::{ApiError, AppState, error::ErrorBody};
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chorus_engine::Notification;
 use chorus_net::Control;
-use futures_util::stream::Stream;
 use serde::Serialize;
-use std::convert::Infallible;
-use std::time::Duration;
-use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
 /// A live conference.
@@ -250,7 +244,7 @@ async fn set_locked(
     locked: bool,
 ) -> Result<StatusCode, ApiError> {
     require_extension(state, &extension).await?;
-    let live = state
+    let known = state
         .inner
         .control
         .ask(|reply| Control::SetLocked {
@@ -259,18 +253,16 @@ async fn set_locked(
             reply,
         })
         .await?;
-    if live {
+    if known {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!(
-            "nobody is in conference {extension}"
-        )))
+        Err(ApiError::not_found(format!("no extension {extension}")))
     }
 }
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/lock", tag = "live",
     params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
-    responses((status = 204, description = "Locked: every new caller is refused"), (status = 404, description = "Unknown extension or nobody in it", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
+    responses((status = 204, description = "Locked: every new caller is refused, even while nobody is in; it holds until unlocked"), (status = 404, description = "Unknown extension", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
 pub(crate) async fn lock(
     State(state): State<AppState>,
     Path(extension): Path<String>,
@@ -280,7 +272,7 @@ pub(crate) async fn lock(
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/unlock", tag = "live",
     params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
-    responses((status = 204, description = "Unlocked"), (status = 404, description = "Unknown extension or nobody in it", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
+    responses((status = 204, description = "Unlocked"), (status = 404, description = "Unknown extension", body = ErrorBody), (status = 422, description = "Bad extension_id", body = ErrorBody)))]
 pub(crate) async fn unlock(
     State(state): State<AppState>,
     Path(extension): Path<String>,
@@ -288,121 +280,33 @@ pub(crate) async fn unlock(
     set_locked(&state, extension, false).await
 }
 
-/// The JSON of one event on `/events`; its SSE event name is `type`.
-fn event_json(n: &Notification) -> (&'static str, serde_json::Value) {
-    use serde_json::json;
-    match n {
-        Notification::MemberJoined {
-            conference,
-            member,
-            caller,
-            moderator,
-        } => (
-            "member_joined",
-            json!({"extension_id": conference, "member_id": member, "caller": caller,
-                   "role": if *moderator { "moderator" } else { "participant" }}),
-        ),
-        Notification::MemberLeft {
-            conference,
-            member,
-            reason,
-        } => (
-            "member_left",
-            json!({"extension_id": conference, "member_id": member, "reason": reason}),
-        ),
-        Notification::Talking {
-            conference,
-            member,
-            talking,
-        } => (
-            if *talking {
-                "talking_started"
-            } else {
-                "talking_stopped"
-            },
-            json!({"extension_id": conference, "member_id": member}),
-        ),
-        Notification::Muted {
-            conference,
-            member,
-            muted,
-        } => (
-            if *muted { "muted" } else { "unmuted" },
-            json!({"extension_id": conference, "member_id": member}),
-        ),
-        Notification::Locked { conference, locked } => (
-            if *locked { "locked" } else { "unlocked" },
-            json!({"extension_id": conference}),
-        ),
-        Notification::RecordingStarted {
-            conference,
-            member,
-            recording,
-        } => (
-            "recording_started",
-            json!({"extension_id": conference, "member_id": member, "recording_id": recording}),
-        ),
-        Notification::RecordingStopped {
-            conference,
-            member,
-            recording,
-            reason,
-        } => (
-            "recording_stopped",
-            json!({"extension_id": conference, "member_id": member, "recording_id": recording, "reason": reason}),
-        ),
-        Notification::WrongPin { conference, caller } => (
-            "wrong_pin",
-            json!({"extension_id": conference, "caller": caller}),
-        ),
-        Notification::DialOut {
-            conference,
-            member,
-            caller,
-            number,
-            outcome,
-        } => (
-            "dial_out",
-            json!({"extension_id": conference, "member_id": member, "caller": caller,
-                   "number": number, "outcome": outcome}),
-        ),
-    }
-}
-
-#[utoipa::path(get, path = "/events", tag = "live",
-    responses((status = 200, description = "Server-Sent Events: member_joined, member_left, talking_started, talking_stopped, muted, unmuted, locked, unlocked, recording_started, recording_stopped, wrong_pin (never the keys), dial_out (*8: number, who keyed it, outcome)", content_type = "text/event-stream", body = String)))]
-pub(crate) async fn events(
-    State(state): State<AppState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let receiver = state.inner.notify.subscribe();
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(n) => {
-                    let (name, data) = event_json(&n);
-                    let event = Event::default().event(name).data(data.to_string());
-                    return Some((Ok(event), receiver));
-                }
-                // A slow client missed some: carry on with the newest.
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-}
-
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.inner.metrics.encode(),
-    )
-        .into_response()
+    responses((status = 200, description = "Prometheus text format 0.0.4, or OpenMetrics 1.0 when the Accept header asks for application/openmetrics-text", content_type = "text/plain", body = String)))]
+pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let wants_openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    let metrics = &state.inner.metrics;
+    if wants_openmetrics {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            metrics.encode_openmetrics(),
+        )
+            .into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            metrics.encode(),
+        )
+            .into_response()
+    }
 }
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -428,6 +332,6 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/extension/{extension_id}/conference/lock", post(lock))
         .route("/extension/{extension_id}/conference/unlock", post(unlock))
-        .route("/events", get(events))
         .route("/metrics", get(metrics))
+        .route("/events", get(crate::events::events))
 }

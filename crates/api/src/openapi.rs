@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers, and the API browser.
 
-use crate::{AppState, conference, error::ErrorBody, live, recordings, sounds};
+use crate::{AppState, conference, error::ErrorBody, events, health, live, recordings, sounds};
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -23,7 +23,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(
         title = "Chorus conference bridge",
-        description = "Manage conference extensions and sounds, and watch and control live conferences. When the bridge runs with --api-token, every request needs `Authorization: Bearer <token>`."
+        description = "Manage conference extensions and sounds, and watch and control live conferences. When the bridge runs with --api-token, every request needs `Authorization: Bearer <token>`, except /health, /ready and (unless --protect-docs) this document and /docs/."
     ),
     paths(
         conference::get_conference,
@@ -40,8 +40,10 @@ impl Modify for BearerAuth {
         live::kick,
         live::lock,
         live::unlock,
-        live::events,
+        events::events,
         live::metrics,
+        health::health,
+        health::ready,
         recordings::list,
         recordings::download,
         recordings::delete,
@@ -54,6 +56,7 @@ impl Modify for BearerAuth {
         live::Member,
         live::MemberMedia,
         recordings::RecordingInfo,
+        health::Health,
         ErrorBody
     )),
     modifiers(&BearerAuth),

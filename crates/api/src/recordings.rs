@@ -67,7 +67,7 @@ fn describe(wav: &std::path::Path) -> Option<RecordingInfo> {
     })
 }
 
-#[utoipa::path(get, path = "/extension/{extension_id}/conference/recordings/", tag = "recordings",
+#[utoipa::path(get, path = "/extension/{extension_id}/conference/recordings/", operation_id = "list_recordings", tag = "recordings",
     params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "Recordings of the legs invited into this conference", body = Vec<RecordingInfo>),
@@ -93,7 +93,7 @@ pub(crate) async fn list(
     Ok(Json(recordings))
 }
 
-#[utoipa::path(get, path = "/extension/{extension_id}/conference/recordings/{recording_id}", tag = "recordings",
+#[utoipa::path(get, path = "/extension/{extension_id}/conference/recordings/{recording_id}", operation_id = "download_recording", tag = "recordings",
     params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$"), ("recording_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,100}$")),
     responses(
         (status = 200, description = "The WAV file", content_type = "audio/wav", body = Vec<u8>),
@@ -115,7 +115,7 @@ pub(crate) async fn download(
     Ok(([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response())
 }
 
-#[utoipa::path(delete, path = "/extension/{extension_id}/conference/recordings/{recording_id}", tag = "recordings",
+#[utoipa::path(delete, path = "/extension/{extension_id}/conference/recordings/{recording_id}", operation_id = "delete_recording", tag = "recordings",
     params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$"), ("recording_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,100}$")),
     responses(
         (status = 204, description = "Deleted"),

@@ -44,7 +44,7 @@ pub(crate) struct UploadQuery {
     name: Option<String>,
 }
 
-#[utoipa::path(post, path = "/sound/", tag = "sound",
+#[utoipa::path(post, path = "/sound/", operation_id = "upload_sound", tag = "sound",
     params(UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A WAV file of any rate and channel count (sent as audio/wav or application/octet-stream)"),
     responses(
@@ -93,7 +93,7 @@ pub(crate) async fn upload(
     Ok((StatusCode::CREATED, Json(Sound::from(record))).into_response())
 }
 
-#[utoipa::path(get, path = "/sound/", tag = "sound",
+#[utoipa::path(get, path = "/sound/", operation_id = "list_sounds", tag = "sound",
     responses((status = 200, description = "Every sound", body = Vec<Sound>)))]
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Vec<Sound>>, ApiError> {
     let sounds = state
@@ -103,7 +103,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Vec<Sound
     Ok(Json(sounds.into_iter().map(Sound::from).collect()))
 }
 
-#[utoipa::path(get, path = "/sound/{id}", tag = "sound",
+#[utoipa::path(get, path = "/sound/{id}", operation_id = "get_sound", tag = "sound",
     params(("id" = i64, Path, description = "Sound id")),
     responses(
         (status = 200, description = "The sound", body = Sound),
@@ -121,7 +121,7 @@ pub(crate) async fn get_one(
     Ok(Json(sound.into()))
 }
 
-#[utoipa::path(delete, path = "/sound/{id}", tag = "sound",
+#[utoipa::path(delete, path = "/sound/{id}", operation_id = "delete_sound", tag = "sound",
     params(("id" = i64, Path, description = "Sound id")),
     responses(
         (status = 204, description = "Deleted"),

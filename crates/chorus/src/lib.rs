@@ -23,7 +23,12 @@ pub const DEFAULT_EXTENSION: &str = "500";
 /// Command-line flags. Every flag may also be given in the `--config` file under the same
 /// name with `_` for `-`.
 #[derive(Debug, Parser, Default)]
-#[command(name = "chorus", version, about = "SIP/RTP audio conference bridge")]
+#[command(
+    name = "chorus",
+    version,
+    about = "SIP/RTP audio conference bridge",
+    after_help = "Environment:\n  CHORUS_LOG        log filter (tracing syntax), e.g. `debug` or `info,chorus_engine=debug` [default: info]\n  CHORUS_API_TOKEN  the REST bearer token, when neither --api-token nor --api-token-file is given"
+)]
 pub struct Cli {
     /// SIP address, UDP and TCP [default: 127.0.0.1:5060].
     #[arg(long)]
@@ -46,9 +51,20 @@ pub struct Cli {
     /// Ring this many milliseconds before answering [default: 0].
     #[arg(long)]
     pub answer_delay_ms: Option<u64>,
-    /// Require `Authorization: Bearer TOKEN` on every REST request [default: none].
+    /// Require `Authorization: Bearer TOKEN` on every REST request [default: none]. The
+    /// command line is visible to every user of the machine: prefer --api-token-file or
+    /// CHORUS_API_TOKEN.
     #[arg(long)]
     pub api_token: Option<String>,
+    /// Read the REST bearer token from this file (its first line).
+    #[arg(long)]
+    pub api_token_file: Option<PathBuf>,
+    /// Require the token for /docs/ and /openapi.json too [default: false].
+    #[arg(long)]
+    pub protect_docs: Option<bool>,
+    /// Log lines as `text` or `json` (one object a line) [default: text].
+    #[arg(long)]
+    pub log_format: Option<String>,
     /// Highest `max_members` the REST API accepts [default: 1000].
     #[arg(long)]
     pub max_members_cap: Option<u32>,
@@ -217,6 +233,9 @@ struct FileConfig {
     media_threads: Option<usize>,
     answer_delay_ms: Option<u64>,
     api_token: Option<String>,
+    api_token_file: Option<PathBuf>,
+    protect_docs: Option<bool>,
+    log_format: Option<String>,
     max_members_cap: Option<u32>,
     dialout_uri: Option<String>,
     dialout_proxy: Option<SocketAddr>,
@@ -278,6 +297,10 @@ pub struct Settings {
     pub answer_delay: std::time::Duration,
     /// REST bearer token.
     pub api_token: Option<String>,
+    /// Whether the API document needs the token too.
+    pub protect_docs: bool,
+    /// Log JSON lines instead of text.
+    pub log_json: bool,
     /// Highest `max_members` over REST.
     pub max_members_cap: u32,
     /// Where `*8` dials, if anywhere.
@@ -299,6 +322,25 @@ pub struct Settings {
     pub min_pin_digits: usize,
     /// RFC 4028 session interval.
     pub session_expires: std::time::Duration,
+}
+
+/// The REST token: the flag or config key, else the file, else `CHORUS_API_TOKEN`.
+fn api_token(given: Option<String>, file: Option<PathBuf>) -> Result<Option<String>> {
+    let token = match (given, file) {
+        (Some(token), _) => Some(token),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("api_token_file: reading {}", path.display()))?;
+            let token = text.lines().next().unwrap_or("").trim().to_owned();
+            // An empty file must not leave the API open by accident.
+            if token.is_empty() {
+                bail!("api_token_file: {} holds no token", path.display());
+            }
+            Some(token)
+        }
+        (None, None) => std::env::var("CHORUS_API_TOKEN").ok(),
+    };
+    Ok(token.filter(|t| !t.is_empty()))
 }
 
 impl ConferenceSettings {
@@ -460,7 +502,16 @@ impl Settings {
             answer_delay: std::time::Duration::from_millis(
                 cli.answer_delay_ms.or(file.answer_delay_ms).unwrap_or(0),
             ),
-            api_token: cli.api_token.or(file.api_token).filter(|t| !t.is_empty()),
+            api_token: api_token(
+                cli.api_token.or(file.api_token),
+                cli.api_token_file.or(file.api_token_file),
+            )?,
+            protect_docs: cli.protect_docs.or(file.protect_docs).unwrap_or(false),
+            log_json: match cli.log_format.or(file.log_format).as_deref() {
+                None | Some("text") => false,
+                Some("json") => true,
+                Some(other) => bail!("log_format must be text or json, not {other:?}"),
+            },
             max_members_cap: cli
                 .max_members_cap
                 .or(file.max_members_cap)

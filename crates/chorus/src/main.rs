@@ -13,16 +13,19 @@ use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("CHORUS_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info,webrtc_sdp=error")),
-        )
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
     let settings = Settings::from_cli(Cli::parse())?;
+    let filter = EnvFilter::try_from_env("CHORUS_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,webrtc_sdp=error"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    if settings.log_json {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     let store: Arc<dyn Store> = Arc::new(
@@ -83,6 +86,7 @@ fn main() -> Result<()> {
             chorus_api::Limits {
                 max_members_cap: settings.max_members_cap,
                 min_pin_digits: settings.min_pin_digits,
+                protect_docs: settings.protect_docs,
                 ..chorus_api::Limits::default()
             },
             settings.data_dir.join("recordings"),

@@ -132,6 +132,8 @@ struct Call {
     ack: Option<Bytes>,
     /// The RFC 4028 session timer, when one was agreed.
     timer: Option<session_timer::SessionTimer>,
+    /// When the INVITE arrived (or, for an invitation, when it was answered).
+    created: Instant,
     span: tracing::Span,
 }
 
@@ -604,6 +606,7 @@ impl Engine {
                 invited: false,
                 ack: None,
                 timer,
+                created: now,
                 span,
             },
         );
@@ -717,7 +720,7 @@ impl Engine {
         warn!(%id, "no media port; refusing the call");
         self.stats.calls_rejected += 1;
         self.respond(now, &key, &invite, 503, Some(&tag));
-        self.end(id, EndReason::MediaUnavailable);
+        self.end(now, id, EndReason::MediaUnavailable);
     }
 
     fn start(&mut self, now: Instant, id: CallId, media: MediaParams) {
@@ -741,12 +744,26 @@ impl Engine {
     }
 
     /// Removes a call and tells the driver; nothing is sent here.
-    fn end(&mut self, id: CallId, reason: EndReason) {
+    fn end(&mut self, now: Instant, id: CallId, reason: EndReason) {
         let Some(call) = self.calls.remove(&id) else {
             return;
         };
         call.span
             .in_scope(|| info!(reason = %reason.as_str(), "call ended"));
+        self.events
+            .push_back(Event::Notify(Notification::CallEnded {
+                conference: call.conference.clone(),
+                member: id.0,
+                sip_call_id: call.dialog.call_id.clone(),
+                caller: call.caller.clone(),
+                codec: call
+                    .offer
+                    .as_ref()
+                    .map(|o| o.codec.config_name().to_owned()),
+                duration_ms: u64::try_from(now.saturating_duration_since(call.created).as_millis())
+                    .unwrap_or(u64::MAX),
+                reason: reason.as_str().to_owned(),
+            }));
         self.leave_conference(id, &call.conference);
         if call.member.is_some() {
             self.events
@@ -824,7 +841,7 @@ impl Engine {
                 self.send_bye(now, id);
             }
         }
-        self.end(id, reason);
+        self.end(now, id, reason);
     }
 
     /// Stops taking calls (new INVITEs get 503) and hangs up every call.
@@ -844,7 +861,7 @@ impl Engine {
                     if let Some(&id) = self.by_invite.get(&key) {
                         warn!(%id, "no ACK for our 200; hanging up");
                         self.send_bye(now, id);
-                        self.end(id, EndReason::AckTimeout);
+                        self.end(now, id, EndReason::AckTimeout);
                     }
                 }
                 TxnEvent::ClientResponse { key, code } => {

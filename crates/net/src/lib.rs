@@ -24,7 +24,7 @@ mod tcp;
 
 pub use control::{Control, ControlHandle, Member, Stopped};
 pub use media::MediaThreads;
-pub use metrics::Metrics;
+pub use metrics::{HttpRequest, Metrics};
 pub use ports::{PortLease, PortPool};
 pub use sip::{DriverConfig, run};
 pub use tcp::TcpLimits;

@@ -290,6 +290,11 @@ fn mix_loop(
         if deadline > now {
             std::thread::sleep(deadline - now);
         }
+        metrics.tick_lateness_seconds.observe(
+            Instant::now()
+                .saturating_duration_since(deadline)
+                .as_secs_f64(),
+        );
         loop {
             match commands.try_recv() {
                 Ok(Command::Add {
@@ -386,10 +391,13 @@ fn mix_loop(
         }
         let late = group.late_ticks();
         if late > late_reported {
-            warn!(
-                skipped = late - late_reported,
-                "mixing thread woke late; ticks skipped"
-            );
+            // A thread with no legs lost no audio: count it, say nothing.
+            if group.leg_count() > 0 {
+                warn!(
+                    skipped = late - late_reported,
+                    "mixing thread woke late; ticks skipped"
+                );
+            }
             metrics.late_ticks.inc_by(late - late_reported);
             late_reported = late;
         }

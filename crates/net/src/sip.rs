@@ -1,6 +1,6 @@
 //! SIP over UDP and TCP on one address, driving the engine.
 
-use crate::metrics::{GuardEvent, Outcome};
+use crate::metrics::{GuardEvent, Outcome, Refusal};
 use crate::tcp::{Connections, Inbound, TcpLimits};
 use crate::{Control, MediaThreads, Member, Metrics, PortLease, PortPool, limits};
 use chorus_engine::{
@@ -118,6 +118,7 @@ pub async fn run(
     let connections = Connections::new(tcp_limits, inbound_tx);
     let acceptor = tokio::spawn(connections.clone().accept_loop(tcp));
 
+    metrics.ready.set(1);
     let mut driver = Driver {
         udp,
         connections,
@@ -148,6 +149,7 @@ pub async fn run(
                 woke = Instant::now();
                 match received {
                     Ok((len, source)) => {
+                        driver.metrics.count_sip(true, &buf[..len]);
                         engine.handle_message(woke, Transport::Udp, source, &buf[..len]);
                     }
                     Err(e) => debug!(error = %e, "SIP UDP receive error"),
@@ -155,6 +157,7 @@ pub async fn run(
             }
             Some(message) = inbound_rx.recv() => {
                 woke = Instant::now();
+                driver.metrics.count_sip(true, &message.data);
                 engine.handle_message(woke, Transport::Tcp, message.peer, &message.data);
             }
             Some(event) = media_events.recv() => {
@@ -172,6 +175,7 @@ pub async fn run(
             _ = &mut shutdown, if stopping_since.is_none() => {
                 woke = Instant::now();
                 info!(calls = engine.call_count(), "shutting down: hanging up every call");
+                driver.metrics.ready.set(0);
                 engine.shutdown(Instant::now());
                 stopping_since = Some(Instant::now());
             }
@@ -266,13 +270,20 @@ impl Driver {
         for (outcome, before, after) in [
             ("answered", was.calls_answered, stats.calls_answered),
             ("rejected", was.calls_rejected, stats.calls_rejected),
-            ("refused_locked", was.refused_locked, stats.refused_locked),
-            ("refused_full", was.refused_full, stats.refused_full),
-            ("wrong_pin", was.wrong_pin, stats.wrong_pin),
         ] {
             self.metrics
                 .calls
                 .get_or_create(&Outcome { outcome })
+                .inc_by(after.saturating_sub(before));
+        }
+        for (reason, before, after) in [
+            ("locked", was.refused_locked, stats.refused_locked),
+            ("full", was.refused_full, stats.refused_full),
+            ("wrong_pin", was.wrong_pin, stats.wrong_pin),
+        ] {
+            self.metrics
+                .entries_refused
+                .get_or_create(&Refusal { reason })
                 .inc_by(after.saturating_sub(before));
         }
         self.metrics
@@ -302,6 +313,7 @@ impl Driver {
                 stats.refused_pending,
             ),
             ("shed", was.shed, stats.shed),
+            ("auth_failure", was.auth_failures, stats.auth_failures),
         ] {
             self.metrics
                 .guard_events
@@ -362,6 +374,26 @@ impl Driver {
             } => media.update(call, params),
             Event::Media(command) => media.command(command),
             Event::Notify(notification) => {
+                if let Notification::CallEnded {
+                    conference,
+                    member,
+                    sip_call_id,
+                    caller,
+                    codec,
+                    duration_ms,
+                    reason,
+                } = &notification
+                {
+                    self.log_call_summary(
+                        *member,
+                        sip_call_id,
+                        caller,
+                        conference,
+                        codec.as_deref(),
+                        *duration_ms,
+                        reason,
+                    );
+                }
                 let members = match &notification {
                     Notification::MemberJoined { .. } => Some(1),
                     Notification::MemberLeft { .. } => Some(-1),
@@ -383,7 +415,47 @@ impl Driver {
         }
     }
 
+    /// One line per call at its end: who, where, how long, why, and its media figures
+    /// (as last published by its mixing thread, at most a second old).
+    #[allow(clippy::too_many_arguments)]
+    fn log_call_summary(
+        &self,
+        member: u64,
+        call_id: &str,
+        caller: &str,
+        extension: &str,
+        codec: Option<&str>,
+        duration_ms: u64,
+        reason: &str,
+    ) {
+        let media = self.metrics.legs.get(&CallId(member)).map(|s| *s);
+        let (received, lost, sent, jitter_ms, rtt_ms) = media.map_or((0, 0, 0, 0, None), |m| {
+            (
+                m.receive.accepted,
+                m.receive.lost,
+                m.sent,
+                m.jitter_ms,
+                m.rtt_ms,
+            )
+        });
+        info!(
+            %call_id,
+            %caller,
+            %extension,
+            codec = codec.unwrap_or("none"),
+            duration_s = duration_ms as f64 / 1000.0,
+            %reason,
+            received,
+            lost,
+            sent,
+            jitter_ms,
+            rtt_ms,
+            "call summary"
+        );
+    }
+
     async fn send(&self, transmit: Transmit) {
+        self.metrics.count_sip(false, &transmit.data);
         match transmit.transport {
             Transport::Udp => {
                 if let Err(e) = self.udp.send_to(&transmit.data, transmit.destination).await {

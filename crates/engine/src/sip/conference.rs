@@ -231,6 +231,15 @@ impl Engine {
     fn refuse(&mut self, id: CallId, refusal: Refusal) {
         if let Some(call) = self.calls.get(&id) {
             call.span.in_scope(|| info!(?refusal, "refused"));
+            self.events.push_back(Event::Notify(Notification::Refused {
+                conference: call.conference.clone(),
+                caller: call.caller.clone(),
+                reason: match refusal {
+                    Refusal::Locked => "locked",
+                    Refusal::Full => "full",
+                }
+                .to_owned(),
+            }));
         }
         let why = match refusal {
             Refusal::Locked => {
@@ -341,7 +350,8 @@ impl Engine {
             return;
         };
         let alone = state.leave(id.0);
-        if state.is_empty() {
+        // A locked conference outlives its last member: the lock holds until lifted.
+        if state.is_empty() && !state.is_locked() {
             self.conferences.remove(conference);
         }
         if let Some(other) = alone {
@@ -720,15 +730,19 @@ impl Engine {
     }
 
     /// Operator mute or unmute. `false` when no such member is in the conference.
+    /// Setting a member to what it already is changes nothing and tells nobody.
     pub fn set_member_muted(&mut self, conference: &str, member: u64, muted: bool) -> bool {
-        let changed = self
-            .conferences
-            .get_mut(conference)
-            .is_some_and(|c| c.set_muted(member, muted));
-        if changed {
+        let Some(state) = self.conferences.get_mut(conference) else {
+            return false;
+        };
+        let Some(was) = state.member(member).map(|m| m.muted) else {
+            return false;
+        };
+        if was != muted {
+            state.set_muted(member, muted);
             self.set_muted_effects(conference, CallId(member), muted);
         }
-        changed
+        true
     }
 
     /// Operator removes a member. `false` when no such member is in the conference.
@@ -744,21 +758,36 @@ impl Engine {
         present
     }
 
-    /// Operator lock or unlock. `false` when the conference is not live.
+    /// Operator lock or unlock, live or empty (an empty conference stays locked until
+    /// unlocked). `false` when no such extension exists. Only a change is announced.
     pub fn set_locked(&mut self, conference: &str, locked: bool) -> bool {
-        let Some(state) = self.conferences.get_mut(conference) else {
+        if !self.config.extensions.contains_key(conference) {
             return false;
-        };
+        }
+        let state = self.conferences.entry(conference.to_owned()).or_default();
+        let changed = state.is_locked() != locked;
         state.set_locked(locked);
-        self.events.push_back(Event::Notify(Notification::Locked {
-            conference: conference.to_owned(),
-            locked,
-        }));
+        if state.is_empty() && !locked {
+            self.conferences.remove(conference);
+        }
+        if changed {
+            self.events.push_back(Event::Notify(Notification::Locked {
+                conference: conference.to_owned(),
+                locked,
+            }));
+        }
         true
     }
 
     /// The extension is gone: everyone on it hears goodbye and is hung up on.
     pub fn end_conference(&mut self, conference: &str) {
+        // A deleted extension keeps no lock: its state goes with its last caller.
+        if let Some(state) = self.conferences.get_mut(conference) {
+            state.set_locked(false);
+            if state.is_empty() {
+                self.conferences.remove(conference);
+            }
+        }
         let calls: Vec<CallId> = self
             .calls
             .iter()

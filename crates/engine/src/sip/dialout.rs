@@ -593,6 +593,7 @@ impl Engine {
                 invited: true,
                 ack: Some(ack),
                 timer: super::session_timer::for_answered(now, response),
+                created: now,
                 span,
             },
         );
@@ -611,7 +612,7 @@ impl Engine {
             Err(error) => {
                 info!(%error, "unusable SDP answer from the invited number");
                 self.send_bye(now, id);
-                self.end(id, super::EndReason::BadAnswer);
+                self.end(now, id, super::EndReason::BadAnswer);
                 self.fail_dial_prompt(inviter, Failure::Failed);
             }
         }

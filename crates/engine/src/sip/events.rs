@@ -109,6 +109,32 @@ pub enum Notification {
         /// Why, e.g. `remote_bye`, `kicked`, `media_timeout`.
         reason: String,
     },
+    /// A call ended: one summary per call, members or not.
+    CallEnded {
+        /// The conference (extension) it was for.
+        conference: String,
+        /// The call's member id.
+        member: u64,
+        /// The SIP Call-ID.
+        sip_call_id: String,
+        /// The caller's From URI (for an invitation, the number's URI).
+        caller: String,
+        /// The codec agreed, if media was.
+        codec: Option<String>,
+        /// From the INVITE (or the invitation's answer) to the end.
+        duration_ms: u64,
+        /// Why it ended, e.g. `remote_bye`, `media_timeout`.
+        reason: String,
+    },
+    /// An answered caller was turned away before entering.
+    Refused {
+        /// The conference.
+        conference: String,
+        /// The caller's From URI.
+        caller: String,
+        /// `locked` or `full`.
+        reason: String,
+    },
     /// A caller keyed a wrong PIN (the keys themselves are never reported).
     WrongPin {
         /// The conference.

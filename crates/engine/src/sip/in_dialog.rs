@@ -45,7 +45,7 @@ impl Engine {
                 call.span
                     .in_scope(|| warn!(%error, "unusable SDP answer in ACK; hanging up"));
                 self.send_bye(now, id);
-                self.end(id, EndReason::BadAnswer);
+                self.end(now, id, EndReason::BadAnswer);
             }
         }
     }
@@ -64,7 +64,7 @@ impl Engine {
         self.respond(now, key, cancel, 200, Some(&tag));
         if self.txns.is_proceeding(&invite_key) {
             self.respond(now, &invite_key, &invite, 487, Some(&tag));
-            self.end(id, EndReason::Cancelled);
+            self.end(now, id, EndReason::Cancelled);
         }
     }
 
@@ -180,7 +180,7 @@ impl Engine {
         if request.method == Method::BYE {
             // A BYE before our 2xx was acknowledged also ends its retransmission.
             self.txns.acknowledge_2xx(&invite_key);
-            self.end(id, EndReason::RemoteBye);
+            self.end(now, id, EndReason::RemoteBye);
         }
     }
 }

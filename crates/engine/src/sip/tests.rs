@@ -5,6 +5,7 @@ use chorus_types::Direction;
 use std::time::Duration;
 
 mod hostile;
+mod operators;
 
 const CALLER: &str = "127.0.0.1:5070";
 

@@ -1,0 +1,231 @@
+//! `/events`: Server-Sent Events for operators. Every event has an `id:` and a timestamp;
+//! the most recent are kept, so a client that reconnects with `Last-Event-ID` misses
+//! nothing that is still kept.
+
+use crate::AppState;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use chorus_engine::Notification;
+use futures_util::Stream;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+use tokio::sync::broadcast;
+
+/// Events kept for replay.
+const KEPT: usize = 1000;
+
+/// One numbered event, ready to send.
+#[derive(Debug)]
+pub(crate) struct Logged {
+    id: u64,
+    name: &'static str,
+    data: String,
+}
+
+/// The recent events, and a channel of the new ones as they are numbered.
+#[derive(Debug)]
+pub(crate) struct EventLog {
+    recent: Mutex<VecDeque<Arc<Logged>>>,
+    live: broadcast::Sender<Arc<Logged>>,
+}
+
+impl EventLog {
+    /// Numbers and keeps every notification from `notify`, from now on.
+    pub(crate) fn start(notify: &broadcast::Sender<Notification>) -> Arc<EventLog> {
+        let log = Arc::new(EventLog {
+            recent: Mutex::new(VecDeque::with_capacity(KEPT)),
+            live: broadcast::channel(1024).0,
+        });
+        let mut receiver = notify.subscribe();
+        let keeper = Arc::clone(&log);
+        // Without a runtime (unit tests of the router) there is nothing to relay.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let mut next = 1u64;
+                loop {
+                    match receiver.recv().await {
+                        Ok(n) => {
+                            keeper.keep(next, &n);
+                            next += 1;
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
+        log
+    }
+
+    fn keep(&self, id: u64, notification: &Notification) {
+        let (name, mut data) = event_json(notification);
+        if let Some(object) = data.as_object_mut() {
+            let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+            object.insert("timestamp".to_owned(), now.into());
+        }
+        let logged = Arc::new(Logged {
+            id,
+            name,
+            data: data.to_string(),
+        });
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            if recent.len() == KEPT {
+                recent.pop_front();
+            }
+            recent.push_back(Arc::clone(&logged));
+        }
+        // Nobody listening is fine.
+        let _ = self.live.send(logged);
+    }
+
+    /// Kept events after `last`.
+    fn since(&self, last: u64) -> Vec<Arc<Logged>> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.iter().filter(|e| e.id > last).cloned().collect()
+    }
+}
+
+fn sse(logged: &Logged) -> Event {
+    Event::default()
+        .id(logged.id.to_string())
+        .event(logged.name)
+        .data(&logged.data)
+}
+
+/// The JSON of one event on `/events`; its SSE event name is `type`.
+fn event_json(n: &Notification) -> (&'static str, serde_json::Value) {
+    use serde_json::json;
+    match n {
+        Notification::MemberJoined {
+            conference,
+            member,
+            caller,
+            moderator,
+        } => (
+            "member_joined",
+            json!({"extension_id": conference, "member_id": member, "caller": caller,
+                   "role": if *moderator { "moderator" } else { "participant" }}),
+        ),
+        Notification::MemberLeft {
+            conference,
+            member,
+            reason,
+        } => (
+            "member_left",
+            json!({"extension_id": conference, "member_id": member, "reason": reason}),
+        ),
+        Notification::Talking {
+            conference,
+            member,
+            talking,
+        } => (
+            if *talking {
+                "talking_started"
+            } else {
+                "talking_stopped"
+            },
+            json!({"extension_id": conference, "member_id": member}),
+        ),
+        Notification::Muted {
+            conference,
+            member,
+            muted,
+        } => (
+            if *muted { "muted" } else { "unmuted" },
+            json!({"extension_id": conference, "member_id": member}),
+        ),
+        Notification::Locked { conference, locked } => (
+            if *locked { "locked" } else { "unlocked" },
+            json!({"extension_id": conference}),
+        ),
+        Notification::RecordingStarted {
+            conference,
+            member,
+            recording,
+        } => (
+            "recording_started",
+            json!({"extension_id": conference, "member_id": member, "recording_id": recording}),
+        ),
+        Notification::RecordingStopped {
+            conference,
+            member,
+            recording,
+            reason,
+        } => (
+            "recording_stopped",
+            json!({"extension_id": conference, "member_id": member, "recording_id": recording, "reason": reason}),
+        ),
+        Notification::CallEnded {
+            conference,
+            member,
+            sip_call_id,
+            caller,
+            codec,
+            duration_ms,
+            reason,
+        } => (
+            "call_ended",
+            json!({"extension_id": conference, "member_id": member, "call_id": sip_call_id,
+                   "caller": caller, "codec": codec, "duration_ms": duration_ms, "reason": reason}),
+        ),
+        Notification::Refused {
+            conference,
+            caller,
+            reason,
+        } => (
+            "caller_refused",
+            json!({"extension_id": conference, "caller": caller, "reason": reason}),
+        ),
+        Notification::WrongPin { conference, caller } => (
+            "wrong_pin",
+            json!({"extension_id": conference, "caller": caller}),
+        ),
+        Notification::DialOut {
+            conference,
+            member,
+            caller,
+            number,
+            outcome,
+        } => (
+            "dial_out",
+            json!({"extension_id": conference, "member_id": member, "caller": caller,
+                   "number": number, "outcome": outcome}),
+        ),
+    }
+}
+
+#[utoipa::path(get, path = "/events", tag = "live",
+    params(("Last-Event-ID" = Option<String>, Header, description = "Replay the kept events after this id")),
+    responses((status = 200, description = "Server-Sent Events, each with an id and a timestamp: member_joined, member_left, call_ended (one summary per call), talking_started, talking_stopped, muted, unmuted, locked, unlocked, recording_started, recording_stopped, caller_refused (locked or full), wrong_pin (never the keys), dial_out (*8: number, who keyed it, outcome)", content_type = "text/event-stream", body = String)))]
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let log = Arc::clone(&state.inner.events);
+    // Subscribe before reading the backlog, so nothing falls between the two.
+    let receiver = log.live.subscribe();
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let backlog = last.map(|l| log.since(l)).unwrap_or_default();
+    let sent = backlog.last().map(|e| e.id).or(last).unwrap_or(0);
+    let replay = futures_util::stream::iter(backlog.into_iter().map(|e| Ok(sse(&e))));
+    let live = futures_util::stream::unfold(receiver, move |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(logged) if logged.id > sent => return Some((Ok(sse(&logged)), receiver)),
+                Ok(_) => continue,
+                // A slow client missed some: carry on with the newest (it can replay).
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    use futures_util::StreamExt;
+    Sse::new(replay.chain(live)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

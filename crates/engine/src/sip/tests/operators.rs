@@ -1,0 +1,83 @@
+//! What operators see: locks that hold on empty conferences, state events only on change,
+//! refused callers and one summary per call.
+
+use super::*;
+
+fn notifications(e: &mut Engine) -> Vec<Notification> {
+    std::iter::from_fn(|| e.poll_event())
+        .filter_map(|ev| match ev {
+            Event::Notify(n) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_empty_conference_can_be_locked_ahead_and_stays_locked() {
+    let mut e = engine();
+    let now = Instant::now();
+    assert!(!e.set_locked("nope", true), "unknown extension");
+    assert!(e.set_locked("500", true));
+    assert!(e.set_locked("500", true), "again: still fine");
+    let locked: Vec<Notification> = notifications(&mut e);
+    assert_eq!(locked.len(), 1, "announced once: {locked:?}");
+    let (_, _, evs) = dial(&mut e, now, 1);
+    assert!(joined(&evs).is_none(), "refused while locked");
+    assert!(notifications(&mut e).is_empty());
+    assert!(e.set_locked("500", false));
+    assert_eq!(notifications(&mut e).len(), 1, "unlocked");
+    let (_, _, evs) = dial(&mut e, now, 2);
+    assert_eq!(joined(&evs), Some(false));
+}
+
+#[test]
+fn muting_a_muted_member_says_nothing_and_refusals_and_ends_are_reported() {
+    let mut e = engine_with(chorus_policy::Settings {
+        max_members: Some(1),
+        ..Default::default()
+    });
+    let now = Instant::now();
+    let (a, _, _) = dial(&mut e, now, 1);
+    notifications(&mut e);
+    assert!(e.set_member_muted("500", a.0, true));
+    assert_eq!(notifications(&mut e).len(), 1);
+    assert!(e.set_member_muted("500", a.0, true));
+    assert!(notifications(&mut e).is_empty(), "no duplicate muted event");
+    // A second caller meets a full conference.
+    let text = String::from_utf8(request("INVITE", "500", "z9hG4bKfull", 1, None, OFFER))
+        .expect("utf8")
+        .replace("Call-ID: call-1", "Call-ID: call-full")
+        .replace(CALLER, "127.0.0.1:5999");
+    let source: SocketAddr = "127.0.0.1:5999".parse().expect("addr");
+    e.handle_message(now, Transport::Udp, source, text.as_bytes());
+    let Some(Event::MediaRequested { call }) = e.poll_event() else {
+        panic!("media");
+    };
+    e.media_ready(now, call, "127.0.0.1:20100".parse().expect("addr"));
+    let ok = responses(&mut e).pop().expect("200");
+    let tag = ok.essentials().expect("ess").to.tag.expect("tag");
+    let ack = String::from_utf8(request("ACK", "500", "z9hG4bKfa", 1, Some(&tag), ""))
+        .expect("utf8")
+        .replace("Call-ID: call-1", "Call-ID: call-full")
+        .replace(CALLER, "127.0.0.1:5999");
+    e.handle_message(now, Transport::Udp, source, ack.as_bytes());
+    assert!(
+        notifications(&mut e)
+            .iter()
+            .any(|n| matches!(n, Notification::Refused { reason, .. } if reason == "full"))
+    );
+    // Hanging up the first gives one summary with its reason.
+    e.hangup(now + Duration::from_secs(5), a);
+    let ended: Vec<Notification> = notifications(&mut e)
+        .into_iter()
+        .filter(|n| matches!(n, Notification::CallEnded { .. }))
+        .collect();
+    assert!(
+        matches!(
+            &ended[..],
+            [Notification::CallEnded { duration_ms: 5000, reason, codec: Some(codec), .. }]
+                if reason == "local_hangup" && codec == "pcmu"
+        ),
+        "{ended:?}"
+    );
+}
