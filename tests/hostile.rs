@@ -450,13 +450,14 @@ fn idle_tcp_connections_cannot_starve_udp_callers() {
     raise_own_file_limit();
     let dir = scratch("hostile-tcp");
     // The per-address cap would stop one host at 32; lift it to try the total cap.
-    let bridge = Bridge::start_with_files(
+    let bridge = Bridge::start_with(
         &dir,
         8070,
         (30700, 31299),
         None,
         &["--sip-tcp-max-per-address", "5000"],
         Some(1024),
+        &[],
     );
     let log = bridge.log_text();
     assert!(log.contains("tcp_connections=256"), "{log}");

@@ -75,18 +75,19 @@ impl Bridge {
         config: Option<&str>,
         extra: &[&str],
     ) -> Bridge {
-        Self::start_with_files(dir, sip_port, rtp, config, extra, None)
+        Self::start_with(dir, sip_port, rtp, config, extra, None, &[])
     }
 
-    /// As [`Bridge::start`], with the open-file limit (soft and hard) set to `files`,
-    /// as `ulimit -n` would.
-    pub fn start_with_files(
+    /// As [`Bridge::start`], with the open-file limit (soft and hard) set to `files`, as
+    /// `ulimit -n` would, and extra environment variables.
+    pub fn start_with(
         dir: &Path,
         sip_port: u16,
         rtp: (u16, u16),
         config: Option<&str>,
         extra: &[&str],
         files: Option<u64>,
+        env: &[(&str, &str)],
     ) -> Bridge {
         let log = dir.join("chorus.log");
         let mut cmd = match files {
@@ -113,6 +114,7 @@ impl Bridge {
             .arg("--media-threads")
             .arg("1")
             .args(extra)
+            .envs(env.iter().copied())
             .env("CHORUS_LOG", "info")
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("log file"));

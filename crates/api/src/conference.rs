@@ -2,13 +2,13 @@
 
 use crate::{ApiError, AppState, Limits, error::ErrorBody};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chorus_engine::ExtensionConfig;
-use chorus_store::{ConferenceRecord, Store, StoreError};
+use chorus_store::{ConferenceRecord, Store, StoreError, UpdateFn};
 use chorus_types::Clip;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -121,34 +121,59 @@ fn digits(field: &str, value: &Value) -> Result<Option<String>, ApiError> {
     }
 }
 
+#[cfg(test)]
 fn parse_patch(body: &[u8]) -> Result<Patch, ApiError> {
+    let (patch, errors) = read_patch(body)?;
+    match ApiError::invalid(errors) {
+        Some(error) => Err(error),
+        None => Ok(patch),
+    }
+}
+
+/// The fields that read well, and an error for each that did not; `Err` only when the
+/// body is not a JSON object at all.
+fn read_patch(body: &[u8]) -> Result<(Patch, Vec<ApiError>), ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_json(format!("malformed JSON: {e}")))?;
     let Value::Object(fields) = value else {
         return Err(ApiError::validation("body", "must be a JSON object"));
     };
-    patch_from(&fields)
+    Ok(patch_from(&fields))
 }
 
-fn patch_from(fields: &Map<String, Value>) -> Result<Patch, ApiError> {
+/// Reads every field, keeping an error for each one at fault.
+fn patch_from(fields: &Map<String, Value>) -> (Patch, Vec<ApiError>) {
     let mut patch = Patch::default();
-    for (name, value) in fields {
-        match name.as_str() {
-            "announce_caller_name" => patch.announce_caller_name = Some(boolean(name, value)?),
-            "mute_non_moderator" => patch.mute_non_moderator = Some(boolean(name, value)?),
-            "record_enabled" => patch.record_enabled = Some(boolean(name, value)?),
-            "enter_sound" => patch.enter_sound = Some(integer(name, value)?),
-            "music_on_hold_sound" => patch.music_on_hold_sound = Some(integer(name, value)?),
-            "max_members" => patch.max_members = Some(integer(name, value)?),
-            "pin" => patch.pin = Some(digits(name, value)?),
-            "moderator_pin" => patch.moderator_pin = Some(digits(name, value)?),
-            other => return Err(ApiError::validation(other, "unknown field")),
+    let mut errors = Vec::new();
+    let mut take = |result: Result<(), ApiError>| {
+        if let Err(e) = result {
+            errors.push(e);
         }
+    };
+    for (name, value) in fields {
+        take(match name.as_str() {
+            "announce_caller_name" => {
+                boolean(name, value).map(|v| patch.announce_caller_name = Some(v))
+            }
+            "mute_non_moderator" => {
+                boolean(name, value).map(|v| patch.mute_non_moderator = Some(v))
+            }
+            "record_enabled" => boolean(name, value).map(|v| patch.record_enabled = Some(v)),
+            "enter_sound" => integer(name, value).map(|v| patch.enter_sound = Some(v)),
+            "music_on_hold_sound" => {
+                integer(name, value).map(|v| patch.music_on_hold_sound = Some(v))
+            }
+            "max_members" => integer(name, value).map(|v| patch.max_members = Some(v)),
+            "pin" => digits(name, value).map(|v| patch.pin = Some(v)),
+            "moderator_pin" => digits(name, value).map(|v| patch.moderator_pin = Some(v)),
+            other => Err(ApiError::validation(other, "unknown field")),
+        });
     }
-    Ok(patch)
+    (patch, errors)
 }
 
-/// Applies a patch to the current record and checks the whole result.
+/// Applies a patch to the current record and checks the whole result, naming every
+/// field at fault.
 fn apply(
     current: ConferenceRecord,
     patch: &Patch,
@@ -157,12 +182,13 @@ fn apply(
 ) -> Result<ConferenceRecord, ApiError> {
     let cap = limits.max_members_cap;
     let mut r = current;
+    let mut errors = Vec::new();
     // Short PINs fall to guessing in minutes even with the guessing limits.
     for (field, value) in [("pin", &patch.pin), ("moderator_pin", &patch.moderator_pin)] {
         if let Some(Some(pin)) = value
             && pin.len() < limits.min_pin_digits
         {
-            return Err(ApiError::validation(
+            errors.push(ApiError::validation(
                 field,
                 format!("must be at least {} digits", limits.min_pin_digits),
             ));
@@ -184,16 +210,14 @@ fn apply(
         r.moderator_pin.clone_from(v);
     }
     if let Some(v) = patch.max_members {
-        r.max_members = match v {
-            None => None,
-            Some(n) if n >= 1 && n <= i64::from(cap) => Some(n as u32),
-            Some(_) => {
-                return Err(ApiError::validation(
-                    "max_members",
-                    format!("must be between 1 and {cap}"),
-                ));
-            }
-        };
+        match v {
+            None => r.max_members = None,
+            Some(n) if n >= 1 && n <= i64::from(cap) => r.max_members = Some(n as u32),
+            Some(_) => errors.push(ApiError::validation(
+                "max_members",
+                format!("must be between 1 and {cap}"),
+            )),
+        }
     }
     for (field, value, slot) in [
         ("enter_sound", patch.enter_sound, &mut r.enter_sound),
@@ -204,30 +228,77 @@ fn apply(
         ),
     ] {
         if let Some(v) = value {
-            if let Some(id) = v
-                && !sound_exists(id)
-            {
-                return Err(ApiError::validation(
+            match v {
+                Some(id) if !sound_exists(id) => errors.push(ApiError::validation(
                     field,
                     format!("sound {id} does not exist"),
-                ));
+                )),
+                _ => *slot = v,
             }
-            *slot = v;
         }
     }
     if r.moderator_pin.is_some() && r.pin.is_none() {
-        return Err(ApiError::validation(
+        errors.push(ApiError::validation(
             "moderator_pin",
             "may not be set without pin",
         ));
     }
     if r.moderator_pin.is_some() && r.moderator_pin == r.pin {
-        return Err(ApiError::validation(
+        errors.push(ApiError::validation(
             "moderator_pin",
             "must differ from pin",
         ));
     }
-    Ok(r)
+    match ApiError::invalid(errors) {
+        Some(error) => Err(error),
+        None => Ok(r),
+    }
+}
+
+/// The check a config-seeded extension goes through: the rules of a PUT that sets every
+/// property, so the file can store nothing the API would refuse. The error names the
+/// fields.
+pub fn seed_check(record: ConferenceRecord, limits: Limits) -> Box<UpdateFn<'static>> {
+    Box::new(move |current, exists| {
+        let patch = Patch {
+            announce_caller_name: Some(Some(record.announce_caller_name)),
+            enter_sound: Some(record.enter_sound),
+            max_members: Some(record.max_members.map(i64::from)),
+            moderator_pin: Some(record.moderator_pin.clone()),
+            music_on_hold_sound: Some(record.music_on_hold_sound),
+            mute_non_moderator: Some(Some(record.mute_non_moderator)),
+            pin: Some(record.pin.clone()),
+            record_enabled: Some(Some(record.record_enabled)),
+        };
+        apply(current.unwrap_or_default(), &patch, &limits, exists).map_err(|e| {
+            e.body_errors()
+                .into_iter()
+                .map(|(field, message)| format!("{field}: {message}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    })
+}
+
+/// A version tag of a record (FNV-1a of its JSON): equal records, equal tags, across
+/// restarts too.
+fn etag(record: &ConferenceRecord) -> String {
+    let json = serde_json::to_string(&Conference::from(record.clone())).unwrap_or_default();
+    let hash = json.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("\"{hash:016x}\"")
+}
+
+/// Whether an `If-Match` value admits the current version (`None`: nothing stored).
+fn if_match_admits(if_match: &str, current: Option<&str>) -> bool {
+    let Some(current) = current else {
+        return false;
+    };
+    if_match
+        .split(',')
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == current)
 }
 
 /// Checks a path id: 1 to `max` of A-Z, a-z, 0-9, `_` and `-`.
@@ -259,14 +330,15 @@ fn store_error(e: StoreError) -> ApiError {
 #[utoipa::path(get, path = "/extension/{extension_id}/conference/", tag = "conference",
     params(("extension_id" = String, Path, description = "1-64 of A-Z, a-z, 0-9, _ and -", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
-        (status = 200, description = "The conference properties", body = Conference),
+        (status = 200, description = "The conference properties, with their version in ETag", body = Conference,
+            headers(("ETag" = String, description = "The version, for If-Match"))),
         (status = 404, description = "Unknown extension", body = ErrorBody),
         (status = 422, description = "Bad extension_id", body = ErrorBody),
     ))]
 pub(crate) async fn get_conference(
     State(state): State<AppState>,
     Path(extension): Path<String>,
-) -> Result<Json<Conference>, ApiError> {
+) -> Result<Response, ApiError> {
     check_extension_id(&extension)?;
     let id = extension.clone();
     let record = state
@@ -274,26 +346,46 @@ pub(crate) async fn get_conference(
         .await?
         .map_err(store_error)?
         .ok_or_else(|| ApiError::not_found(format!("no extension {extension}")))?;
-    Ok(Json(record.into()))
+    Ok(with_etag(StatusCode::OK, record))
+}
+
+fn with_etag(status: StatusCode, record: ConferenceRecord) -> Response {
+    let tag = etag(&record);
+    let mut response = (status, Json(Conference::from(record))).into_response();
+    if let Ok(value) = header::HeaderValue::from_str(&tag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
 }
 
 #[utoipa::path(put, path = "/extension/{extension_id}/conference/", tag = "conference",
-    params(("extension_id" = String, Path, description = "1-64 of A-Z, a-z, 0-9, _ and -", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(
+        ("extension_id" = String, Path, description = "1-64 of A-Z, a-z, 0-9, _ and -", pattern = "^[A-Za-z0-9_-]{1,64}$"),
+        ("If-Match" = Option<String>, Header, description = "Change only if the stored version still has this ETag (or `*`: only if it exists)"),
+    ),
     request_body = ConferencePatch,
     responses(
-        (status = 200, description = "Changed; the whole resource", body = Conference),
-        (status = 201, description = "Created; the whole resource", body = Conference),
+        (status = 200, description = "Changed; the whole resource and its new ETag", body = Conference,
+            headers(("ETag" = String, description = "The new version"))),
+        (status = 201, description = "Created; the whole resource and its ETag", body = Conference,
+            headers(("ETag" = String, description = "The version"))),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 422, description = "A field breaks a rule", body = ErrorBody),
+        (status = 412, description = "If-Match names a version that is no longer current", body = ErrorBody),
+        (status = 422, description = "Fields break rules; every one is named", body = ErrorBody),
     ))]
 pub(crate) async fn put_conference(
     State(state): State<AppState>,
     Path(extension): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     check_extension_id(&extension)?;
-    let patch = parse_patch(&body)?;
+    // Fields that do not even read are reported with those that break a rule.
+    let (patch, mut unreadable) = read_patch(&body)?;
     let limits = state.inner.limits;
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
     let id = extension.clone();
     let result = state
         .store(move |store| {
@@ -301,10 +393,29 @@ pub(crate) async fn put_conference(
             let outcome = store.update_conference(
                 &id,
                 Box::new(|current, exists| {
-                    apply(current.unwrap_or_default(), &patch, &limits, exists).map_err(|e| {
-                        refusal = Some(e);
-                        String::from("refused")
-                    })
+                    // Every field at fault first (those that do not read and those that
+                    // break a rule), whatever the version; then the version, checked
+                    // inside the transaction so two operators cannot both win.
+                    let tag = current.as_ref().map(etag);
+                    let mut errors = std::mem::take(&mut unreadable);
+                    let record = match apply(current.unwrap_or_default(), &patch, &limits, exists) {
+                        Ok(record) => Some(record),
+                        Err(e) => {
+                            errors.extend(e.split());
+                            None
+                        }
+                    };
+                    if let Some(error) = ApiError::invalid(errors) {
+                        refusal = Some(error);
+                        return Err(String::from("refused"));
+                    }
+                    if let Some(expected) = &if_match
+                        && !if_match_admits(expected, tag.as_deref())
+                    {
+                        refusal = Some(ApiError::precondition_failed());
+                        return Err(String::from("refused"));
+                    }
+                    record.ok_or_else(|| String::from("refused"))
                 }),
             );
             (outcome, refusal)
@@ -321,7 +432,7 @@ pub(crate) async fn put_conference(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(Conference::from(updated.record))).into_response())
+    Ok(with_etag(status, updated.record))
 }
 
 #[utoipa::path(delete, path = "/extension/{extension_id}/conference/", tag = "conference",
@@ -352,11 +463,92 @@ pub(crate) async fn delete_conference(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// One page of the configured extensions.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ExtensionPage {
+    /// The extensions on this page, in id order.
+    items: Vec<ExtensionItem>,
+    /// How many extensions there are in all.
+    total: usize,
+    /// The offset asked for.
+    offset: usize,
+    /// The page size used.
+    limit: usize,
+}
+
+/// An extension and its properties.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ExtensionItem {
+    /// The extension id.
+    extension_id: String,
+    /// Its conference properties.
+    conference: Conference,
+}
+
+/// Paging of `GET /extension/`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Paging {
+    /// Extensions to skip [default: 0].
+    #[param(minimum = 0, maximum = 1_000_000_000)]
+    offset: Option<u64>,
+    /// Page size, 1-1000 [default: 100].
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/extension/", tag = "conference", params(Paging),
+    responses(
+        (status = 200, description = "The configured extensions, a page at a time", body = ExtensionPage),
+        (status = 400, description = "Bad paging parameters", body = ErrorBody),
+        (status = 422, description = "limit out of range", body = ErrorBody),
+    ))]
+pub(crate) async fn list_extensions(
+    State(state): State<AppState>,
+    Query(paging): Query<Paging>,
+) -> Result<Json<ExtensionPage>, ApiError> {
+    let offset = paging.offset.unwrap_or(0);
+    let limit = paging.limit.unwrap_or(100);
+    let mut errors = Vec::new();
+    if !(1..=1000).contains(&limit) {
+        errors.push(ApiError::validation("limit", "must be between 1 and 1000"));
+    }
+    if offset > 1_000_000_000 {
+        errors.push(ApiError::validation("offset", "must be at most 1000000000"));
+    }
+    if let Some(error) = ApiError::invalid(errors) {
+        return Err(error);
+    }
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    let all = state
+        .store(|store| store.conferences())
+        .await?
+        .map_err(store_error)?;
+    let total = all.len();
+    let items = all
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(extension_id, record)| ExtensionItem {
+            extension_id,
+            conference: record.into(),
+        })
+        .collect();
+    Ok(Json(ExtensionPage {
+        items,
+        total,
+        offset,
+        limit,
+    }))
+}
+
 pub(crate) fn routes() -> Router<AppState> {
     let conference = get(get_conference)
         .put(put_conference)
         .delete(delete_conference);
     Router::new()
+        .route("/extension/", get(list_extensions))
+        .route("/extension", get(list_extensions))
         .route("/extension/{extension_id}/conference/", conference.clone())
         .route("/extension/{extension_id}/conference", conference)
 }

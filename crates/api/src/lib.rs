@@ -24,12 +24,12 @@ mod openapi;
 mod recordings;
 mod sounds;
 
-pub use conference::extension_configs;
+pub use conference::{extension_configs, seed_check};
 pub use error::{ApiError, ErrorBody};
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use chorus_engine::Notification;
@@ -203,6 +203,38 @@ async fn count_request(State(state): State<AppState>, request: Request, next: Ne
     response
 }
 
+/// Gives the framework's own refusals (a bad path parameter or query, a body over the
+/// limit, an unknown route, a method the route lacks) the one JSON error shape.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let mut out = ApiError::client(status, message).into_response();
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+        if let Some(value) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, value.clone());
+        }
+    }
+    out
+}
+
 /// Every route.
 pub fn router(state: AppState) -> Router {
     let api = conference::routes()
@@ -211,8 +243,10 @@ pub fn router(state: AppState) -> Router {
         .merge(recordings::routes())
         .merge(health::routes())
         .merge(openapi::routes());
-    api.layer(middleware::from_fn_with_state(state.clone(), authorize))
+    api.fallback(|| async { ApiError::client(StatusCode::NOT_FOUND, "no such route") })
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
+        .layer(middleware::from_fn(json_errors))
         .with_state(state)
 }
 

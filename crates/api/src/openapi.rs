@@ -8,6 +8,43 @@ use utoipa_swagger_ui::SwaggerUi;
 
 struct BearerAuth;
 
+/// Every operation may also answer with the one error shape: the framework's refusals
+/// (400 for a bad path or query, 404, 405, 413, 415), 401 without a token, 503 while the
+/// bridge stops.
+struct ErrorsEverywhere;
+
+impl Modify for ErrorsEverywhere {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            ContentBuilder, Ref, ResponseBuilder, path::Operation, response::Responses,
+        };
+        let error = ResponseBuilder::new()
+            .description("An error, in the one JSON shape")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        let add = |operation: &mut Option<Operation>| {
+            if let Some(operation) = operation.as_mut() {
+                let responses: &mut Responses = &mut operation.responses;
+                responses
+                    .responses
+                    .entry("default".to_owned())
+                    .or_insert_with(|| error.clone().into());
+            }
+        };
+        for item in openapi.paths.paths.values_mut() {
+            add(&mut item.get);
+            add(&mut item.put);
+            add(&mut item.post);
+            add(&mut item.delete);
+        }
+    }
+}
+
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         if let Some(components) = openapi.components.as_mut() {
@@ -26,6 +63,7 @@ impl Modify for BearerAuth {
         description = "Manage conference extensions and sounds, and watch and control live conferences. When the bridge runs with --api-token, every request needs `Authorization: Bearer <token>`, except /health, /ready and (unless --protect-docs) this document and /docs/."
     ),
     paths(
+        conference::list_extensions,
         conference::get_conference,
         conference::put_conference,
         conference::delete_conference,
@@ -51,6 +89,9 @@ impl Modify for BearerAuth {
     components(schemas(
         conference::Conference,
         conference::ConferencePatch,
+        conference::ExtensionPage,
+        conference::ExtensionItem,
+        crate::error::FieldError,
         sounds::Sound,
         live::LiveConference,
         live::Member,
@@ -59,7 +100,7 @@ impl Modify for BearerAuth {
         health::Health,
         ErrorBody
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorsEverywhere),
     security(("bearer" = []), ())
 )]
 pub(crate) struct ApiDoc;

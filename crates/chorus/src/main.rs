@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use chorus::{Cli, Settings};
 use chorus_net::{ControlHandle, DriverConfig, Metrics};
-use chorus_store::{SqliteStore, Store};
+use chorus_store::{Seeded, SqliteStore, Store, StoreError};
 use clap::Parser;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +13,12 @@ use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> Result<()> {
-    let settings = Settings::from_cli(Cli::parse())?;
+    let cli = Cli::parse();
+    if cli.print_config {
+        print!("{}", chorus::sample_config());
+        return Ok(());
+    }
+    let settings = Settings::from_cli(cli)?;
     let filter = EnvFilter::try_from_env("CHORUS_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,webrtc_sdp=error"));
     let logs = tracing_subscriber::fmt()
@@ -26,15 +31,37 @@ fn main() -> Result<()> {
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
+    // A media address that is not this machine's makes every call fail later, with a
+    // misleading port error: say what is wrong now.
+    std::net::UdpSocket::bind((settings.media_ip, 0)).map_err(|e| {
+        anyhow::anyhow!(
+            "media_ip {} is not an address of this machine ({e}): set media_ip to one of its addresses",
+            settings.media_ip
+        )
+    })?;
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&settings.data_dir)
             .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?,
     );
+    let limits = chorus_api::Limits {
+        max_members_cap: settings.max_members_cap,
+        min_pin_digits: settings.min_pin_digits,
+        protect_docs: settings.protect_docs,
+        ..chorus_api::Limits::default()
+    };
     for (id, conference) in &settings.extensions {
-        if store.insert_conference_if_absent(id, &conference.record())? {
-            info!(extension = %id, "provisioned from the configuration");
+        match store.seed_conference(id, chorus_api::seed_check(conference.record(), limits)) {
+            Ok(Seeded::Inserted) => info!(extension = %id, "provisioned from the configuration"),
+            Ok(Seeded::Deleted) => {
+                info!(extension = %id, "deleted over REST earlier; not provisioned again");
+            }
+            Ok(Seeded::Existed) => {}
+            Err(StoreError::Rejected(why)) => {
+                anyhow::bail!("extension {id} in the configuration: {why}")
+            }
+            Err(e) => return Err(e).context(format!("seeding extension {id}")),
         }
     }
     let extensions = chorus_api::extension_configs(store.as_ref(), &mut HashMap::new())
@@ -83,12 +110,7 @@ fn main() -> Result<()> {
             notify.clone(),
             Arc::clone(&metrics),
             settings.api_token.clone(),
-            chorus_api::Limits {
-                max_members_cap: settings.max_members_cap,
-                min_pin_digits: settings.min_pin_digits,
-                protect_docs: settings.protect_docs,
-                ..chorus_api::Limits::default()
-            },
+            limits,
             settings.data_dir.join("recordings"),
         );
         let api = tokio::spawn(chorus_api::serve(listener, state, stopped(stop_rx.clone())));

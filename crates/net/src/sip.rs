@@ -442,7 +442,7 @@ impl Driver {
             %call_id,
             %caller,
             %extension,
-            codec = codec.unwrap_or("none"),
+            codec = %codec.unwrap_or("none"),
             duration_s = duration_ms as f64 / 1000.0,
             %reason,
             received,

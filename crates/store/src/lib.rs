@@ -78,6 +78,17 @@ pub struct Updated {
 pub type UpdateFn<'a> = dyn FnOnce(Option<ConferenceRecord>, &dyn Fn(i64) -> bool) -> Result<ConferenceRecord, String>
     + 'a;
 
+/// What seeding an extension did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeded {
+    /// It was new: stored.
+    Inserted,
+    /// The store has it (perhaps changed over REST): left alone.
+    Existed,
+    /// An operator deleted it: stays deleted.
+    Deleted,
+}
+
 /// Storage for extensions and sounds.
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// One extension's properties.
@@ -90,13 +101,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         extension: &str,
         change: Box<UpdateFn<'_>>,
     ) -> Result<Updated, StoreError>;
-    /// Inserts an extension unless it exists (used to seed from the config file).
-    fn insert_conference_if_absent(
+    /// Seeds an extension from the config file: only one the store never had (an operator
+    /// may have changed or deleted it since), and only what `check` (given no current
+    /// record and the sounds that exist) accepts.
+    fn seed_conference(
         &self,
         extension: &str,
-        record: &ConferenceRecord,
-    ) -> Result<bool, StoreError>;
-    /// Removes an extension; `false` when there was none.
+        check: Box<UpdateFn<'_>>,
+    ) -> Result<Seeded, StoreError>;
+    /// Removes an extension, for good: the config file will not seed it again. `false` when
+    /// there was none.
     fn delete_conference(&self, extension: &str) -> Result<bool, StoreError>;
     /// Stores a sound (8 kHz mono PCM) and returns its id.
     fn add_sound(&self, name: &str, pcm: &[i16]) -> Result<SoundRecord, StoreError>;

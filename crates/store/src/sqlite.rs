@@ -1,7 +1,8 @@
 //! The embedded SQLite store.
 
 use crate::{
-    ConferenceRecord, SoundRecord, Store, StoreError, UpdateFn, Updated, clip_to_wav, wav_to_clip,
+    ConferenceRecord, Seeded, SoundRecord, Store, StoreError, UpdateFn, Updated, clip_to_wav,
+    wav_to_clip,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -9,7 +10,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts how many ran.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE conference (
         extension            TEXT PRIMARY KEY NOT NULL,
         announce_caller_name INTEGER NOT NULL DEFAULT 0,
@@ -27,7 +29,14 @@ const MIGRATIONS: &[&str] = &["
         duration_ms INTEGER NOT NULL,
         created_at  INTEGER NOT NULL
     );
-"];
+",
+    "
+    -- Extensions an operator deleted: the config file never seeds them again.
+    CREATE TABLE deleted_extension (
+        extension TEXT PRIMARY KEY NOT NULL
+    );
+",
+];
 
 /// SQLite in `{data_dir}/chorus.db`, sound files in `{data_dir}/sounds/`.
 #[derive(Debug)]
@@ -177,28 +186,67 @@ impl Store for SqliteStore {
         };
         let record = change(current, &sound_exists).map_err(StoreError::Rejected)?;
         write_record(&tx, extension, &record).map_err(db_error)?;
+        // Created again by an operator: no longer deleted.
+        tx.execute(
+            "DELETE FROM deleted_extension WHERE extension = ?1",
+            [extension],
+        )
+        .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
         Ok(Updated { record, created })
     }
 
-    fn insert_conference_if_absent(
+    fn seed_conference(
         &self,
         extension: &str,
-        record: &ConferenceRecord,
-    ) -> Result<bool, StoreError> {
-        let db = self.db();
-        if read_record(&db, extension).map_err(db_error)?.is_some() {
-            return Ok(false);
+        check: Box<UpdateFn<'_>>,
+    ) -> Result<Seeded, StoreError> {
+        let mut db = self.db();
+        let tx = db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        if read_record(&tx, extension).map_err(db_error)?.is_some() {
+            return Ok(Seeded::Existed);
         }
-        write_record(&db, extension, record).map_err(db_error)?;
-        Ok(true)
+        let deleted = tx
+            .query_row(
+                "SELECT 1 FROM deleted_extension WHERE extension = ?1",
+                [extension],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(db_error)?
+            .is_some();
+        if deleted {
+            return Ok(Seeded::Deleted);
+        }
+        let sound_exists = |id: i64| {
+            tx.query_row("SELECT 1 FROM sound WHERE id = ?1", [id], |_| Ok(()))
+                .optional()
+                .ok()
+                .flatten()
+                .is_some()
+        };
+        let record = check(None, &sound_exists).map_err(StoreError::Rejected)?;
+        write_record(&tx, extension, &record).map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(Seeded::Inserted)
     }
 
     fn delete_conference(&self, extension: &str) -> Result<bool, StoreError> {
-        let n = self
-            .db()
+        let mut db = self.db();
+        let tx = db.transaction().map_err(db_error)?;
+        let n = tx
             .execute("DELETE FROM conference WHERE extension = ?1", [extension])
             .map_err(db_error)?;
+        if n > 0 {
+            tx.execute(
+                "INSERT OR IGNORE INTO deleted_extension (extension) VALUES (?1)",
+                [extension],
+            )
+            .map_err(db_error)?;
+        }
+        tx.commit().map_err(db_error)?;
         Ok(n > 0)
     }
 
