@@ -190,7 +190,16 @@ fn every_status_code_and_nothing_invalid_is_stored() {
         (200, json!([]))
     );
     assert_eq!(http.get("/extension/nope/conference/members/").0, 404);
-    assert_eq!(http.call("POST", &format!("{CONF}lock"), None).0, 404);
+    // An empty conference can be locked ahead of time; the lock holds until lifted.
+    assert_eq!(http.call("POST", &format!("{CONF}lock"), None).0, 204);
+    let (_, live) = http.json("GET", "/conference/", None);
+    assert_eq!(live[0]["locked"], true, "{live}");
+    assert_eq!(http.call("POST", &format!("{CONF}unlock"), None).0, 204);
+    assert_eq!(http.json("GET", "/conference/", None), (200, json!([])));
+    assert_eq!(
+        http.call("POST", "/extension/nope/conference/lock", None).0,
+        404
+    );
     assert_eq!(
         http.call("POST", &format!("{CONF}members/77/mute"), None).0,
         404

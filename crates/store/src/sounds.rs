@@ -14,8 +14,9 @@ pub enum WavError {
 }
 
 /// Reads a WAV file of any rate, sample format and channel count into 8 kHz mono. The
-/// conversion (channel average, linear interpolation) happens once, at upload or start-up,
-/// never on the 20 ms path.
+/// conversion (channel average, then rubato's FFT resampler, whose low-pass keeps
+/// everything above 4 kHz from folding back as a false tone) happens once, at upload or
+/// start-up, never on the 20 ms path.
 pub fn wav_to_clip(bytes: &[u8]) -> Result<Vec<i16>, WavError> {
     let mut reader =
         hound::WavReader::new(Cursor::new(bytes)).map_err(|e| WavError::Format(e.to_string()))?;
@@ -48,20 +49,34 @@ pub fn wav_to_clip(bytes: &[u8]) -> Result<Vec<i16>, WavError> {
         .chunks(channels)
         .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
         .collect();
-    let ratio = f64::from(spec.sample_rate) / 8000.0;
-    let out_len = (mono.len() as f64 / ratio) as usize;
-    Ok((0..out_len)
-        .map(|i| {
-            let pos = i as f64 * ratio;
-            let at = pos as usize;
-            let frac = (pos - at as f64) as f32;
-            let a = mono.get(at).copied().unwrap_or(0.0);
-            let b = mono.get(at + 1).copied().unwrap_or(a);
-            ((a + (b - a) * frac) * 32768.0)
-                .round()
-                .clamp(-32768.0, 32767.0) as i16
-        })
+    let narrow = if spec.sample_rate == 8000 {
+        mono
+    } else {
+        to_8khz(mono, spec.sample_rate)?
+    };
+    Ok(narrow
+        .iter()
+        .map(|s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
         .collect())
+}
+
+/// Resamples a whole mono clip to 8 kHz, anti-aliased.
+fn to_8khz(mono: Vec<f32>, rate: u32) -> Result<Vec<f32>, WavError> {
+    use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
+    use rubato::{Fft, FixedSync, Resampler as _};
+    if mono.is_empty() {
+        return Ok(mono);
+    }
+    let failed = |e: &dyn std::fmt::Display| WavError::Format(format!("resampling: {e}"));
+    let mut resampler =
+        Fft::<f32>::new(rate as usize, 8000, 1024, 1, FixedSync::Input).map_err(|e| failed(&e))?;
+    let len = mono.len();
+    let input = vec![mono];
+    let adapter = SequentialSliceOfVecs::new(&input, 1, len).map_err(|e| failed(&e))?;
+    let out = resampler
+        .process_all(&adapter, len, None)
+        .map_err(|e| failed(&e))?;
+    Ok(out.take_data())
 }
 
 /// Writes 8 kHz mono PCM as a WAV file.
@@ -116,5 +131,53 @@ mod tests {
             wav_to_clip(b"not a wav"),
             Err(WavError::Format(_))
         ));
+    }
+
+    fn tone_wav(rate: u32, freq: f64, secs: f64) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::new(Cursor::new(&mut bytes), spec).expect("writer");
+        for n in 0..(f64::from(rate) * secs) as usize {
+            let t = n as f64 / f64::from(rate);
+            let v = (0.5 * (2.0 * std::f64::consts::PI * freq * t).sin() * 32767.0) as i16;
+            w.write_sample(v).expect("sample");
+        }
+        w.finalize().expect("finalize");
+        bytes
+    }
+
+    /// Level of `freq` in an 8 kHz clip, dB relative to full scale.
+    fn level_db(clip: &[i16], freq: f64) -> f64 {
+        let middle = &clip[clip.len() / 4..clip.len() * 3 / 4];
+        let (mut re, mut im) = (0.0, 0.0);
+        for (n, &s) in middle.iter().enumerate() {
+            let w = 2.0 * std::f64::consts::PI * freq * n as f64 / 8000.0;
+            re += f64::from(s) / 32768.0 * w.cos();
+            im += f64::from(s) / 32768.0 * w.sin();
+        }
+        20.0 * (2.0 * (re * re + im * im).sqrt() / middle.len() as f64).log10()
+    }
+
+    #[test]
+    fn tones_above_4khz_are_filtered_out_not_folded_back() {
+        // 6 kHz at 48 kHz: linear interpolation stored it as a loud 2 kHz tone.
+        let high = wav_to_clip(&tone_wav(48_000, 6000.0, 1.0)).expect("clip");
+        assert_eq!(high.len(), 8000);
+        let alias = level_db(&high, 2000.0);
+        assert!(
+            alias < -60.0,
+            "the 6 kHz tone folded back to 2 kHz at {alias:.1} dBFS"
+        );
+        // What fits below 4 kHz keeps its level (-6 dBFS).
+        let kept = level_db(
+            &wav_to_clip(&tone_wav(44_100, 1000.0, 1.0)).expect("clip"),
+            1000.0,
+        );
+        assert!((kept + 6.0).abs() < 0.5, "1 kHz at {kept:.1} dBFS");
     }
 }
