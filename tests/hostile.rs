@@ -612,3 +612,37 @@ fn without_a_pbx_in_front_callers_authenticate_with_digest() {
         Outcome::Refused(401)
     ));
 }
+
+#[test]
+fn a_burst_of_300_byes_is_answered_whole() {
+    let dir = scratch("hostile-bye-burst");
+    let config = "[extension.500]\nmax_members = 300\n";
+    let bridge = Bridge::start(&dir, 8097, (31700, 32399), Some(config), &[]);
+    let mut calls: Vec<RawCall> = (0..300)
+        .map(|n| answered(RawCall::dial(LOCAL, 8097, "500", 41000 + 2 * n)))
+        .collect();
+    wait_for_log(&bridge, "joined role", 300, Duration::from_secs(20));
+    // Every BYE at once, back to back, before reading a single answer.
+    for call in &mut calls {
+        call.cseq += 1;
+        let text = call.message_with_tags(
+            "BYE",
+            &format!("z9hG4bKburst{}", call.cseq),
+            call.cseq,
+            &call.from_tag.clone(),
+            Some(&call.to_tag.clone()),
+            None,
+        );
+        call.send(&text);
+    }
+    let answered = calls
+        .iter_mut()
+        .map(|c| c.await_status("BYE", Duration::from_secs(5)))
+        .filter(|status| *status == Some(200))
+        .count();
+    assert_eq!(
+        answered, 300,
+        "every BYE answered, none lost in the socket buffer"
+    );
+    wait_for_log(&bridge, "reason=remote_bye", 300, Duration::from_secs(10));
+}

@@ -254,7 +254,7 @@ fn opus_with_fec_survives_loss_and_jitter() {
     let log = bridge.log_text();
     assert_eq!(
         log.matches("call ended").count(),
-        log.matches("reason=remote_bye").count(),
+        log.matches("call ended reason=remote_bye").count(),
         "every call ended by the phone's own BYE, none dropped:\n{log}"
     );
     let score = pesq(&dir, "opus-loss", &heard, true);

@@ -51,7 +51,7 @@ impl MediaThreads {
     /// names come back on `events`.
     pub fn start(
         count: usize,
-        events: tokio::sync::mpsc::UnboundedSender<MediaEvent>,
+        events: tokio::sync::mpsc::Sender<MediaEvent>,
         metrics: Arc<Metrics>,
         recordings: std::path::PathBuf,
         notify: tokio::sync::broadcast::Sender<chorus_engine::Notification>,
@@ -270,7 +270,7 @@ fn log_leg(call: CallId, s: &chorus_engine::LegStats) {
 fn mix_loop(
     commands: Receiver<Command>,
     metrics: &Metrics,
-    events: &tokio::sync::mpsc::UnboundedSender<MediaEvent>,
+    events: &tokio::sync::mpsc::Sender<MediaEvent>,
     recorder: &Recorder,
     config: chorus_engine::MediaConfig,
 ) {
@@ -381,7 +381,11 @@ fn mix_loop(
             }
         }
         while let Some(event) = group.poll_event() {
-            let _ = events.send(event);
+            // Bounded: a caller flooding key events cannot grow the queue without end. A
+            // full queue (the SIP task far behind) drops the event, counted.
+            if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) = events.try_send(event) {
+                metrics.media_events_dropped.inc();
+            }
         }
         while let Some((call, said, heard)) = group.poll_recorded() {
             recorder.send(Recording::Frames {

@@ -137,6 +137,8 @@ pub struct Metrics {
     pub tick_lateness_seconds: Histogram,
     /// Ticks skipped because a mixing thread woke late.
     pub late_ticks: Counter,
+    /// Media events (keys, prompt ends) dropped because the SIP task fell far behind.
+    pub media_events_dropped: Counter,
     /// RTP packets in, out, lost and dropped.
     pub rtp_packets: Family<Packets, Counter>,
     /// Keypad commands carried out.
@@ -195,6 +197,7 @@ impl Metrics {
                 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04,
             ]),
             late_ticks: Counter::default(),
+            media_events_dropped: Counter::default(),
             rtp_packets: Family::default(),
             keypad_commands: Counter::default(),
             guard_events: Family::default(),

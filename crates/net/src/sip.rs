@@ -55,6 +55,8 @@ pub struct DriverConfig {
     pub session_expires: Duration,
 }
 
+/// Events from the mixing threads (keys, prompts done) waiting for the engine.
+const MEDIA_EVENT_QUEUE: usize = 8192;
 /// Messages from TCP connections waiting for the engine; past this their readers wait.
 const INBOUND_QUEUE: usize = 1024;
 /// The share of its time the SIP task may be busy before new calls are shed.
@@ -105,7 +107,7 @@ pub async fn run(
         session_expires: config.session_expires,
     });
     let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
-    let (media_events_tx, mut media_events) = mpsc::unbounded_channel();
+    let (media_events_tx, mut media_events) = mpsc::channel(MEDIA_EVENT_QUEUE);
     let mut media = MediaThreads::start(
         config.media_threads,
         media_events_tx,
