@@ -159,18 +159,12 @@ fn event_json(n: &Notification) -> (&'static str, serde_json::Value) {
             "recording_stopped",
             json!({"extension_id": conference, "member_id": member, "recording_id": recording, "reason": reason}),
         ),
-        Notification::CallEnded {
-            conference,
-            member,
-            sip_call_id,
-            caller,
-            codec,
-            duration_ms,
-            reason,
-        } => (
+        Notification::CallEnded(summary) => (
             "call_ended",
-            json!({"extension_id": conference, "member_id": member, "call_id": sip_call_id,
-                   "caller": caller, "codec": codec, "duration_ms": duration_ms, "reason": reason}),
+            json!({"extension_id": summary.conference, "member_id": summary.member,
+                   "call_id": summary.sip_call_id, "caller": summary.caller,
+                   "codec": summary.codec, "duration_ms": summary.duration_ms,
+                   "reason": summary.reason}),
         ),
         Notification::Refused {
             conference,

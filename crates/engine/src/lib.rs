@@ -30,8 +30,9 @@ pub use media::{
     LegStats, MediaCommand, MediaConfig, MediaEvent, MediaGroup, MediaTotals, MediaTransmit,
 };
 pub use sip::{
-    ConferenceInfo, DialOut, DialPolicy, DigestUsers, EndReason, Engine, EngineConfig, EngineStats,
-    Event, ExtensionConfig, MemberInfo, Notification, Prompts, Security, UnknownExtension,
+    CallSummary, ConferenceInfo, DialOut, DialPolicy, DigestUsers, EndReason, Engine, EngineConfig,
+    EngineStats, Event, ExtensionConfig, MemberInfo, Notification, Prompts, Security,
+    UnknownExtension,
 };
 
 use chorus_types::{Codec, Direction, OpusFmtp};

@@ -26,7 +26,9 @@ use conference::{Conferences, Stage};
 pub use conference::{ExtensionConfig, Prompts};
 use dialout::Dialing;
 pub use dialout::{DialOut, DialPolicy};
-pub use events::{ConferenceInfo, EndReason, EngineStats, Event, MemberInfo, Notification};
+pub use events::{
+    CallSummary, ConferenceInfo, EndReason, EngineStats, Event, MemberInfo, Notification,
+};
 pub use security::{DigestUsers, Security, UnknownExtension};
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
@@ -751,7 +753,7 @@ impl Engine {
         call.span
             .in_scope(|| info!(reason = %reason.as_str(), "call ended"));
         self.events
-            .push_back(Event::Notify(Notification::CallEnded {
+            .push_back(Event::Notify(Notification::CallEnded(CallSummary {
                 conference: call.conference.clone(),
                 member: id.0,
                 sip_call_id: call.dialog.call_id.clone(),
@@ -763,7 +765,7 @@ impl Engine {
                 duration_ms: u64::try_from(now.saturating_duration_since(call.created).as_millis())
                     .unwrap_or(u64::MAX),
                 reason: reason.as_str().to_owned(),
-            }));
+            })));
         self.leave_conference(id, &call.conference);
         if call.member.is_some() {
             self.events

@@ -4,8 +4,8 @@ use crate::metrics::{GuardEvent, Outcome, Refusal};
 use crate::tcp::{Connections, Inbound, TcpLimits};
 use crate::{Control, MediaThreads, Member, Metrics, PortLease, PortPool, limits};
 use chorus_engine::{
-    CallId, Engine, EngineConfig, EngineStats, Event, ExtensionConfig, Notification, Prompts,
-    Security, Timers, Transmit, Transport,
+    CallId, CallSummary, Engine, EngineConfig, EngineStats, Event, ExtensionConfig, Notification,
+    Prompts, Security, Timers, Transmit, Transport,
 };
 use std::collections::HashMap;
 use std::future::Future;
@@ -376,25 +376,8 @@ impl Driver {
             } => media.update(call, params),
             Event::Media(command) => media.command(command),
             Event::Notify(notification) => {
-                if let Notification::CallEnded {
-                    conference,
-                    member,
-                    sip_call_id,
-                    caller,
-                    codec,
-                    duration_ms,
-                    reason,
-                } = &notification
-                {
-                    self.log_call_summary(
-                        *member,
-                        sip_call_id,
-                        caller,
-                        conference,
-                        codec.as_deref(),
-                        *duration_ms,
-                        reason,
-                    );
+                if let Notification::CallEnded(summary) = &notification {
+                    self.log_call_summary(summary);
                 }
                 let members = match &notification {
                     Notification::MemberJoined { .. } => Some(1),
@@ -419,18 +402,8 @@ impl Driver {
 
     /// One line per call at its end: who, where, how long, why, and its media figures
     /// (as last published by its mixing thread, at most a second old).
-    #[allow(clippy::too_many_arguments)]
-    fn log_call_summary(
-        &self,
-        member: u64,
-        call_id: &str,
-        caller: &str,
-        extension: &str,
-        codec: Option<&str>,
-        duration_ms: u64,
-        reason: &str,
-    ) {
-        let media = self.metrics.legs.get(&CallId(member)).map(|s| *s);
+    fn log_call_summary(&self, summary: &CallSummary) {
+        let media = self.metrics.legs.get(&CallId(summary.member)).map(|s| *s);
         let (received, lost, sent, jitter_ms, rtt_ms) = media.map_or((0, 0, 0, 0, None), |m| {
             (
                 m.receive.accepted,
@@ -441,12 +414,12 @@ impl Driver {
             )
         });
         info!(
-            %call_id,
-            %caller,
-            %extension,
-            codec = %codec.unwrap_or("none"),
-            duration_s = duration_ms as f64 / 1000.0,
-            %reason,
+            call_id = %summary.sip_call_id,
+            caller = %summary.caller,
+            extension = %summary.conference,
+            codec = %summary.codec.as_deref().unwrap_or("none"),
+            duration_s = summary.duration_ms as f64 / 1000.0,
+            reason = %summary.reason,
             received,
             lost,
             sent,

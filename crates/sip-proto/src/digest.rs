@@ -24,6 +24,15 @@ impl Algorithm {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The algorithm a header names; `None` for one we do not support.
+    fn parse(name: &str) -> Option<Algorithm> {
+        match name.to_ascii_uppercase().as_str() {
+            "MD5" => Some(Algorithm::Md5),
+            "SHA-256" => Some(Algorithm::Sha256),
+            _ => None,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Algorithm::Md5 => "MD5",
@@ -69,13 +78,7 @@ pub fn parse_challenge(value: &str) -> Option<Challenge> {
                     .split(',')
                     .any(|q| q.trim().eq_ignore_ascii_case("auth"))
             }
-            "algorithm" => {
-                algorithm = match value.to_ascii_uppercase().as_str() {
-                    "MD5" => Algorithm::Md5,
-                    "SHA-256" => Algorithm::Sha256,
-                    _ => return None,
-                }
-            }
+            "algorithm" => algorithm = Algorithm::parse(&value)?,
             _ => {}
         }
     }
@@ -191,13 +194,7 @@ pub fn parse_credentials(value: &str) -> Option<Credentials> {
             "qop" => qop = Some(value),
             "nc" => nc = Some(value),
             "cnonce" => cnonce = Some(value),
-            "algorithm" => {
-                algorithm = match value.to_ascii_uppercase().as_str() {
-                    "MD5" => Algorithm::Md5,
-                    "SHA-256" => Algorithm::Sha256,
-                    _ => return None,
-                }
-            }
+            "algorithm" => algorithm = Algorithm::parse(&value)?,
             _ => {}
         }
     }

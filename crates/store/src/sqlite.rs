@@ -45,6 +45,15 @@ pub struct SqliteStore {
     sounds: PathBuf,
 }
 
+/// Whether a sound id exists, read inside the caller's transaction.
+fn sound_exists(db: &Connection, id: i64) -> bool {
+    db.query_row("SELECT 1 FROM sound WHERE id = ?1", [id], |_| Ok(()))
+        .optional()
+        .ok()
+        .flatten()
+        .is_some()
+}
+
 fn db_error(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
@@ -177,13 +186,7 @@ impl Store for SqliteStore {
             .map_err(db_error)?;
         let current = read_record(&tx, extension).map_err(db_error)?;
         let created = current.is_none();
-        let sound_exists = |id: i64| {
-            tx.query_row("SELECT 1 FROM sound WHERE id = ?1", [id], |_| Ok(()))
-                .optional()
-                .ok()
-                .flatten()
-                .is_some()
-        };
+        let sound_exists = |id: i64| sound_exists(&tx, id);
         let record = change(current, &sound_exists).map_err(StoreError::Rejected)?;
         write_record(&tx, extension, &record).map_err(db_error)?;
         // Created again by an operator: no longer deleted.
@@ -220,13 +223,7 @@ impl Store for SqliteStore {
         if deleted {
             return Ok(Seeded::Deleted);
         }
-        let sound_exists = |id: i64| {
-            tx.query_row("SELECT 1 FROM sound WHERE id = ?1", [id], |_| Ok(()))
-                .optional()
-                .ok()
-                .flatten()
-                .is_some()
-        };
+        let sound_exists = |id: i64| sound_exists(&tx, id);
         let record = check(None, &sound_exists).map_err(StoreError::Rejected)?;
         write_record(&tx, extension, &record).map_err(db_error)?;
         tx.commit().map_err(db_error)?;

@@ -86,6 +86,25 @@ pub enum Event {
     },
 }
 
+/// What a call was, told once at its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSummary {
+    /// The conference (extension) it was for.
+    pub conference: String,
+    /// The call's member id.
+    pub member: u64,
+    /// The SIP Call-ID.
+    pub sip_call_id: String,
+    /// The caller's From URI (for an invitation, the number's URI).
+    pub caller: String,
+    /// The codec agreed, if media was.
+    pub codec: Option<String>,
+    /// From the INVITE (or the invitation's answer) to the end.
+    pub duration_ms: u64,
+    /// Why it ended, e.g. `remote_bye`, `media_timeout`.
+    pub reason: String,
+}
+
 /// Something operators may want to watch (the REST API streams these as events).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {
@@ -110,22 +129,7 @@ pub enum Notification {
         reason: String,
     },
     /// A call ended: one summary per call, members or not.
-    CallEnded {
-        /// The conference (extension) it was for.
-        conference: String,
-        /// The call's member id.
-        member: u64,
-        /// The SIP Call-ID.
-        sip_call_id: String,
-        /// The caller's From URI (for an invitation, the number's URI).
-        caller: String,
-        /// The codec agreed, if media was.
-        codec: Option<String>,
-        /// From the INVITE (or the invitation's answer) to the end.
-        duration_ms: u64,
-        /// Why it ended, e.g. `remote_bye`, `media_timeout`.
-        reason: String,
-    },
+    CallEnded(CallSummary),
     /// An answered caller was turned away before entering.
     Refused {
         /// The conference.

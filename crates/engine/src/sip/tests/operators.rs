@@ -70,12 +70,12 @@ fn muting_a_muted_member_says_nothing_and_refusals_and_ends_are_reported() {
     e.hangup(now + Duration::from_secs(5), a);
     let ended: Vec<Notification> = notifications(&mut e)
         .into_iter()
-        .filter(|n| matches!(n, Notification::CallEnded { .. }))
+        .filter(|n| matches!(n, Notification::CallEnded(_)))
         .collect();
     assert!(
         matches!(
             &ended[..],
-            [Notification::CallEnded { duration_ms: 5000, reason, codec: Some(codec), .. }]
+            [Notification::CallEnded(CallSummary { duration_ms: 5000, reason, codec: Some(codec), .. })]
                 if reason == "local_hangup" && codec == "pcmu"
         ),
         "{ended:?}"
