@@ -98,8 +98,19 @@ pub fn offer(ip: IpAddr, rtp_port: u16) -> String {
 
 impl RawCall {
     /// Sends an INVITE from a new socket on `ip`, announcing RTP at `rtp_port`, waits for
-    /// the final answer and acknowledges it.
+    /// the final answer and acknowledges it. Like a phone, it tries again (a few times,
+    /// shortly) when a loaded bridge sheds the call with 503.
     pub fn dial(ip: IpAddr, bridge_port: u16, extension: &str, rtp_port: u16) -> Outcome {
+        for _ in 0..10 {
+            match Self::dial_once(ip, bridge_port, extension, rtp_port) {
+                Outcome::Refused(503) => std::thread::sleep(Duration::from_millis(300)),
+                outcome => return outcome,
+            }
+        }
+        Outcome::Refused(503)
+    }
+
+    fn dial_once(ip: IpAddr, bridge_port: u16, extension: &str, rtp_port: u16) -> Outcome {
         let socket = UdpSocket::bind((ip, 0)).expect("bind SIP socket");
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))

@@ -61,9 +61,9 @@ const MEDIA_EVENT_QUEUE: usize = 8192;
 const INBOUND_QUEUE: usize = 1024;
 /// The share of its time the SIP task may be busy before new calls are shed.
 const BUSY_SHED: f64 = 0.9;
-/// Ticks the mixing threads may skip in one window before new calls are shed (200 ms of
-/// audio lost: a passing hiccup on a loaded host is not overload).
-const LATE_TICKS_SHED: u64 = 10;
+/// Ticks the mixing threads may skip in one window before new calls are shed (half a
+/// second of audio lost in a second: a passing hiccup on a loaded host is not overload).
+const LATE_TICKS_SHED: u64 = 25;
 /// How often the load is measured.
 const LOAD_WINDOW: Duration = Duration::from_secs(1);
 
