@@ -646,3 +646,34 @@ fn a_burst_of_300_byes_is_answered_whole() {
     );
     wait_for_log(&bridge, "reason=remote_bye", 300, Duration::from_secs(10));
 }
+
+#[test]
+fn callers_stuck_at_the_pin_prompt_cannot_take_every_port() {
+    let dir = scratch("hostile-pending");
+    let config = "[extension.600]\npin = \"4826\"\n";
+    let bridge = Bridge::start(
+        &dir,
+        8099,
+        (32400, 32499),
+        Some(config),
+        &["--max-pending-per-extension", "3"],
+    );
+    // Three callers sit at the PIN prompt and key nothing.
+    let mut waiting: Vec<RawCall> = (0..3)
+        .map(|n| answered(RawCall::dial(LOCAL, 8099, "600", 42800 + 2 * n)))
+        .collect();
+    assert!(matches!(
+        RawCall::dial(LOCAL, 8099, "600", 42810),
+        Outcome::Refused(486)
+    ));
+    // A place frees up when one of them hangs up.
+    assert_eq!(waiting[0].request("BYE", None), Some(200));
+    let mut next = answered(RawCall::dial(LOCAL, 8099, "600", 42820));
+    assert!(next.keys("4826#"));
+    wait_for_log(&bridge, "joined role", 1, Duration::from_secs(5));
+    assert!(
+        bridge
+            .log_text()
+            .contains("too many callers wait to get in")
+    );
+}
