@@ -1,5 +1,5 @@
-//! The bridge core: joins SIP, SDP, RTP, codecs and the mixer into conference calls,
-//! without any IO.
+//! The signalling core: the SIP side of conference calls, without any IO. The audio is
+//! `chorus-media`'s; this crate re-exports the media vocabulary it speaks.
 //!
 //! Two state machines, each driven by the network driver:
 //!
@@ -11,100 +11,40 @@
 //!   [`Engine::media_ready`] (or [`Engine::media_failed`]); [`Event::CallStarted`],
 //!   [`Event::MediaChanged`] and [`Event::CallEnded`] tell the media side what to do.
 //!
-//! - [`MediaGroup`] is the audio of the conferences one mixing thread owns. Add and
-//!   remove legs, hand it every RTP datagram with [`MediaGroup::handle_packet`], call
-//!   [`MediaGroup::handle_timeout`] at [`MediaGroup::poll_timeout`], then send what
-//!   [`MediaGroup::poll_transmit`] returns.
+//! - [`MediaGroup`] (from `chorus-media`) is the audio of the conferences one mixing
+//!   thread owns; what it reports goes back in through [`Engine::handle_media_event`].
 //!
 //! Neither reads the clock: `now` is always an argument.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod media;
 mod sip;
 
-pub use chorus_codec::OpusSettings;
+// The media vocabulary the engine speaks, so drivers need only this crate.
+pub use chorus_media::{
+    CallId, LegStats, MediaCommand, MediaConfig, MediaEvent, MediaGroup, MediaParams, MediaTotals,
+    MediaTransmit, OpusSettings,
+};
 pub use chorus_sip_proto::digest::Algorithm as DigestAlgorithm;
 pub use chorus_sip_proto::{Timers, Transmit, Transport};
-pub use media::{
-    LegStats, MediaCommand, MediaConfig, MediaEvent, MediaGroup, MediaTotals, MediaTransmit,
-};
 pub use sip::{
     CallSummary, ConferenceInfo, DialOut, DialPolicy, DigestUsers, EndReason, Engine, EngineConfig,
     EngineStats, Event, ExtensionConfig, MemberInfo, Notification, Prompts, Security,
     UnknownExtension,
 };
 
-use chorus_types::{Codec, Direction, OpusFmtp};
-use std::net::SocketAddr;
-
-/// The engine's handle for one call; also names its media leg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallId(pub u64);
-
-impl std::fmt::Display for CallId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "call#{}", self.0)
-    }
-}
-
-/// The negotiated media of one call, as the media side needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaParams {
-    /// Where the far end said it receives RTP.
-    pub remote: SocketAddr,
-    /// The codec.
-    pub codec: Codec,
-    /// Its payload type.
-    pub payload_type: u8,
-    /// RFC 4733 payload type, if negotiated.
-    pub telephone_event: Option<u8>,
-    /// Its clock rate (8000 or 48000).
-    pub telephone_event_rate: u32,
-    /// The far end's direction from its own view.
-    pub remote_direction: Direction,
-    /// What the far end said about Opus (defaults otherwise).
-    pub opus: OpusFmtp,
-    /// Whether RTCP is muxed on the RTP port (RFC 5761).
-    pub rtcp_mux: bool,
-    /// Where RTCP goes when not muxed (RTP port + 1 unless `a=rtcp` said otherwise).
-    pub remote_rtcp: SocketAddr,
-    /// The RFC 6464 audio-level header extension id, if negotiated.
-    pub audio_level_id: Option<u8>,
-}
-
-impl MediaParams {
-    /// PCMU to `remote` with RFC 4733 events on payload type 101: a plain phone, for tests
-    /// and tools.
-    pub fn pcmu(remote: SocketAddr) -> Self {
-        MediaParams {
-            remote,
-            codec: Codec::Pcmu,
-            payload_type: 0,
-            telephone_event: Some(101),
-            telephone_event_rate: 8000,
-            remote_direction: Direction::SendRecv,
-            opus: OpusFmtp::default(),
-            rtcp_mux: false,
-            remote_rtcp: SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)),
-            audio_level_id: None,
-        }
-    }
-}
-
-impl From<&chorus_sdp::Negotiated> for MediaParams {
-    fn from(n: &chorus_sdp::Negotiated) -> Self {
-        MediaParams {
-            remote: n.remote,
-            codec: n.codec,
-            payload_type: n.payload_type,
-            telephone_event: n.telephone_event,
-            telephone_event_rate: n.telephone_event_rate,
-            remote_direction: n.remote_direction,
-            opus: n.opus,
-            rtcp_mux: n.rtcp_mux,
-            remote_rtcp: n.remote_rtcp,
-            audio_level_id: n.audio_level_id,
-        }
+/// The media a negotiation agreed on, as the media side needs it.
+pub(crate) fn media_of(n: &chorus_sdp::Negotiated) -> MediaParams {
+    MediaParams {
+        remote: n.remote,
+        codec: n.codec,
+        payload_type: n.payload_type,
+        telephone_event: n.telephone_event,
+        telephone_event_rate: n.telephone_event_rate,
+        remote_direction: n.remote_direction,
+        opus: n.opus,
+        rtcp_mux: n.rtcp_mux,
+        remote_rtcp: n.remote_rtcp,
+        audio_level_id: n.audio_level_id,
     }
 }

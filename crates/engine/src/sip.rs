@@ -694,7 +694,7 @@ impl Engine {
         };
         let data = self.ok_with_sdp(call, &call.invite, sdp);
         let key = call.invite_key.clone();
-        let started = call.offer.as_ref().map(MediaParams::from);
+        let started = call.offer.as_ref().map(crate::media_of);
         call.span.in_scope(|| info!(%local_rtp, "answered"));
         self.txns.respond(now, &key, 200, data);
         self.stats.calls_answered += 1;

@@ -7,7 +7,7 @@ use super::{
     CallId, CallState, ConferenceInfo, EndReason, Engine, Event, MemberInfo, Membership,
     Notification,
 };
-use crate::media::{MediaCommand, MediaEvent};
+use chorus_media::{MediaCommand, MediaEvent};
 use chorus_policy::{
     Command, Conference, Gate, Key, Keypad, Outcome, PIN_TRIES, Refusal, Role, Settings,
 };

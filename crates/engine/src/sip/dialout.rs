@@ -6,9 +6,8 @@
 //! ring timeout or `*` from the inviter sends CANCEL.
 
 use super::{Call, CallId, CallState, Engine, Event, Membership, Stage};
-use crate::MediaParams;
-use crate::media::MediaCommand;
 use bytes::Bytes;
+use chorus_media::MediaCommand;
 use chorus_sip_msg::ezk_sip_types::{Method, Name};
 use chorus_sip_msg::{Essentials, Message, Response, parse};
 use chorus_sip_proto::{ClientKey, ClientMatch, Dialog, ServerKey, Transport, digest};
@@ -469,7 +468,7 @@ impl Engine {
         self.events.push_back(Event::CallStarted {
             call: id,
             conference: dial.conference.clone(),
-            media: MediaParams::from(&negotiated),
+            media: crate::media_of(&negotiated),
             ssrc,
             sip_call_id: dial.call_id.clone(),
         });
@@ -603,7 +602,7 @@ impl Engine {
                     call.span
                         .in_scope(|| info!(number = %dial.number, "invited number answered"));
                 }
-                let media = MediaParams::from(&neg);
+                let media = crate::media_of(&neg);
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.offer = Some(neg);
                 }

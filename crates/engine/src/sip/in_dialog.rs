@@ -2,7 +2,6 @@
 //! re-INVITEs (which also refresh RFC 4028 session timers), and BYE, INFO and OPTIONS.
 
 use super::{CallState, EndReason, Engine, Event, session_timer};
-use crate::MediaParams;
 use chorus_sip_msg::{Essentials, Request, ezk_sip_types::Method, ezk_sip_types::Name};
 use chorus_sip_proto::ServerKey;
 use std::time::Instant;
@@ -31,7 +30,7 @@ impl Engine {
         let text = String::from_utf8_lossy(&ack.body).into_owned();
         match chorus_sdp::negotiate_answer(&text, &self.config.codecs) {
             Ok(neg) => {
-                let media = MediaParams::from(&neg);
+                let media = crate::media_of(&neg);
                 let started = call.started;
                 call.offer = Some(neg);
                 if started {
@@ -132,7 +131,7 @@ impl Engine {
                         chorus_sdp::answer(&neg, local_rtp, call.session_id, call.sdp_version);
                     self.events.push_back(Event::MediaChanged {
                         call: id,
-                        media: MediaParams::from(&neg),
+                        media: crate::media_of(&neg),
                     });
                     call.offer = Some(neg);
                     sdp

@@ -3,7 +3,7 @@
 //! interval; the other hangs up when no refresh came before the interval runs out. The
 //! bridge takes either role, as UAS for callers and as UAC for invited numbers.
 
-use super::{CallId, CallState, EndReason, Engine, Event, MediaParams};
+use super::{CallId, CallState, EndReason, Engine, Event};
 use bytes::Bytes;
 use chorus_sip_msg::ezk_sip_types::{Method, Name};
 use chorus_sip_msg::{Essentials, Request, Response};
@@ -325,7 +325,7 @@ impl Engine {
                 }
                 let answer = String::from_utf8_lossy(&response.body).into_owned();
                 if let Ok(neg) = chorus_sdp::negotiate_answer(&answer, &self.config.codecs) {
-                    let media = MediaParams::from(&neg);
+                    let media = crate::media_of(&neg);
                     call.offer = Some(neg);
                     self.events
                         .push_back(Event::MediaChanged { call: id, media });
