@@ -2,12 +2,12 @@
 //! music, announcements, name recording and the mix.
 
 use crate::{CallId, MediaParams};
-use chorus_codec::{Encoder, OpusSettings, Resampler};
+use chorus_codec::{Encoder, Resampler};
 use chorus_dtmf::{EventReceiver, InbandDetector};
 use chorus_mixer::{MemberId, Mixer, Output, TickClock};
 use chorus_rtp::rtcp::{RtcpSession, SenderStats};
 use chorus_rtp::telephone_event::TelephoneEvent;
-use chorus_rtp::{AudioLevel, JitterBuffer, JitterConfig, RtpReceiver, RtpSender};
+use chorus_rtp::{AudioLevel, JitterBuffer, RtpReceiver, RtpSender};
 use chorus_types::{AudioRate, Clip, Codec, FRAME_SAMPLES, Frame, OpusFmtp, SILENCE};
 use leg::{LegAudio, add_into, frame_level};
 use std::collections::{HashMap, VecDeque};
@@ -321,206 +321,6 @@ impl MediaGroup {
             rtt_ms: leg.rtcp.rtt().map(|d| d.as_millis() as u32),
             rtcp_sent: leg.rtcp.reports_sent(),
         })
-    }
-
-    fn payload_types(params: &MediaParams) -> Vec<u8> {
-        let mut pts = vec![params.payload_type];
-        pts.extend(params.telephone_event);
-        pts
-    }
-
-    fn jitter_for(&self, params: &MediaParams) -> JitterBuffer {
-        JitterBuffer::new(JitterConfig {
-            clock_rate: params.codec.clock_rate(),
-            min_delay_ms: self.config.jitter_min_ms,
-            max_delay_ms: self.config.jitter_max_ms,
-        })
-    }
-
-    fn audio_for(&self, params: &MediaParams) -> LegAudio {
-        LegAudio::new(params.codec, params.opus, &self.config.opus)
-            .or_else(|_| LegAudio::new(params.codec, OpusFmtp::default(), &OpusSettings::default()))
-            .or_else(|_| LegAudio::new(Codec::Pcmu, OpusFmtp::default(), &OpusSettings::default()))
-            .unwrap_or_else(|e| unreachable!("G.711 needs no set-up: {e}"))
-    }
-
-    /// Adds a call's media to a conference (created on first use). The leg hears only its
-    /// own sounds until [`MediaCommand::Join`].
-    pub fn add_leg(&mut self, id: CallId, conference: &str, params: MediaParams, ssrc: u32) {
-        if self.legs.contains_key(&id) {
-            return self.update_leg(id, params);
-        }
-        let conf = self.conferences.entry(conference.to_owned()).or_default();
-        let member = conf.mixer.add();
-        conf.legs.push(id);
-        let leg = Leg {
-            conference: conference.to_owned(),
-            member,
-            receiver: RtpReceiver::new(params.remote, Self::payload_types(&params)),
-            jitter: self.jitter_for(&params),
-            sender: RtpSender::new(ssrc, params.payload_type, params.codec.clock_rate() / 50),
-            audio: self.audio_for(&params),
-            keys: keys_for(&params),
-            joined: false,
-            muted: false,
-            tone_hangover: 0,
-            prompts: VecDeque::new(),
-            prompt_pos: 0,
-            music: None,
-            music_pos: 0,
-            recording: None,
-            talking: false,
-            voiced_run: 0,
-            quiet_run: 0,
-            recorded: false,
-            narrow: SILENCE,
-            patched_to: None,
-            audio_level: None,
-            mark_next: false,
-            gate: 0,
-            rtcp: RtcpSession::new(
-                self.epoch.0,
-                self.epoch.1,
-                ssrc,
-                &format!("chorus-{ssrc:08x}@{conference}"),
-            )
-            .first_report_after(self.clock.poll_timeout()),
-            heard_at: None,
-            inactive: false,
-            params,
-        };
-        self.legs.insert(id, leg);
-    }
-
-    /// Applies a re-INVITE's new media to a leg.
-    pub fn update_leg(&mut self, id: CallId, params: MediaParams) {
-        let Some(leg) = self.legs.get(&id) else {
-            return;
-        };
-        let recode = leg.params.codec != params.codec || leg.params.opus != params.opus;
-        let (jitter, audio) = if recode {
-            (
-                Some(self.jitter_for(&params)),
-                Some(self.audio_for(&params)),
-            )
-        } else {
-            (None, None)
-        };
-        let Some(leg) = self.legs.get_mut(&id) else {
-            return;
-        };
-        leg.receiver
-            .reannounce(params.remote, Self::payload_types(&params));
-        leg.sender
-            .set_format(params.payload_type, params.codec.clock_rate() / 50);
-        if params.telephone_event != leg.params.telephone_event {
-            leg.keys = keys_for(&params);
-        }
-        if let (Some(jitter), Some(audio)) = (jitter, audio) {
-            leg.jitter = jitter;
-            leg.audio = audio;
-        }
-        leg.params = params;
-        // A renegotiation is a sign of life (it is how a held phone refreshes).
-        leg.heard_at = None;
-        let conference = leg.conference.clone();
-        if recode {
-            self.retune(&conference);
-        }
-    }
-
-    /// Sets a conference's bus to the highest rate its joined members need, and every
-    /// leg's converters to match.
-    fn retune(&mut self, conference: &str) {
-        let Some(conf) = self.conferences.get_mut(conference) else {
-            return;
-        };
-        let rate = conf
-            .legs
-            .iter()
-            .filter_map(|id| self.legs.get(id))
-            .filter(|leg| leg.joined)
-            .map(|leg| leg.audio.rate)
-            .max()
-            .unwrap_or(AudioRate::Narrow);
-        let old = conf.mixer.rate();
-        // What each leg on the old bus rate heard last, to continue it across the change.
-        let mut heard: HashMap<CallId, Vec<i16>> = HashMap::new();
-        if rate != old {
-            for id in &conf.legs {
-                if let Some(leg) = self.legs.get(id)
-                    && leg.joined
-                    && leg.audio.rate == old
-                {
-                    heard.insert(*id, conf.mixer.output(leg.member).frame().to_vec());
-                }
-            }
-            tracing::info!(conference, rate = rate.hz(), "conference mixing rate");
-            conf.mixer.set_rate(rate);
-            conf.streams.clear();
-            conf.announce_up =
-                (rate != AudioRate::Narrow).then(|| Resampler::new(AudioRate::Narrow, rate));
-        }
-        for id in &conf.legs {
-            if let Some(leg) = self.legs.get_mut(id) {
-                leg.audio
-                    .set_bus_rate(rate, heard.get(id).map(Vec::as_slice));
-            }
-        }
-    }
-
-    /// Reports legs whose far end has gone quiet for the media timeout.
-    fn check_liveness(&mut self, now: Instant) {
-        let timeout = self.config.media_timeout;
-        for (id, leg) in &mut self.legs {
-            let heard = *leg.heard_at.get_or_insert(now);
-            if !leg.inactive && now.saturating_duration_since(heard) >= timeout {
-                leg.inactive = true;
-                self.events.push_back(MediaEvent::Inactive { call: *id });
-            }
-        }
-    }
-
-    /// Removes a leg; an emptied conference is dropped.
-    pub fn remove_leg(&mut self, id: CallId) {
-        if let Some(stats) = self.leg_stats(id) {
-            let r = &mut self.retired.receive;
-            r.accepted += stats.receive.accepted;
-            r.malformed += stats.receive.malformed;
-            r.rtcp += stats.receive.rtcp;
-            r.foreign_source += stats.receive.foreign_source;
-            r.unknown_payload_type += stats.receive.unknown_payload_type;
-            r.lost += stats.receive.lost;
-            self.retired.sent += stats.sent;
-        }
-        let Some(mut leg) = self.legs.remove(&id) else {
-            return;
-        };
-        // Goodbye in RTCP (RFC 3550 §6.6); the driver sends it before closing the sockets.
-        let sent = sender_stats(&leg.sender);
-        let jitter = leg.jitter.jitter();
-        let start = self.out.len();
-        self.out.resize(start + MAX_RTCP, 0);
-        let n = leg.rtcp.write_bye(
-            self.epoch.0.max(self.clock.poll_timeout()),
-            sent,
-            jitter,
-            &mut self.out[start..],
-        );
-        self.out.truncate(start + n);
-        if n > 0 {
-            let (to, own_port) = rtcp_route(&leg);
-            self.queue.push_back((id, to, start..start + n, own_port));
-        }
-        if let Some(conf) = self.conferences.get_mut(&leg.conference) {
-            conf.mixer.remove(leg.member);
-            conf.legs.retain(|&l| l != id);
-            if conf.legs.is_empty() {
-                self.conferences.remove(&leg.conference);
-            } else {
-                self.retune(&leg.conference);
-            }
-        }
     }
 
     /// Carries out an engine command.
@@ -944,6 +744,7 @@ fn record_frame(recording: &mut Recording, frame: &Frame) -> bool {
 }
 
 mod leg;
+mod lifecycle;
 #[cfg(test)]
 mod tests;
 mod vocabulary;

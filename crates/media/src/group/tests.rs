@@ -1,6 +1,7 @@
 //! The media group on a virtual clock.
 
 use super::*;
+use chorus_codec::OpusSettings;
 use std::time::Duration;
 
 fn params(port: u16) -> MediaParams {
