@@ -55,9 +55,24 @@ pub(crate) struct UploadQuery {
 pub(crate) async fn upload(
     State(state): State<AppState>,
     Query(query): Query<UploadQuery>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let limits = state.inner.limits;
+    let too_large = || {
+        ApiError::too_large(format!(
+            "sound uploads are limited to {} bytes",
+            limits.max_sound_bytes
+        ))
+    };
+    // An upload announced as too large is refused before a byte of it is read.
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limits.max_sound_bytes as u64) {
+        return Err(too_large());
+    }
     let name = query.name.unwrap_or_else(|| "sound".to_owned());
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::validation(
@@ -67,12 +82,7 @@ pub(crate) async fn upload(
     }
     let bytes = axum::body::to_bytes(body, limits.max_sound_bytes)
         .await
-        .map_err(|_| {
-            ApiError::too_large(format!(
-                "sound uploads are limited to {} bytes",
-                limits.max_sound_bytes
-            ))
-        })?;
+        .map_err(|_| too_large())?;
     let pcm = tokio::task::spawn_blocking(move || chorus_store::wav_to_clip(&bytes))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
