@@ -4,6 +4,7 @@
 1. Each workspace crate depends only on the workspace crates the layer map allows.
 2. No core crate has tokio, sockets, HTTP or JSON anywhere in its normal dependency tree.
 3. No core crate's source (outside its tests) reads the clock, sleeps or opens a socket.
+4. Only chorus-opus (the libopus binding) allows `unsafe` code.
 
 Exits non-zero with one line per violation.
 """
@@ -22,7 +23,8 @@ ALLOWED = {
     "chorus-sdp": {"chorus-types"},
     "chorus-sip-proto": {"chorus-sip-msg"},
     "chorus-rtp": {"chorus-types"},
-    "chorus-codec": {"chorus-types"},
+    "chorus-opus": set(),
+    "chorus-codec": {"chorus-types", "chorus-opus"},
     "chorus-mixer": {"chorus-types"},
     "chorus-dtmf": {"chorus-types"},
     "chorus-policy": set(),
@@ -91,6 +93,20 @@ for core in CORES:
                         break
                     if FORBIDDEN_CALLS.search(line) and not line.strip().startswith("//"):
                         errors.append(f"{os.path.relpath(path, ROOT)}:{number}: cores take `now` as an argument: {line.strip()}")
+
+# The workspace denies unsafe code; the libopus binding is the one crate that lifts that.
+UNSAFE_ALLOWED_UNDER = os.path.join(ROOT, "crates", "opus") + os.sep
+ALLOW_UNSAFE = re.compile(r"(allow|expect|warn)\(\s*unsafe_code\s*\)")
+for dirpath, dirs, files in os.walk(ROOT):
+    dirs[:] = [d for d in dirs if d not in ("target", "libopus") and not d.startswith(".")]
+    for file in files:
+        path = os.path.join(dirpath, file)
+        if not file.endswith(".rs") or path.startswith(UNSAFE_ALLOWED_UNDER):
+            continue
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if ALLOW_UNSAFE.search(line):
+                    errors.append(f"{os.path.relpath(path, ROOT)}:{number}: only chorus-opus may allow unsafe code")
 
 for e in errors:
     print(e)

@@ -77,7 +77,7 @@ pub fn payload_duration(codec: Codec, payload: &[u8]) -> Option<u32> {
         Codec::Pcmu | Codec::Pcma | Codec::G722 => {
             (!payload.is_empty()).then_some(payload.len() as u32)
         }
-        Codec::Opus => opus::packet::get_nb_samples(payload, 48_000)
+        Codec::Opus => chorus_opus::packet_samples(payload, 48_000)
             .ok()
             .filter(|&n| n > 0)
             .map(|n| n as u32),
@@ -125,8 +125,8 @@ impl std::fmt::Display for CodecError {
 
 impl std::error::Error for CodecError {}
 
-impl From<opus::Error> for CodecError {
-    fn from(e: opus::Error) -> Self {
+impl From<chorus_opus::Error> for CodecError {
+    fn from(e: chorus_opus::Error) -> Self {
         CodecError(format!("opus: {e}"))
     }
 }
@@ -137,7 +137,7 @@ pub const MAX_PAYLOAD: usize = 1275;
 enum EncoderKind {
     G711(Codec),
     G722(Box<audio_codec::g722::G722Encoder>),
-    Opus(Box<opus::Encoder>),
+    Opus(Box<chorus_opus::Encoder>),
 }
 
 /// One leg's (or one shared stream's) encoder, fed 20 ms frames at [`Encoder::rate`].
@@ -167,21 +167,20 @@ impl Encoder {
             Codec::Pcmu | Codec::Pcma => EncoderKind::G711(codec),
             Codec::G722 => EncoderKind::G722(Box::default()),
             Codec::Opus => {
-                let mut e =
-                    opus::Encoder::new(rate.hz(), opus::Channels::Mono, opus::Application::Voip)?;
-                e.set_complexity(i32::from(settings.complexity.min(10)))?;
+                let mut e = chorus_opus::Encoder::new(rate.hz())?;
+                e.set_complexity(settings.complexity.min(10))?;
                 let bitrate = fmtp
                     .max_average_bitrate
                     .map_or(settings.bitrate, |max| settings.bitrate.min(max))
                     .clamp(6_000, 510_000);
-                e.set_bitrate(opus::Bitrate::Bits(bitrate as i32))?;
+                e.set_bitrate(bitrate)?;
                 e.set_inband_fec(settings.fec && fmtp.use_inband_fec)?;
-                e.set_packet_loss_perc(i32::from(settings.expected_loss_percent.min(100)))?;
+                e.set_packet_loss_perc(settings.expected_loss_percent.min(100))?;
                 e.set_dtx(settings.dtx && fmtp.use_dtx)?;
                 e.set_max_bandwidth(match AudioRate::covering(fmtp.max_playback_rate) {
-                    AudioRate::Narrow => opus::Bandwidth::Narrowband,
-                    AudioRate::Wide => opus::Bandwidth::Wideband,
-                    AudioRate::Full => opus::Bandwidth::Fullband,
+                    AudioRate::Narrow => chorus_opus::Bandwidth::Narrowband,
+                    AudioRate::Wide => chorus_opus::Bandwidth::Wideband,
+                    AudioRate::Full => chorus_opus::Bandwidth::Fullband,
                 })?;
                 EncoderKind::Opus(Box::new(e))
             }
@@ -204,9 +203,7 @@ impl Encoder {
         match &mut self.kind {
             EncoderKind::G711(_) => {}
             EncoderKind::G722(e) => **e = audio_codec::g722::G722Encoder::default(),
-            EncoderKind::Opus(e) => {
-                let _ = e.reset_state();
-            }
+            EncoderKind::Opus(e) => e.reset(),
         }
     }
 
@@ -230,7 +227,7 @@ impl Encoder {
 enum DecoderKind {
     G711(Codec),
     G722(Box<audio_codec::g722::G722Decoder>),
-    Opus(Box<opus::Decoder>),
+    Opus(Box<chorus_opus::Decoder>),
 }
 
 /// One leg's decoder with its loss concealment, producing PCM at [`Decoder::rate`].
@@ -261,10 +258,7 @@ impl Decoder {
         let kind = match codec {
             Codec::Pcmu | Codec::Pcma => DecoderKind::G711(codec),
             Codec::G722 => DecoderKind::G722(Box::default()),
-            Codec::Opus => DecoderKind::Opus(Box::new(opus::Decoder::new(
-                rate.hz(),
-                opus::Channels::Mono,
-            )?)),
+            Codec::Opus => DecoderKind::Opus(Box::new(chorus_opus::Decoder::new(rate.hz())?)),
         };
         Ok(Decoder {
             kind,
@@ -288,7 +282,7 @@ impl Decoder {
             DecoderKind::G711(_) => payload.len(),
             DecoderKind::G722(_) => payload.len() * 2,
             DecoderKind::Opus(_) => {
-                opus::packet::get_nb_samples(payload, self.rate.hz()).unwrap_or(0)
+                chorus_opus::packet_samples(payload, self.rate.hz()).unwrap_or(0)
             }
         }
         .min(MAX_DECODED);
