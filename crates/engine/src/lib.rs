@@ -28,9 +28,9 @@ pub use chorus_media::{
 pub use chorus_sip_proto::digest::Algorithm as DigestAlgorithm;
 pub use chorus_sip_proto::{Timers, Transmit, Transport};
 pub use sip::{
-    CallSummary, ConferenceInfo, DialOut, DialPolicy, DigestUsers, EndReason, Engine, EngineConfig,
-    EngineStats, Event, ExtensionConfig, MemberInfo, Notification, Prompts, Security,
-    UnknownExtension,
+    AdhocConfig, AdhocRefusal, CallSummary, ConferenceInfo, DialOut, DialPolicy, DigestUsers,
+    EndReason, Engine, EngineConfig, EngineStats, Event, ExtensionConfig, MemberInfo, Notification,
+    Prompts, Security, TEMPORARY_PREFIX, UnknownExtension,
 };
 
 /// The media a negotiation agreed on, as the media side needs it.

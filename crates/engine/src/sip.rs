@@ -21,6 +21,7 @@ mod events;
 mod in_dialog;
 mod security;
 mod session_timer;
+mod temporary;
 
 use conference::{Conferences, Stage};
 pub use conference::{ExtensionConfig, Prompts};
@@ -30,6 +31,8 @@ pub use events::{
     CallSummary, ConferenceInfo, EndReason, EngineStats, Event, MemberInfo, Notification,
 };
 pub use security::{DigestUsers, Security, UnknownExtension};
+use temporary::TemporaryConferences;
+pub use temporary::{AdhocConfig, AdhocRefusal, TEMPORARY_PREFIX};
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 /// Methods we know but do not serve: 405 rather than 501.
@@ -71,6 +74,11 @@ pub struct EngineConfig {
     /// The RFC 4028 session interval the bridge asks for when the caller names none;
     /// zero turns session timers off unless the caller asks for one.
     pub session_expires: Duration,
+    /// The conference factory and the limits on temporary conferences.
+    pub adhoc: AdhocConfig,
+    /// Keys what must not be guessed (temporary conference ids, digest nonces); the driver
+    /// draws it from the operating system.
+    pub secret: [u8; 32],
 }
 
 impl Default for EngineConfig {
@@ -91,6 +99,8 @@ impl Default for EngineConfig {
             codecs: chorus_types::Codec::ALL.to_vec(),
             security: Security::default(),
             session_expires: Duration::from_secs(1800),
+            adhoc: AdhocConfig::default(),
+            secret: [0; 32],
         }
     }
 }
@@ -129,6 +139,8 @@ struct Call {
     caller: String,
     /// Brought in with `*8` (the bridge is the UAC).
     invited: bool,
+    /// Called the conference factory: the moderator of the conference it created.
+    creator: bool,
     /// Our ACK for the 2xx of an invitation or of our last refresh, sent again when the
     /// 2xx is.
     ack: Option<Bytes>,
@@ -160,6 +172,7 @@ pub struct Engine {
     /// BYEs we sent, kept until answered or timed out.
     byes: HashMap<ClientKey, ()>,
     conferences: Conferences,
+    temporary: TemporaryConferences,
     next_prompt: u64,
     dialing: HashMap<CallId, Dialing>,
     dial_keys: HashMap<ClientKey, CallId>,
@@ -184,7 +197,9 @@ impl Engine {
     /// A new engine.
     pub fn new(config: EngineConfig) -> Self {
         let mut rng = fastrand::Rng::with_seed(config.seed);
-        let nonce_secret = format!("{:016x}{:016x}", rng.u64(..), rng.u64(..));
+        let secret: String = config.secret.iter().map(|b| format!("{b:02x}")).collect();
+        let nonce_secret = format!("{:016x}{:016x}{secret}", rng.u64(..), rng.u64(..));
+        let temporary = TemporaryConferences::new(config.adhoc.clone(), config.secret);
         Engine {
             rng,
             nonce_secret,
@@ -201,6 +216,7 @@ impl Engine {
             by_invite: HashMap::new(),
             byes: HashMap::new(),
             conferences: HashMap::new(),
+            temporary,
             next_prompt: 1,
             dialing: HashMap::new(),
             dial_keys: HashMap::new(),
@@ -260,6 +276,7 @@ impl Engine {
             .chain(self.stage_timeout())
             .chain(self.dial_timeout())
             .chain(self.session_timeout())
+            .chain(self.temporary.poll_timeout())
             .min()
     }
 
@@ -279,6 +296,7 @@ impl Engine {
         self.handle_stage_timeouts(now);
         self.handle_dial_timeouts(now);
         self.handle_session_timeouts(now);
+        self.expire_temporary(now);
         self.process_txn_events(now);
     }
 
@@ -520,10 +538,27 @@ impl Engine {
             }
             Err(security::AuthRefusal::Busy) => return refuse(self, 503),
         }
-        let extension = match invite
-            .uri_user()
-            .filter(|u| self.config.extensions.contains_key(u))
-        {
+        let user = invite.uri_user();
+        // A provisioned extension of the same name wins over the factory.
+        let factory = user.as_deref().is_some_and(|u| {
+            self.temporary.is_factory(u) && !self.config.extensions.contains_key(u)
+        });
+        if factory && let Err(refusal) = self.temporary.admit(now, Some(source.ip())) {
+            let (why, code) = match refusal {
+                AdhocRefusal::TooMany => (
+                    "INVITE to the factory: temporary conferences at their limit",
+                    503,
+                ),
+                AdhocRefusal::TooFast => (
+                    "INVITE to the factory: this source creates too many conferences",
+                    486,
+                ),
+            };
+            self.stats.refused_adhoc += 1;
+            self.log_refusal(now, source.ip(), why, code);
+            return refuse(self, code);
+        }
+        let extension = match user.filter(|u| factory || self.has_conference(u)) {
             Some(extension) => extension,
             None if self.config.security.unknown_extension == UnknownExtension::Answer => {
                 security::DECOY.to_owned()
@@ -578,6 +613,12 @@ impl Engine {
             Err(code) => return refuse(self, code),
         };
 
+        let extension = if factory {
+            self.create_temporary_for_caller(now)
+        } else {
+            extension
+        };
+        self.temporary.call_added(&extension);
         let id = CallId(self.next_call);
         self.next_call += 1;
         let span =
@@ -606,6 +647,7 @@ impl Engine {
                 member: None,
                 caller: essentials.from.uri.clone(),
                 invited: false,
+                creator: factory,
                 ack: None,
                 timer,
                 created: now,
@@ -620,8 +662,9 @@ impl Engine {
             Transport::Udp => "",
             Transport::Tcp => ";transport=tcp",
         };
+        // RFC 4579: the bridge is the focus of every conference it hosts.
         format!(
-            "<sip:{}@{}{transport}>",
+            "<sip:{}@{}{transport}>;isfocus",
             call.conference, self.config.local_sip
         )
     }
@@ -767,6 +810,7 @@ impl Engine {
                 reason: reason.as_str().to_owned(),
             })));
         self.leave_conference(id, &call.conference);
+        self.temporary.call_removed(now, &call.conference);
         if call.member.is_some() {
             self.events
                 .push_back(Event::Notify(Notification::MemberLeft {

@@ -172,11 +172,22 @@ impl Engine {
         if conference == DECOY {
             return decoy_rules();
         }
+        self.extension(conference)
+            .map(|e| e.rules.clone())
+            .unwrap_or_default()
+    }
+
+    /// A conference's settings: a provisioned extension's, or a temporary conference's.
+    pub(super) fn extension(&self, conference: &str) -> Option<&super::ExtensionConfig> {
         self.config
             .extensions
             .get(conference)
-            .map(|e| e.rules.clone())
-            .unwrap_or_default()
+            .or_else(|| self.temporary.get(conference))
+    }
+
+    /// True for a provisioned extension or a live temporary conference.
+    pub(super) fn has_conference(&self, conference: &str) -> bool {
+        self.extension(conference).is_some()
     }
 
     pub(super) fn media(&mut self, command: MediaCommand) {
@@ -225,7 +236,14 @@ impl Engine {
             }
             return;
         }
-        self.admitted(now, id, Role::Participant);
+        // Whoever called the factory runs the conference it created.
+        let creator = self.calls.get(&id).is_some_and(|c| c.creator);
+        let role = if creator {
+            Role::Moderator
+        } else {
+            Role::Participant
+        };
+        self.admitted(now, id, role);
     }
 
     fn refuse(&mut self, id: CallId, refusal: Refusal) {
@@ -311,7 +329,7 @@ impl Engine {
             call: id,
             muted: joined.muted,
         });
-        let extension = self.config.extensions.get(&conference);
+        let extension = self.extension(&conference);
         let music = extension
             .and_then(|e| e.music_on_hold.clone())
             .unwrap_or_else(|| self.config.prompts.music.clone());
@@ -356,9 +374,7 @@ impl Engine {
         }
         if let Some(other) = alone {
             let music = self
-                .config
-                .extensions
-                .get(conference)
+                .extension(conference)
                 .and_then(|e| e.music_on_hold.clone())
                 .unwrap_or_else(|| self.config.prompts.music.clone());
             self.media(MediaCommand::Music {
@@ -694,8 +710,20 @@ impl Engine {
                 conference: name.clone(),
                 members: state.len(),
                 locked: state.is_locked(),
+                temporary: self.temporary.contains(name),
             })
             .collect();
+        // A temporary conference is live from its creation, members or not.
+        for id in self.temporary.ids() {
+            if !self.conferences.contains_key(id) {
+                out.push(ConferenceInfo {
+                    conference: id.clone(),
+                    members: 0,
+                    locked: false,
+                    temporary: true,
+                });
+            }
+        }
         out.sort_by(|a, b| a.conference.cmp(&b.conference));
         out
     }
@@ -761,7 +789,7 @@ impl Engine {
     /// Operator lock or unlock, live or empty (an empty conference stays locked until
     /// unlocked). `false` when no such extension exists. Only a change is announced.
     pub fn set_locked(&mut self, conference: &str, locked: bool) -> bool {
-        if !self.config.extensions.contains_key(conference) {
+        if !self.has_conference(conference) {
             return false;
         }
         let state = self.conferences.entry(conference.to_owned()).or_default();
@@ -806,7 +834,12 @@ impl Engine {
     pub fn apply_extension_settings(&mut self) {
         let mut mutes = Vec::new();
         for (name, state) in &mut self.conferences {
-            if let Some(extension) = self.config.extensions.get(name) {
+            let extension = self
+                .config
+                .extensions
+                .get(name)
+                .or_else(|| self.temporary.get(name));
+            if let Some(extension) = extension {
                 for member in state.apply_settings(&extension.rules) {
                     mutes.push((name.clone(), member));
                 }

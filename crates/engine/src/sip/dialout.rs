@@ -571,6 +571,7 @@ impl Engine {
             tracing::info_span!("call", call_id = %dial.call_id, conference = %dial.conference);
         self.by_dialog
             .insert((dial.call_id.clone(), dial.from_tag.clone()), id);
+        self.temporary.call_added(&dial.conference);
         self.calls.insert(
             id,
             Call {
@@ -590,6 +591,7 @@ impl Engine {
                 member: None,
                 caller: dial.request_uri.clone(),
                 invited: true,
+                creator: false,
                 ack: Some(ack),
                 timer: super::session_timer::for_answered(now, response),
                 created: now,

@@ -204,6 +204,20 @@ pub enum Notification {
         /// `hangup` or the error that stopped it.
         reason: String,
     },
+    /// A temporary conference was created (by the factory URI or by an operator).
+    ConferenceCreated {
+        /// The new conference's id.
+        conference: String,
+        /// `factory` or `api`.
+        by: String,
+    },
+    /// A temporary conference is gone: empty for the linger, or ended by an operator.
+    ConferenceEnded {
+        /// The conference's id.
+        conference: String,
+        /// `empty` or `api`.
+        reason: String,
+    },
 }
 
 /// One live conference.
@@ -215,6 +229,8 @@ pub struct ConferenceInfo {
     pub members: usize,
     /// Whether it is locked.
     pub locked: bool,
+    /// Created on the fly (factory URI or `POST /conference/`), not provisioned.
+    pub temporary: bool,
 }
 
 /// One member of a live conference.
@@ -274,4 +290,6 @@ pub struct EngineStats {
     pub auth_failures: u64,
     /// Keypad commands carried out.
     pub keypad_commands: u64,
+    /// Factory calls refused: too many temporary conferences, or created too fast.
+    pub refused_adhoc: u64,
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 mod hostile;
 mod operators;
+mod temporary;
 
 const CALLER: &str = "127.0.0.1:5070";
 
@@ -75,6 +76,14 @@ fn events(e: &mut Engine) -> Vec<Event> {
     std::iter::from_fn(|| e.poll_event())
         .filter(|ev| !matches!(ev, Event::Notify(_)))
         .collect()
+}
+
+/// The call whose media the engine asked for, among the pending events.
+fn requested_media(e: &mut Engine) -> Option<CallId> {
+    events(e).into_iter().find_map(|ev| match ev {
+        Event::MediaRequested { call } => Some(call),
+        _ => None,
+    })
 }
 
 fn codes(rs: &[Response]) -> Vec<u16> {
@@ -466,9 +475,20 @@ fn engine_with(rules: chorus_policy::Settings) -> Engine {
 /// A caller with its own Call-ID and port dials 500 and gets media; returns its id, To tag
 /// and the events after the answer.
 fn dial(e: &mut Engine, now: Instant, n: u16) -> (CallId, String, Vec<Event>) {
+    let (call, tag, _, evs) = dial_to(e, now, n, "500");
+    (call, tag, evs)
+}
+
+/// As [`dial`], to any Request-URI user; also returns the 200.
+fn dial_to(
+    e: &mut Engine,
+    now: Instant,
+    n: u16,
+    user: &str,
+) -> (CallId, String, Response, Vec<Event>) {
     let text = String::from_utf8(request(
         "INVITE",
-        "500",
+        user,
         &format!("z9hG4bKc{n}"),
         1,
         None,
@@ -479,7 +499,7 @@ fn dial(e: &mut Engine, now: Instant, n: u16) -> (CallId, String, Vec<Event>) {
     .replace(CALLER, &format!("127.0.0.1:{}", 5100 + n));
     let source: SocketAddr = format!("127.0.0.1:{}", 5100 + n).parse().expect("addr");
     e.handle_message(now, Transport::Udp, source, text.as_bytes());
-    let Some(Event::MediaRequested { call }) = e.poll_event() else {
+    let Some(call) = requested_media(e) else {
         panic!("media requested");
     };
     e.media_ready(
@@ -496,7 +516,7 @@ fn dial(e: &mut Engine, now: Instant, n: u16) -> (CallId, String, Vec<Event>) {
     let tag = ok.essentials().expect("ess").to.tag.expect("tag");
     let ack = String::from_utf8(request(
         "ACK",
-        "500",
+        user,
         &format!("z9hG4bKa{n}"),
         1,
         Some(&tag),
@@ -506,7 +526,7 @@ fn dial(e: &mut Engine, now: Instant, n: u16) -> (CallId, String, Vec<Event>) {
     .replace("Call-ID: call-1", &format!("Call-ID: call-{n}"))
     .replace(CALLER, &format!("127.0.0.1:{}", 5100 + n));
     e.handle_message(now, Transport::Udp, source, ack.as_bytes());
-    (call, tag, events(e))
+    (call, tag.to_string(), ok, events(e))
 }
 
 fn keys(e: &mut Engine, now: Instant, call: CallId, keys: &str) -> Vec<Event> {
@@ -802,7 +822,8 @@ fn operator_control_and_notifications() {
         vec![ConferenceInfo {
             conference: "500".into(),
             members: 2,
-            locked: false
+            locked: false,
+            temporary: false,
         }]
     );
     let members = e.members("500").expect("live");
