@@ -553,6 +553,32 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/extension/{extension_id}/conference", conference)
 }
 
+/// The properties of a new conference in a POST body (empty: every default), checked by
+/// the rules of a PUT that creates an extension, naming every field at fault.
+pub(crate) fn new_record(
+    body: &[u8],
+    limits: &Limits,
+    sound_exists: &dyn Fn(i64) -> bool,
+) -> Result<ConferenceRecord, ApiError> {
+    let (patch, mut errors) = if body.iter().all(u8::is_ascii_whitespace) {
+        (Patch::default(), Vec::new())
+    } else {
+        read_patch(body)?
+    };
+    let record = match apply(ConferenceRecord::default(), &patch, limits, sound_exists) {
+        Ok(record) => Some(record),
+        Err(e) => {
+            errors.extend(e.split());
+            None
+        }
+    };
+    match (ApiError::invalid(errors), record) {
+        (None, Some(record)) => Ok(record),
+        (Some(error), _) => Err(error),
+        (None, None) => Err(ApiError::internal("a refused record without a reason")),
+    }
+}
+
 /// Every stored extension as the engine wants it, with its sounds decoded (`clips` caches
 /// them across calls).
 pub fn extension_configs(
@@ -561,35 +587,43 @@ pub fn extension_configs(
 ) -> Result<HashMap<String, ExtensionConfig>, StoreError> {
     let mut out = HashMap::new();
     for (extension, record) in store.conferences()? {
-        let mut sound = |id: Option<i64>| -> Result<Option<Clip>, StoreError> {
-            let Some(id) = id else {
-                return Ok(None);
-            };
-            if let Some(clip) = clips.get(&id) {
-                return Ok(Some(clip.clone()));
-            }
-            let Some(pcm) = store.sound_pcm(id)? else {
-                return Ok(None);
-            };
-            let clip: Clip = pcm.into();
-            clips.insert(id, clip.clone());
-            Ok(Some(clip))
-        };
-        let config = ExtensionConfig {
-            rules: chorus_policy::Settings {
-                pin: record.pin.clone(),
-                moderator_pin: record.moderator_pin.clone(),
-                max_members: record.max_members,
-                mute_non_moderator: record.mute_non_moderator,
-                announce_caller_name: record.announce_caller_name,
-            },
-            enter_sound: sound(record.enter_sound)?,
-            music_on_hold: sound(record.music_on_hold_sound)?,
-            record_enabled: record.record_enabled,
-        };
-        out.insert(extension, config);
+        out.insert(extension, extension_config(store, clips, &record)?);
     }
     Ok(out)
+}
+
+/// One record as the engine wants it, with its sounds decoded.
+pub(crate) fn extension_config(
+    store: &dyn Store,
+    clips: &mut HashMap<i64, Clip>,
+    record: &ConferenceRecord,
+) -> Result<ExtensionConfig, StoreError> {
+    let mut sound = |id: Option<i64>| -> Result<Option<Clip>, StoreError> {
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        if let Some(clip) = clips.get(&id) {
+            return Ok(Some(clip.clone()));
+        }
+        let Some(pcm) = store.sound_pcm(id)? else {
+            return Ok(None);
+        };
+        let clip: Clip = pcm.into();
+        clips.insert(id, clip.clone());
+        Ok(Some(clip))
+    };
+    Ok(ExtensionConfig {
+        rules: chorus_policy::Settings {
+            pin: record.pin.clone(),
+            moderator_pin: record.moderator_pin.clone(),
+            max_members: record.max_members,
+            mute_non_moderator: record.mute_non_moderator,
+            announce_caller_name: record.announce_caller_name,
+        },
+        enter_sound: sound(record.enter_sound)?,
+        music_on_hold: sound(record.music_on_hold_sound)?,
+        record_enabled: record.record_enabled,
+    })
 }
 
 #[cfg(test)]

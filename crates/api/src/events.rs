@@ -189,12 +189,20 @@ fn event_json(n: &Notification) -> (&'static str, serde_json::Value) {
             json!({"extension_id": conference, "member_id": member, "caller": caller,
                    "number": number, "outcome": outcome}),
         ),
+        Notification::ConferenceCreated { conference, by } => (
+            "conference_created",
+            json!({"extension_id": conference, "temporary": true, "by": by}),
+        ),
+        Notification::ConferenceEnded { conference, reason } => (
+            "conference_ended",
+            json!({"extension_id": conference, "temporary": true, "reason": reason}),
+        ),
     }
 }
 
 #[utoipa::path(get, path = "/events", tag = "live",
     params(("Last-Event-ID" = Option<String>, Header, description = "Replay the kept events after this id")),
-    responses((status = 200, description = "Server-Sent Events, each with an id and a timestamp: member_joined, member_left, call_ended (one summary per call), talking_started, talking_stopped, muted, unmuted, locked, unlocked, recording_started, recording_stopped, caller_refused (locked or full), wrong_pin (never the keys), dial_out (*8: number, who keyed it, outcome)", content_type = "text/event-stream", body = String)))]
+    responses((status = 200, description = "Server-Sent Events, each with an id and a timestamp: member_joined, member_left, call_ended (one summary per call), talking_started, talking_stopped, muted, unmuted, locked, unlocked, recording_started, recording_stopped, caller_refused (locked or full), wrong_pin (never the keys), dial_out (*8: number, who keyed it, outcome), conference_created and conference_ended (temporary conferences: by factory or api; ended when empty or by api)", content_type = "text/event-stream", body = String)))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -23,6 +23,7 @@ mod live;
 mod openapi;
 mod recordings;
 mod sounds;
+mod temporary;
 
 pub use conference::{extension_configs, seed_check};
 pub use error::{ApiError, ErrorBody};
@@ -240,6 +241,7 @@ pub fn router(state: AppState) -> Router {
     let api = conference::routes()
         .merge(sounds::routes(state.inner.limits))
         .merge(live::routes())
+        .merge(temporary::routes())
         .merge(recordings::routes())
         .merge(health::routes())
         .merge(openapi::routes());

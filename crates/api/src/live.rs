@@ -20,6 +20,9 @@ pub(crate) struct LiveConference {
     members: usize,
     /// Whether it is locked.
     locked: bool,
+    /// Created on the fly (by a phone calling the factory URI, or `POST /conference/`):
+    /// it ends when empty, and the store never holds it.
+    temporary: bool,
 }
 
 /// A member of a live conference.
@@ -94,7 +97,7 @@ fn member_media(s: &chorus_engine::LegStats, clock_rate: u32) -> MemberMedia {
 }
 
 #[utoipa::path(get, path = "/conference/", tag = "live",
-    responses((status = 200, description = "Live conferences", body = Vec<LiveConference>)))]
+    responses((status = 200, description = "Live conferences: provisioned ones with someone in (or locked), and every temporary one", body = Vec<LiveConference>)))]
 pub(crate) async fn conferences(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<LiveConference>>, ApiError> {
@@ -105,6 +108,7 @@ pub(crate) async fn conferences(
                 extension_id: c.conference,
                 members: c.members,
                 locked: c.locked,
+                temporary: c.temporary,
             })
             .collect(),
     ))
@@ -119,11 +123,19 @@ pub(crate) async fn require_extension(state: &AppState, extension: &str) -> Resu
         .await?
         .map_err(|e| ApiError::internal(e.to_string()))?
         .is_some();
-    if known {
+    if known || is_temporary(state, extension).await? {
         Ok(())
     } else {
         Err(ApiError::not_found(format!("no extension {extension}")))
     }
+}
+
+/// True for a live temporary conference.
+async fn is_temporary(state: &AppState, conference: &str) -> Result<bool, ApiError> {
+    let live = state.inner.control.ask(Control::Conferences).await?;
+    Ok(live
+        .iter()
+        .any(|c| c.temporary && c.conference == conference))
 }
 
 #[utoipa::path(get, path = "/extension/{extension_id}/conference/members/", tag = "live",
@@ -311,8 +323,14 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/conference/", get(conferences))
-        .route("/conference", get(conferences))
+        .route(
+            "/conference/",
+            get(conferences).post(crate::temporary::create),
+        )
+        .route(
+            "/conference",
+            get(conferences).post(crate::temporary::create),
+        )
         .route(
             "/extension/{extension_id}/conference/members/",
             get(members),

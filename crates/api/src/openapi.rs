@@ -1,6 +1,8 @@
 //! The OpenAPI document, generated from the handlers, and the API browser.
 
-use crate::{AppState, conference, error::ErrorBody, events, health, live, recordings, sounds};
+use crate::{
+    AppState, conference, error::ErrorBody, events, health, live, recordings, sounds, temporary,
+};
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -72,6 +74,8 @@ impl Modify for BearerAuth {
         sounds::get_one,
         sounds::delete,
         live::conferences,
+        temporary::create,
+        temporary::end,
         live::members,
         live::mute,
         live::unmute,
@@ -94,6 +98,7 @@ impl Modify for BearerAuth {
         crate::error::FieldError,
         sounds::Sound,
         live::LiveConference,
+        temporary::CreatedConference,
         live::Member,
         live::MemberMedia,
         recordings::RecordingInfo,

@@ -192,6 +192,18 @@ pub struct Cli {
     /// Invitations over the bridge per hour [default: 200].
     #[arg(long)]
     pub dialout_max_per_hour: Option<usize>,
+    /// The conference factory: an INVITE to sip:USER@bridge creates a temporary
+    /// conference whose caller moderates it; empty turns the factory off
+    /// [default: conference].
+    #[arg(long)]
+    pub adhoc_factory: Option<String>,
+    /// Seconds an empty temporary conference waits for callers before it is gone
+    /// [default: 30].
+    #[arg(long)]
+    pub adhoc_linger: Option<u64>,
+    /// Temporary conferences at once; more factory calls get 503 [default: 200].
+    #[arg(long)]
+    pub adhoc_max: Option<usize>,
     /// A TOML file with the same keys, plus one `[extension.ID]` table per conference.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -278,6 +290,9 @@ struct FileConfig {
     dialout_deny: Option<String>,
     dialout_max_per_conference_per_hour: Option<usize>,
     dialout_max_per_hour: Option<usize>,
+    adhoc_factory: Option<String>,
+    adhoc_linger: Option<u64>,
+    adhoc_max: Option<usize>,
     #[serde(default)]
     extension: BTreeMap<String, ConferenceSettings>,
 }
@@ -326,6 +341,8 @@ pub struct Settings {
     pub min_pin_digits: usize,
     /// RFC 4028 session interval.
     pub session_expires: std::time::Duration,
+    /// The conference factory and the limits on temporary conferences.
+    pub adhoc: chorus_engine::AdhocConfig,
 }
 
 /// A commented configuration file with every key, its help and its default, made from
@@ -718,6 +735,11 @@ impl Settings {
                 Some(s) if s >= 90 => std::time::Duration::from_secs(s),
                 Some(_) => bail!("session_expires must be 0 (off) or at least 90"),
             },
+            adhoc: parse::adhoc(
+                cli.adhoc_factory.or(file.adhoc_factory),
+                cli.adhoc_linger.or(file.adhoc_linger),
+                cli.adhoc_max.or(file.adhoc_max),
+            )?,
         })
     }
 }

@@ -87,6 +87,7 @@ fn main() -> Result<()> {
         security: settings.security.clone(),
         tcp: settings.tcp,
         session_expires: settings.session_expires,
+        adhoc: settings.adhoc.clone(),
         answer_delay: settings.answer_delay,
         dialout: settings.dialout.clone(),
         recordings: settings.data_dir.join("recordings"),

@@ -215,3 +215,44 @@ pub(crate) fn validate_extension(
     }
     Ok(())
 }
+
+/// The conference factory's settings. The factory user must be a plain SIP user part
+/// that no temporary conference id can take (ids start with `t-`).
+pub(crate) fn adhoc(
+    factory: Option<String>,
+    linger: Option<u64>,
+    max: Option<usize>,
+) -> Result<chorus_engine::AdhocConfig> {
+    let defaults = chorus_engine::AdhocConfig::default();
+    let factory = match factory {
+        None => defaults.factory,
+        Some(user) if user.is_empty() => None,
+        Some(user) => {
+            let plain = user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()".contains(c));
+            if !plain || user.len() > 64 {
+                bail!(
+                    "adhoc_factory: {user:?} is not a SIP user part (letters, digits, -_.!~*'())"
+                );
+            }
+            if user.starts_with(chorus_engine::TEMPORARY_PREFIX) {
+                bail!(
+                    "adhoc_factory: {user:?} may not start with the temporary conferences' t- prefix"
+                );
+            }
+            Some(user)
+        }
+    };
+    let linger = match linger {
+        None => defaults.linger,
+        Some(s) if s <= 3600 => std::time::Duration::from_secs(s),
+        Some(_) => bail!("adhoc_linger: at most 3600 seconds"),
+    };
+    Ok(chorus_engine::AdhocConfig {
+        factory,
+        linger,
+        max: max.unwrap_or(defaults.max),
+        ..defaults
+    })
+}

@@ -1,6 +1,6 @@
 //! Operator requests into the running bridge (from the REST API), answered on oneshots.
 
-use chorus_engine::{ConferenceInfo, ExtensionConfig, MemberInfo};
+use chorus_engine::{AdhocRefusal, ConferenceInfo, ExtensionConfig, MemberInfo};
 use std::collections::HashMap;
 use std::time::SystemTime;
 use tokio::sync::{mpsc, oneshot};
@@ -44,6 +44,20 @@ pub enum Control {
         conference: String,
         /// The member id.
         member: u64,
+        /// Found or not.
+        reply: oneshot::Sender<bool>,
+    },
+    /// Create a temporary conference with these settings; answers its id and SIP URI.
+    CreateTemporary {
+        /// Its settings.
+        config: Box<ExtensionConfig>,
+        /// The id and URI, or why none was created.
+        reply: oneshot::Sender<Result<(String, String), AdhocRefusal>>,
+    },
+    /// End a temporary conference now; answers whether there was one.
+    EndTemporary {
+        /// Its id.
+        conference: String,
         /// Found or not.
         reply: oneshot::Sender<bool>,
     },

@@ -53,6 +53,8 @@ pub struct DriverConfig {
     pub tcp: TcpLimits,
     /// RFC 4028 session interval (zero: only when a caller asks).
     pub session_expires: Duration,
+    /// The conference factory and the limits on temporary conferences.
+    pub adhoc: chorus_engine::AdhocConfig,
 }
 
 /// Events from the mixing threads (keys, prompts done) waiting for the engine.
@@ -66,6 +68,14 @@ const BUSY_SHED: f64 = 0.9;
 const LATE_TICKS_SHED: u64 = 25;
 /// How often the load is measured.
 const LOAD_WINDOW: Duration = Duration::from_secs(1);
+
+/// 32 bytes from the operating system's random source: what keys temporary conference
+/// ids and digest nonces must not be guessable from anything the bridge sends.
+fn engine_secret() -> io::Result<[u8; 32]> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| io::Error::other(format!("random source: {e}")))?;
+    Ok(secret)
+}
 
 /// Serves SIP until `shutdown` resolves, then hangs up every call (BYE), waits briefly
 /// for the answers, stops the mixing threads and returns. Operator requests arrive on
@@ -105,6 +115,8 @@ pub async fn run(
         codecs: config.codecs.clone(),
         security: config.security.clone(),
         session_expires: config.session_expires,
+        adhoc: config.adhoc.clone(),
+        secret: engine_secret()?,
     });
     let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
     let (media_events_tx, mut media_events) = mpsc::channel(MEDIA_EVENT_QUEUE);
@@ -257,6 +269,16 @@ fn handle_control(engine: &mut Engine, metrics: &Metrics, request: Control) {
             reply,
         } => {
             let _ = reply.send(engine.set_locked(&conference, locked));
+        }
+        Control::CreateTemporary { config, reply } => {
+            let created = engine
+                .create_temporary(now, *config)
+                .map(|id| (engine.focus_uri(&id), id))
+                .map(|(uri, id)| (id, uri));
+            let _ = reply.send(created);
+        }
+        Control::EndTemporary { conference, reply } => {
+            let _ = reply.send(engine.end_temporary(&conference));
         }
     }
 }

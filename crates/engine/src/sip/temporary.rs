@@ -246,6 +246,11 @@ impl Engine {
         Ok(id)
     }
 
+    /// The SIP URI callers dial to join `conference`.
+    pub fn focus_uri(&self, conference: &str) -> String {
+        format!("sip:{conference}@{}", self.config.local_sip)
+    }
+
     /// True for a live temporary conference.
     pub fn is_temporary(&self, conference: &str) -> bool {
         self.temporary.contains(conference)
