@@ -7,8 +7,8 @@ mod common;
 #[path = "common/rawsip.rs"]
 mod rawsip;
 
-use rawsip::{Outcome, RawCall};
 use common::{Bridge, Phone, scratch, sipp, tone_level_db, write_tone};
+use rawsip::{Outcome, RawCall};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
