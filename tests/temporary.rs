@@ -251,3 +251,92 @@ fn one_source_cannot_mint_conferences_without_limit() {
     ));
     assert_eq!(temporary_ids(bridge.http_port()).len(), 6);
 }
+
+/// A sipp UAS from tests/sipp/uas on 127.0.0.1:`port`, killed when dropped.
+struct Uas(std::process::Child);
+
+impl Drop for Uas {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn uas(dir: &std::path::Path, scenario: &str, port: u16, media_port: u16) -> Uas {
+    common::require("sipp", "sip-tester");
+    let log = std::fs::File::create(dir.join("uas.log")).expect("uas log");
+    std::process::Command::new("sipp")
+        .current_dir(dir)
+        .arg("-sf")
+        .arg(common::repo_root().join("tests/sipp/uas").join(scenario))
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", "1", "-nostdin"])
+        .args(["-p", &port.to_string(), "-mp", &media_port.to_string()])
+        .args(["-trace_err"])
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .map(Uas)
+        .expect("start sipp")
+}
+
+#[test]
+fn a_member_merges_its_other_call_by_refer_with_replaces() {
+    let dir = scratch("refer-replaces");
+    let mut bridge = Bridge::start(&dir, 8460, (33400, 33499), None, &[]);
+    let mut bob = uas(&dir, "replaces.xml", 8465, 34100);
+    // The member: dials 500, REFERs Bob naming its call with him, follows the NOTIFYs.
+    let (ok, out) = sipp(
+        "refer.xml",
+        8460,
+        8461,
+        34200,
+        &["-key", "bob", "127.0.0.1:8465"],
+        Duration::from_secs(30),
+    );
+    assert!(ok, "member:\n{out}\nbridge:\n{}", bridge.log_text());
+    let log = bridge.log_text();
+    assert!(log.contains("REFER accepted"), "{log}");
+    // Bob (who checked Replaces and Referred-By) is in; stopping the bridge sends him BYE.
+    common::wait_for_log(
+        &bridge,
+        "invited number answered",
+        1,
+        Duration::from_secs(5),
+    );
+    assert!(bridge.terminate().is_some_and(|s| s.success()));
+    let finished =
+        common::wait_bounded(&mut bob.0, Duration::from_secs(20)).is_some_and(|s| s.success());
+    assert!(
+        finished,
+        "Bob saw the Replaces and took the BYE:\n{}",
+        std::fs::read_to_string(dir.join("uas.log")).unwrap_or_default()
+    );
+}
+
+#[test]
+fn a_refer_to_a_stranger_is_refused() {
+    let dir = scratch("refer-stranger");
+    let bridge = Bridge::start(
+        &dir,
+        8470,
+        (33500, 33599),
+        None,
+        &["--refer-direct-networks", "127.0.0.2/32"],
+    );
+    // The default direct networks are replaced: loopback is no longer a direct target.
+    let (ok, _) = sipp(
+        "refer.xml",
+        8470,
+        8471,
+        34300,
+        &["-key", "bob", "127.0.0.1:8475"],
+        Duration::from_secs(20),
+    );
+    assert!(!ok, "REFER to a target outside the networks went through");
+    assert!(!bridge.log_text().contains("REFER accepted"));
+    assert!(
+        bridge
+            .log_text()
+            .contains("REFER to a target outside the policy")
+    );
+}

@@ -204,6 +204,10 @@ pub struct Cli {
     /// Temporary conferences at once; more factory calls get 503 [default: 200].
     #[arg(long)]
     pub adhoc_max: Option<usize>,
+    /// Networks a member's REFER may name directly (an address rather than a trunk
+    /// number), comma-separated CIDRs [default: loopback and the SIP listen network].
+    #[arg(long)]
+    pub refer_direct_networks: Option<String>,
     /// A TOML file with the same keys, plus one `[extension.ID]` table per conference.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -293,6 +297,7 @@ struct FileConfig {
     adhoc_factory: Option<String>,
     adhoc_linger: Option<u64>,
     adhoc_max: Option<usize>,
+    refer_direct_networks: Option<String>,
     #[serde(default)]
     extension: BTreeMap<String, ConferenceSettings>,
 }
@@ -343,6 +348,8 @@ pub struct Settings {
     pub session_expires: std::time::Duration,
     /// The conference factory and the limits on temporary conferences.
     pub adhoc: chorus_engine::AdhocConfig,
+    /// Networks a REFER may name as a direct target.
+    pub refer_direct_networks: Vec<ipnet::IpNet>,
 }
 
 /// A commented configuration file with every key, its help and its default, made from
@@ -735,6 +742,10 @@ impl Settings {
                 Some(s) if s >= 90 => std::time::Duration::from_secs(s),
                 Some(_) => bail!("session_expires must be 0 (off) or at least 90"),
             },
+            refer_direct_networks: match cli.refer_direct_networks.or(file.refer_direct_networks) {
+                Some(text) => parse::networks("refer_direct_networks", &text)?,
+                None => parse::listen_networks(sip_listen),
+            },
             adhoc: parse::adhoc(
                 cli.adhoc_factory.or(file.adhoc_factory),
                 cli.adhoc_linger.or(file.adhoc_linger),
@@ -745,97 +756,4 @@ impl Settings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_provision_extension_500() {
-        let s = Settings::from_cli(Cli::default()).expect("defaults");
-        assert_eq!(s.sip_listen.to_string(), "127.0.0.1:5060");
-        assert_eq!(s.http_listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.rtp_ports, (20000, 29999));
-        assert!(s.extensions.contains_key("500"));
-    }
-
-    #[test]
-    fn file_keys_match_flags_and_flags_win() {
-        let dir = std::env::temp_dir().join(format!("chorus-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("chorus.toml");
-        std::fs::write(
-            &path,
-            "sip_listen = \"127.0.0.1:5070\"\nrtp_ports = \"30000-30100\"\n[extension.700]\npin = \"1234\"\nmax_members = 3\n",
-        )
-        .expect("write");
-        let cli = Cli {
-            sip_listen: Some("127.0.0.1:5080".parse().expect("addr")),
-            config: Some(path),
-            ..Cli::default()
-        };
-        let s = Settings::from_cli(cli).expect("settings");
-        assert_eq!(s.sip_listen.port(), 5080);
-        assert_eq!(s.rtp_ports, (30000, 30100));
-        assert_eq!(s.extensions["700"].pin.as_deref(), Some("1234"));
-        assert!(!s.extensions.contains_key("500"));
-    }
-
-    #[test]
-    fn invalid_settings_are_named() {
-        let err = parse_port_range("5-2").expect_err("bad range");
-        assert!(err.to_string().contains("rtp_ports"));
-        let bad = ConferenceSettings {
-            moderator_pin: Some("1234".into()),
-            ..Default::default()
-        };
-        let err = validate_extension("500", &bad, 4).expect_err("moderator without pin");
-        assert!(err.to_string().contains("moderator_pin"));
-        let short = ConferenceSettings {
-            pin: Some("123".into()),
-            ..Default::default()
-        };
-        let err = validate_extension("500", &short, 4).expect_err("short PIN");
-        assert!(err.to_string().contains("pin must be 4-16 digits"), "{err}");
-        assert!(validate_extension("500", &short, 3).is_ok());
-    }
-
-    #[test]
-    fn guard_flags_parse_and_bad_ones_are_named() {
-        let cli = Cli::try_parse_from([
-            "chorus",
-            "--sip-trusted-networks",
-            "10.0.0.0/8, 192.0.2.7",
-            "--unknown-extension",
-            "answer",
-            "--dialout-uri",
-            "sip:{number}@192.0.2.1",
-            "--dialout-deny",
-            "00,011,1900",
-            "--media-timeout",
-            "5",
-        ])
-        .expect("flags");
-        let s = Settings::from_cli(cli).expect("settings");
-        assert_eq!(s.security.trusted_networks.len(), 2);
-        assert_eq!(
-            s.security.unknown_extension,
-            chorus_engine::UnknownExtension::Answer
-        );
-        let policy = s.dialout.expect("dialout").policy;
-        assert!(!policy.permits_number("19005551234"));
-        assert!(policy.permits_number("5551234"));
-        assert_eq!(s.media.media_timeout, std::time::Duration::from_secs(5));
-        assert_eq!(s.server_header, "chorus", "no version by default");
-        for (flag, value) in [
-            ("--sip-trusted-networks", "10.0.0.0/33"),
-            ("--unknown-extension", "maybe"),
-            ("--min-pin-digits", "0"),
-        ] {
-            let cli = Cli::try_parse_from(["chorus", flag, value]).expect("flags");
-            let err = Settings::from_cli(cli).expect_err(flag);
-            assert!(
-                err.to_string().contains(&flag[2..].replace('-', "_")),
-                "{err}"
-            );
-        }
-    }
-}
+mod tests;

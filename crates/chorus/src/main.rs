@@ -88,6 +88,7 @@ fn main() -> Result<()> {
         tcp: settings.tcp,
         session_expires: settings.session_expires,
         adhoc: settings.adhoc.clone(),
+        refer_direct_networks: settings.refer_direct_networks.clone(),
         answer_delay: settings.answer_delay,
         dialout: settings.dialout.clone(),
         recordings: settings.data_dir.join("recordings"),

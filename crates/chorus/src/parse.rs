@@ -256,3 +256,20 @@ pub(crate) fn adhoc(
         ..defaults
     })
 }
+
+/// Loopback and the network of the SIP listen address (a /24, or a /64 for IPv6), unless
+/// it listens on every address or on loopback alone.
+pub(crate) fn listen_networks(listen: SocketAddr) -> Vec<ipnet::IpNet> {
+    let mut networks: Vec<ipnet::IpNet> = ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let ip = listen.ip();
+    if !ip.is_unspecified() && !ip.is_loopback() {
+        let prefix = if ip.is_ipv4() { 24 } else { 64 };
+        if let Ok(net) = ipnet::IpNet::new(ip, prefix) {
+            networks.push(net.trunc());
+        }
+    }
+    networks
+}

@@ -20,6 +20,7 @@ mod dialout;
 mod events;
 mod in_dialog;
 mod incoming;
+mod refer;
 mod security;
 mod session_timer;
 mod temporary;
@@ -35,8 +36,8 @@ pub use security::{DigestUsers, Security, UnknownExtension};
 use temporary::TemporaryConferences;
 pub use temporary::{AdhocConfig, AdhocRefusal, TEMPORARY_PREFIX};
 
-const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
-/// Methods we know but do not serve: 405 rather than 501.
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER";
+/// Methods we know but do not serve (REFER only inside a dialog): 405 rather than 501.
 const KNOWN_NOT_ALLOWED: [&str; 8] = [
     "REGISTER",
     "SUBSCRIBE",
@@ -77,6 +78,8 @@ pub struct EngineConfig {
     pub session_expires: Duration,
     /// The conference factory and the limits on temporary conferences.
     pub adhoc: AdhocConfig,
+    /// Networks a REFER may name as a direct target (an address, not a trunk number).
+    pub refer_direct_networks: Vec<ipnet::IpNet>,
     /// Keys what must not be guessed (temporary conference ids, digest nonces); the driver
     /// draws it from the operating system.
     pub secret: [u8; 32],
@@ -101,6 +104,10 @@ impl Default for EngineConfig {
             security: Security::default(),
             session_expires: Duration::from_secs(1800),
             adhoc: AdhocConfig::default(),
+            refer_direct_networks: ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
             secret: [0; 32],
         }
     }
@@ -449,6 +456,7 @@ impl Engine {
         match method.as_str() {
             "INVITE" if in_dialog => self.handle_reinvite(now, key, &request, &essentials),
             "INVITE" => self.handle_invite(now, key, request, &essentials, transport, source),
+            "REFER" if in_dialog => self.handle_refer(now, &key, &request, &essentials),
             "BYE" | "INFO" | "OPTIONS" if in_dialog => {
                 self.handle_in_dialog(now, &key, &request, &essentials)
             }
@@ -615,7 +623,7 @@ impl Engine {
                     if self.byes.remove(&key).is_some() {
                         debug!("BYE timed out");
                     } else if !self.refresh_timed_out(now, &key) {
-                        self.dial_timed_out(&key);
+                        self.dial_timed_out(now, &key);
                     }
                 }
             }

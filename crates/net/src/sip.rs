@@ -55,6 +55,8 @@ pub struct DriverConfig {
     pub session_expires: Duration,
     /// The conference factory and the limits on temporary conferences.
     pub adhoc: chorus_engine::AdhocConfig,
+    /// Networks a REFER may name as a direct target.
+    pub refer_direct_networks: Vec<ipnet::IpNet>,
 }
 
 /// Events from the mixing threads (keys, prompts done) waiting for the engine.
@@ -116,6 +118,7 @@ pub async fn run(
         security: config.security.clone(),
         session_expires: config.session_expires,
         adhoc: config.adhoc.clone(),
+        refer_direct_networks: config.refer_direct_networks.clone(),
         secret: engine_secret()?,
     });
     let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);

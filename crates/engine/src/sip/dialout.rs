@@ -145,6 +145,68 @@ pub(super) struct Dialing {
     session_id: u64,
     /// The far end sent early media (183 with SDP) and the inviter hears it.
     early: bool,
+    /// Where the INVITE goes, and how.
+    pub(super) destination: SocketAddr,
+    pub(super) transport: Transport,
+    ring_timeout: Duration,
+    /// Whether a challenge may be answered with the trunk's credentials (never for a
+    /// target a member named: the password would go to whoever that is).
+    trunk: bool,
+    /// Header lines (each ending in CRLF) the INVITE carries besides ours: `Replaces` and
+    /// `Referred-By` for a referral.
+    extra_headers: String,
+    /// Set when a member's REFER asked for this call: progress goes back as NOTIFY.
+    pub(super) referral: Option<super::refer::Referral>,
+}
+
+impl Dialing {
+    /// A new invitation from `inviter` into `conference`; the INVITE waits for media.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        engine: &mut Engine,
+        inviter: CallId,
+        conference: String,
+        number: String,
+        request_uri: String,
+        from_uri: String,
+        route: (SocketAddr, Transport),
+        ring_timeout: Duration,
+    ) -> Dialing {
+        Dialing {
+            inviter,
+            number,
+            request_uri,
+            from_uri,
+            from_tag: engine.token(),
+            call_id: format!("{}@chorus", engine.token()),
+            cseq: 1,
+            branch: format!("z9hG4bK{}", engine.token()),
+            local_rtp: None,
+            invite: None,
+            auth_tried: false,
+            ring_deadline: None,
+            cancelled: false,
+            session_id: engine.rng.u64(1..1 << 40),
+            early: false,
+            conference,
+            destination: route.0,
+            transport: route.1,
+            ring_timeout,
+            trunk: false,
+            extra_headers: String::new(),
+            referral: None,
+        }
+    }
+
+    pub(super) fn with_referral(
+        mut self,
+        referral: super::refer::Referral,
+        extra_headers: String,
+    ) -> Dialing {
+        self.referral = Some(referral);
+        self.extra_headers = extra_headers;
+        self
+    }
 }
 
 /// Why an invitation failed, as the inviter hears it.
@@ -154,6 +216,19 @@ enum Failure {
     NoAnswer,
     Failed,
     Refused,
+}
+
+impl Failure {
+    /// The status a referrer's NOTIFY reports for it.
+    fn status(&self) -> (u16, &'static str) {
+        match self {
+            Failure::Busy => (486, "Busy Here"),
+            Failure::NotFound => (404, "Not Found"),
+            Failure::NoAnswer => (408, "Request Timeout"),
+            Failure::Failed => (503, "Service Unavailable"),
+            Failure::Refused => (403, "Forbidden"),
+        }
+    }
 }
 
 impl Engine {
@@ -229,67 +304,85 @@ impl Engine {
         if !self.dial_history.allows(now, &conference, policy) {
             return self.refuse_dial(inviter, number, "refused_hourly_cap");
         }
-        let rules = self.rules(&conference);
-        let ringing_here = self
-            .dialing
-            .values()
-            .filter(|d| d.conference == conference)
-            .count();
-        let state = self.conferences.entry(conference.clone()).or_default();
-        // Members plus invitations still ringing count toward max_members.
-        let full = state.len() + ringing_here >= rules.limit();
-        if state.is_locked()
-            || full
-            || ringing_here >= config.max_per_conference
-            || self.dialing.len() >= config.max_total
-            || self.is_dialing_for(inviter).is_some()
-        {
+        if !self.room_to_dial(&conference, inviter) {
             self.notify_dial(inviter, number, "refused_busy");
             return self.fail_dial_prompt(inviter, Failure::Refused);
         }
         self.dial_history.count(now, &conference);
         self.notify_dial(inviter, number, "dialing");
+        let from_uri = config
+            .caller_id_template
+            .replace("{extension}", &conference);
+        let mut dial = Dialing::new(
+            self,
+            inviter,
+            conference,
+            number.to_owned(),
+            config.uri_template.replace("{number}", number),
+            from_uri,
+            (config.destination, config.transport),
+            config.ring_timeout,
+        );
+        dial.trunk = true;
+        self.start_dialing(dial);
+    }
+
+    /// Whether `conference` has room for one more invitation (members and invitations
+    /// still ringing count toward max_members) within the bridge's caps.
+    pub(super) fn room_to_dial(&mut self, conference: &str, inviter: CallId) -> bool {
+        let (per_conference, total) = self
+            .dial_config()
+            .map_or((3, 100), |c| (c.max_per_conference, c.max_total));
+        let rules = self.rules(conference);
+        let ringing_here = self
+            .dialing
+            .values()
+            .filter(|d| d.conference == conference)
+            .count();
+        let dialing = self.dialing.len();
+        let busy = self.is_dialing_for(inviter).is_some();
+        let state = self.conferences.entry(conference.to_owned()).or_default();
+        let full = state.len() + ringing_here >= rules.limit();
+        !(state.is_locked() || full || ringing_here >= per_conference || dialing >= total || busy)
+    }
+
+    /// Whether the hourly caps allow one more call from `conference` now (and counts it).
+    pub(super) fn dial_allowed_now(&mut self, now: Instant, conference: &str) -> bool {
+        let Some(policy) = self.dial_config().map(|c| c.policy.clone()) else {
+            return true;
+        };
+        if !self.dial_history.allows(now, conference, &policy) {
+            return false;
+        }
+        self.dial_history.count(now, conference);
+        true
+    }
+
+    /// Asks the driver for the invitation's media socket; the INVITE follows.
+    pub(super) fn start_dialing(&mut self, dial: Dialing) {
         let id = CallId(self.next_call);
         self.next_call += 1;
-        let dial = Dialing {
-            inviter,
-            number: number.to_owned(),
-            request_uri: config.uri_template.replace("{number}", number),
-            from_uri: config
-                .caller_id_template
-                .replace("{extension}", &conference),
-            from_tag: self.token(),
-            call_id: format!("{}@chorus", self.token()),
-            cseq: 1,
-            branch: format!("z9hG4bK{}", self.token()),
-            local_rtp: None,
-            invite: None,
-            auth_tried: false,
-            ring_deadline: None,
-            cancelled: false,
-            session_id: self.rng.u64(1..1 << 40),
-            early: false,
-            conference,
-        };
+        let inviter = dial.inviter;
+        // A member who sent REFER follows the call on its own phone (NOTIFY).
+        let ringback = dial.referral.is_none();
         self.dialing.insert(id, dial);
-        let ringback = self.config.prompts.ringback.clone();
-        self.media(MediaCommand::Music {
-            call: inviter,
-            clip: Some(ringback),
-        });
+        if ringback {
+            let ringback = self.config.prompts.ringback.clone();
+            self.media(MediaCommand::Music {
+                call: inviter,
+                clip: Some(ringback),
+            });
+        }
         self.events.push_back(Event::MediaRequested { call: id });
     }
 
     /// The driver bound the invitation's RTP socket: send the INVITE.
     pub(super) fn dial_media_ready(&mut self, now: Instant, id: CallId, local_rtp: SocketAddr) {
-        let Some(config) = self.dial_config().cloned() else {
-            return;
-        };
         let Some(dial) = self.dialing.get_mut(&id) else {
             return;
         };
         dial.local_rtp = Some(local_rtp);
-        dial.ring_deadline = Some(now + config.ring_timeout);
+        dial.ring_deadline = Some(now + dial.ring_timeout);
         self.send_invite(now, id, None);
     }
 
@@ -299,9 +392,6 @@ impl Engine {
         id: CallId,
         credentials: Option<(&'static str, String)>,
     ) {
-        let Some(config) = self.dial_config().cloned() else {
-            return;
-        };
         let local_sip = self.config.local_sip;
         let Some(dial) = self.dialing.get_mut(&id) else {
             return;
@@ -310,14 +400,14 @@ impl Engine {
             return;
         };
         let sdp = chorus_sdp::offer(local_rtp, dial.session_id, 1, &self.config.codecs);
-        let transport = match config.transport {
+        let transport = match dial.transport {
             Transport::Udp => "",
             Transport::Tcp => ";transport=tcp",
         };
         let mut text = format!(
             "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/{t} {local_sip};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{from}>;tag={tag}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:{ext}@{local_sip}{transport}>\r\nAllow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO\r\nUser-Agent: {ua}\r\n",
             uri = dial.request_uri,
-            t = config.transport.via_token(),
+            t = dial.transport.via_token(),
             branch = dial.branch,
             from = dial.from_uri,
             tag = dial.from_tag,
@@ -329,6 +419,7 @@ impl Engine {
         if let Some((header, value)) = credentials {
             let _ = write!(text, "{header}: {value}\r\n");
         }
+        text.push_str(&dial.extra_headers);
         let interval = self.config.session_expires.as_secs();
         if interval > 0 {
             let _ = write!(
@@ -349,8 +440,8 @@ impl Engine {
             now,
             &dial.branch,
             Method::INVITE,
-            config.transport,
-            config.destination,
+            dial.transport,
+            dial.destination,
             data,
         );
         self.dial_keys.insert(key, id);
@@ -380,19 +471,16 @@ impl Engine {
 
     /// The ACK for a non-2xx final response: same branch as the INVITE (§17.1.1.3).
     fn ack_failure(&mut self, dial: &Dialing, response: &Response) {
-        let Some(config) = self.dial_config() else {
-            return;
-        };
         let to = response
             .headers
             .get_raw(&Name::TO)
             .next()
             .map(|t| t.trim().to_owned())
             .unwrap_or_default();
-        let text = self.transaction_request(dial, config.transport, "ACK", &to);
+        let text = self.transaction_request(dial, dial.transport, "ACK", &to);
         self.stateless.push_back(chorus_sip_proto::Transmit {
-            transport: config.transport,
-            destination: config.destination,
+            transport: dial.transport,
+            destination: dial.destination,
             data: text.into(),
         });
     }
@@ -428,6 +516,9 @@ impl Engine {
         match code {
             100..=199 => {
                 let mut dial = dial;
+                if code > 100 {
+                    self.referral_progress(now, &dial, code, &response.reason);
+                }
                 if !dial.early && !response.body.iter().all(u8::is_ascii_whitespace) {
                     self.early_media(id, &mut dial, response);
                 }
@@ -449,7 +540,7 @@ impl Engine {
                     _ => Failure::Failed,
                 };
                 info!(number = %dial.number, code, "invitation failed");
-                self.dial_failed(id, &dial, failure);
+                self.dial_failed(now, id, &dial, failure);
             }
         }
         true
@@ -499,10 +590,14 @@ impl Engine {
             .headers
             .get_raw(&challenge_header)
             .find_map(|v| digest::parse_challenge(v));
-        let credentials = self.dial_config().and_then(|c| c.credentials.clone());
+        let credentials = if dial.trunk {
+            self.dial_config().and_then(|c| c.credentials.clone())
+        } else {
+            None
+        };
         let (Some(challenge), Some((user, password))) = (challenge, credentials) else {
             info!(number = %dial.number, code, "challenged without usable credentials");
-            return self.dial_failed(id, &dial, Failure::Failed);
+            return self.dial_failed(now, id, &dial, Failure::Failed);
         };
         let cnonce = self.token();
         let value = digest::authorization(
@@ -529,9 +624,6 @@ impl Engine {
         response: &Response,
         essentials: &Essentials,
     ) {
-        let Some(config) = self.dial_config().cloned() else {
-            return;
-        };
         let local_party = format!("<{}>", dial.from_uri);
         let dialog = Dialog::new_uac(
             response,
@@ -539,14 +631,14 @@ impl Engine {
             &local_party,
             &dial.from_tag,
             dial.cseq,
-            config.transport,
-            config.destination,
+            dial.transport,
+            dial.destination,
         );
         let ack_branch = format!("z9hG4bK{}", self.token());
         let ack = Bytes::from(dialog.ack(&ack_branch, self.config.local_sip, dial.cseq));
         self.stateless.push_back(chorus_sip_proto::Transmit {
-            transport: config.transport,
-            destination: config.destination,
+            transport: dial.transport,
+            destination: dial.destination,
             data: ack.clone(),
         });
         let inviter = dial.inviter;
@@ -561,10 +653,10 @@ impl Engine {
         let negotiated = chorus_sdp::negotiate_answer(&answer, &self.config.codecs);
         // The INVITE we sent stands in for a request in the call's record.
         let Some(Ok(Message::Request(invite))) = dial.invite.as_ref().map(|b| parse(b)) else {
-            return self.dial_failed(id, &dial, Failure::Failed);
+            return self.dial_failed(now, id, &dial, Failure::Failed);
         };
         let Ok(invite_essentials) = invite.essentials() else {
-            return self.dial_failed(id, &dial, Failure::Failed);
+            return self.dial_failed(now, id, &dial, Failure::Failed);
         };
         let invite_key = ServerKey::of(&invite, &invite_essentials);
         let span =
@@ -608,13 +700,20 @@ impl Engine {
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.offer = Some(neg);
                 }
+                if dial.referral.is_some() {
+                    self.referral_ended(now, &dial, 200, "OK");
+                }
                 self.start(now, id, media);
             }
             Err(error) => {
                 info!(%error, "unusable SDP answer from the invited number");
                 self.send_bye(now, id);
                 self.end(now, id, super::EndReason::BadAnswer);
-                self.fail_dial_prompt(inviter, Failure::Failed);
+                if dial.referral.is_some() {
+                    self.referral_ended(now, &dial, 488, "Not Acceptable Here");
+                } else {
+                    self.fail_dial_prompt(inviter, Failure::Failed);
+                }
             }
         }
     }
@@ -670,8 +769,13 @@ impl Engine {
         self.play(inviter, clip);
     }
 
-    fn dial_failed(&mut self, id: CallId, dial: &Dialing, failure: Failure) {
-        self.fail_dial_prompt(dial.inviter, failure);
+    fn dial_failed(&mut self, now: Instant, id: CallId, dial: &Dialing, failure: Failure) {
+        if dial.referral.is_some() {
+            let (code, reason) = failure.status();
+            self.referral_ended(now, dial, code, reason);
+        } else {
+            self.fail_dial_prompt(dial.inviter, failure);
+        }
         // Releases the RTP socket bound for the invitation.
         self.events.push_back(Event::CallEnded {
             call: id,
@@ -681,9 +785,6 @@ impl Engine {
 
     /// Sends CANCEL for an invitation (ring timeout, or `*` from the inviter).
     pub(super) fn cancel_dial(&mut self, now: Instant, id: CallId) {
-        let Some(config) = self.dial_config().cloned() else {
-            return;
-        };
         let Some(dial) = self.dialing.get_mut(&id) else {
             return;
         };
@@ -695,7 +796,7 @@ impl Engine {
         if dial.invite.is_none() {
             // Not sent yet: nothing to cancel on the wire.
             if let Some(dial) = self.dialing.remove(&id) {
-                self.dial_failed(id, &dial, Failure::NoAnswer);
+                self.dial_failed(now, id, &dial, Failure::NoAnswer);
             }
             return;
         }
@@ -703,14 +804,15 @@ impl Engine {
             return;
         };
         let to = format!("<{}>", dial.request_uri);
-        let text = self.transaction_request(dial, config.transport, "CANCEL", &to);
-        let branch = dial.branch.clone();
+        let text = self.transaction_request(dial, dial.transport, "CANCEL", &to);
+        let (branch, transport, destination) =
+            (dial.branch.clone(), dial.transport, dial.destination);
         self.txns.send_request(
             now,
             &branch,
             Method::CANCEL,
-            config.transport,
-            config.destination,
+            transport,
+            destination,
             text.into(),
         );
     }
@@ -734,13 +836,13 @@ impl Engine {
     }
 
     /// The INVITE got no response at all (Timer B).
-    pub(super) fn dial_timed_out(&mut self, key: &ClientKey) -> bool {
+    pub(super) fn dial_timed_out(&mut self, now: Instant, key: &ClientKey) -> bool {
         let Some(id) = self.dial_keys.remove(key) else {
             return false;
         };
         if let Some(dial) = self.dialing.remove(&id) {
             info!(number = %dial.number, "no response to the invitation");
-            self.dial_failed(id, &dial, Failure::Failed);
+            self.dial_failed(now, id, &dial, Failure::Failed);
         }
         true
     }

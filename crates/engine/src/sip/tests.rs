@@ -6,6 +6,7 @@ use std::time::Duration;
 
 mod hostile;
 mod operators;
+mod refer;
 mod temporary;
 
 const CALLER: &str = "127.0.0.1:5070";
