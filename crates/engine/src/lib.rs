@@ -30,7 +30,7 @@ pub use chorus_sip_proto::{Timers, Transmit, Transport};
 pub use sip::{
     AdhocConfig, AdhocRefusal, CallSummary, ConferenceInfo, DialOut, DialPolicy, DigestUsers,
     EndReason, Engine, EngineConfig, EngineStats, Event, ExtensionConfig, MemberInfo, Notification,
-    Prompts, Security, TEMPORARY_PREFIX, UnknownExtension,
+    Prompts, ReferTarget, Security, TEMPORARY_PREFIX, UnknownExtension, parse_refer_to,
 };
 
 /// The media a negotiation agreed on, as the media side needs it.

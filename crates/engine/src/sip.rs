@@ -32,6 +32,7 @@ pub use dialout::{DialOut, DialPolicy};
 pub use events::{
     CallSummary, ConferenceInfo, EndReason, EngineStats, Event, MemberInfo, Notification,
 };
+pub use refer::{ReferTarget, parse_refer_to};
 pub use security::{DigestUsers, Security, UnknownExtension};
 use temporary::TemporaryConferences;
 pub use temporary::{AdhocConfig, AdhocRefusal, TEMPORARY_PREFIX};

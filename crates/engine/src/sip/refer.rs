@@ -33,22 +33,24 @@ pub(super) struct Referral {
 
 /// A Refer-To, taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct ReferTarget {
+pub struct ReferTarget {
     /// The URI without its embedded headers: the INVITE's Request-URI.
-    pub(super) uri: String,
+    pub uri: String,
     /// The user part (a number for the trunk), possibly empty.
-    pub(super) user: String,
+    pub user: String,
     /// The host as written.
-    pub(super) host: String,
-    pub(super) port: Option<u16>,
-    pub(super) transport: Transport,
-    /// The decoded `Replaces` header to send (RFC 3891), if any.
-    pub(super) replaces: Option<String>,
+    pub host: String,
+    /// The port, when the URI names one.
+    pub port: Option<u16>,
+    /// From the URI's `transport` parameter (UDP unless it says TCP).
+    pub transport: Transport,
+    /// The decoded `Replaces` header to send (RFC 3891), if any: printable, no CR or LF.
+    pub replaces: Option<String>,
 }
 
 /// Parses a Refer-To header value: `<sip:user@host:port;params?Replaces=...>` or a bare
 /// URI. Errors say what is wrong, for the 400's reason phrase.
-pub(super) fn parse_refer_to(value: &str) -> Result<ReferTarget, &'static str> {
+pub fn parse_refer_to(value: &str) -> Result<ReferTarget, &'static str> {
     if value.len() > REFER_TO_MAX {
         return Err("Refer-To too long");
     }
