@@ -401,7 +401,7 @@ fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
     let (_, live) = http.json("GET", "/conference/", None);
     assert_eq!(
         live,
-        json!([{"extension_id": "500", "members": 2, "locked": false}])
+        json!([{"extension_id": "500", "members": 2, "locked": false, "temporary": false}])
     );
 
     assert_eq!(
