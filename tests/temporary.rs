@@ -207,8 +207,8 @@ fn operators_create_join_and_end_temporary_conferences() {
         );
     }
     // The limit of two: one more is fine, a third is not.
-    let (status, _) = http(port, "POST", "/conference/", "");
-    assert_eq!(status, 201);
+    let (status, _) = http(port, "POST", "/conference/", "null");
+    assert_eq!(status, 201, "null is no body: every default");
     let (status, error) = http(port, "POST", "/conference/", "");
     assert_eq!(status, 503, "{error}");
 

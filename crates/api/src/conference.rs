@@ -553,14 +553,17 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/extension/{extension_id}/conference", conference)
 }
 
-/// The properties of a new conference in a POST body (empty: every default), checked by
+/// The properties of a new conference in a POST body (empty or null: every default), checked by
 /// the rules of a PUT that creates an extension, naming every field at fault.
 pub(crate) fn new_record(
     body: &[u8],
     limits: &Limits,
     sound_exists: &dyn Fn(i64) -> bool,
 ) -> Result<ConferenceRecord, ApiError> {
-    let (patch, mut errors) = if body.iter().all(u8::is_ascii_whitespace) {
+    // No body, or JSON null: every default.
+    let absent =
+        body.iter().all(u8::is_ascii_whitespace) || String::from_utf8_lossy(body).trim() == "null";
+    let (patch, mut errors) = if absent {
         (Patch::default(), Vec::new())
     } else {
         read_patch(body)?

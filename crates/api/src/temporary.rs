@@ -27,7 +27,7 @@ pub(crate) struct CreatedConference {
 
 #[utoipa::path(post, path = "/conference/", tag = "live",
     request_body(content = Option<crate::conference::ConferencePatch>,
-        description = "Any of the eight properties, checked as a PUT checks them; an empty body takes every default"),
+        description = "Any of the eight properties, checked as a PUT checks them; an empty body (or null) takes every default"),
     responses(
         (status = 201, description = "Created: it lives while someone is in it, and for the linger (--adhoc-linger) when empty", body = CreatedConference),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
