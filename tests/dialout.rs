@@ -136,14 +136,7 @@ fn star8_brings_in_a_number_that_hears_and_is_heard_and_is_recorded() {
 }
 
 /// A sipp trunk, killed if the test ends before it does.
-struct Trunk(std::process::Child);
-
-impl Drop for Trunk {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+type Trunk = common::SippUas;
 
 /// Starts a sipp UAS scenario from tests/sipp/uas on 127.0.0.1:`port`.
 fn trunk(
@@ -153,21 +146,7 @@ fn trunk(
     media_port: u16,
     extra: &[&str],
 ) -> Trunk {
-    common::require("sipp", "sip-tester");
-    let log = std::fs::File::create(dir.join("trunk.log")).expect("trunk log");
-    std::process::Command::new("sipp")
-        .current_dir(dir)
-        .arg("-sf")
-        .arg(common::repo_root().join("tests/sipp/uas").join(scenario))
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", "1", "-nostdin"])
-        .args(["-p", &port.to_string(), "-mp", &media_port.to_string()])
-        .args(extra)
-        .args(["-trace_err", "-trace_msg"])
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .map(Trunk)
-        .expect("start sipp")
+    Trunk::start(dir, "trunk.log", scenario, port, media_port, extra)
 }
 
 /// One inviter keys `*8 7001#` against a trunk scenario; returns the bridge to inspect.
@@ -208,8 +187,8 @@ fn invite_against(
     (bridge, trunk, inviter)
 }
 
-fn finished(mut trunk: Trunk) -> bool {
-    common::wait_bounded(&mut trunk.0, Duration::from_secs(30)).is_some_and(|s| s.success())
+fn finished(trunk: Trunk) -> bool {
+    trunk.finished()
 }
 
 #[test]

@@ -7,9 +7,9 @@
 
 mod common;
 
-use common::{Bridge, Phone, scratch, sipp, tone_level_db, write_tone};
+use common::{Bridge, Phone, SippUas, scratch, sipp, tone_level_db, wait_until, write_tone};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn members(port: u16) -> Vec<serde_json::Value> {
     let url = format!("http://127.0.0.1:{port}/extension/500/conference/members/");
@@ -20,55 +20,17 @@ fn members(port: u16) -> Vec<serde_json::Value> {
     serde_json::from_str::<Vec<serde_json::Value>>(&text).unwrap_or_default()
 }
 
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 fn tone(dir: &Path, freq: u32, secs: u32) -> PathBuf {
     let path = dir.join(format!("tone-{freq}.wav"));
     write_tone(&path, 8000, f64::from(freq), 0.3, f64::from(secs) + 3.0);
     path
 }
 
-/// A sipp UAS from tests/sipp/uas on 127.0.0.1:`port`, killed when dropped.
-struct Uas(std::process::Child);
-
-impl Drop for Uas {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn uas(dir: &std::path::Path, scenario: &str, port: u16, media_port: u16) -> Uas {
-    common::require("sipp", "sip-tester");
-    let log = std::fs::File::create(dir.join("uas.log")).expect("uas log");
-    std::process::Command::new("sipp")
-        .current_dir(dir)
-        .arg("-sf")
-        .arg(common::repo_root().join("tests/sipp/uas").join(scenario))
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", "1", "-nostdin"])
-        .args(["-p", &port.to_string(), "-mp", &media_port.to_string()])
-        .args(["-trace_err"])
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .map(Uas)
-        .expect("start sipp")
-}
-
 #[test]
 fn a_member_merges_its_other_call_by_refer_with_replaces() {
     let dir = scratch("refer-replaces");
     let mut bridge = Bridge::start(&dir, 8600, (35000, 35099), None, &[]);
-    let mut bob = uas(&dir, "replaces.xml", 8605, 35100);
+    let bob = SippUas::start(&dir, "uas.log", "replaces.xml", 8605, 35100, &[]);
     // The member: dials 500, REFERs Bob naming its call with him, follows the NOTIFYs.
     let (ok, out) = sipp(
         "refer.xml",
@@ -89,12 +51,11 @@ fn a_member_merges_its_other_call_by_refer_with_replaces() {
         Duration::from_secs(5),
     );
     assert!(bridge.terminate().is_some_and(|s| s.success()));
-    let finished =
-        common::wait_bounded(&mut bob.0, Duration::from_secs(20)).is_some_and(|s| s.success());
+    let log = dir.join("uas.log");
     assert!(
-        finished,
+        bob.finished(),
         "Bob saw the Replaces and took the BYE:\n{}",
-        std::fs::read_to_string(dir.join("uas.log")).unwrap_or_default()
+        std::fs::read_to_string(log).unwrap_or_default()
     );
 }
 

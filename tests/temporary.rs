@@ -7,10 +7,10 @@ mod common;
 #[path = "common/rawsip.rs"]
 mod rawsip;
 
-use common::{Bridge, Phone, scratch, sipp, tone_level_db, write_tone};
+use common::{Bridge, Phone, scratch, sipp, tone_level_db, wait_until, write_tone};
 use rawsip::{Outcome, RawCall};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -40,17 +40,6 @@ fn temporary_ids(port: u16) -> Vec<String> {
         .filter(|c| c["temporary"] == true)
         .filter_map(|c| c["extension_id"].as_str().map(str::to_owned))
         .collect()
-}
-
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 fn localhost() -> IpAddr {

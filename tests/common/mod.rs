@@ -638,3 +638,59 @@ pub fn wait_for_log(bridge: &Bridge, needle: &str, count: usize, limit: Duration
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Polls `done` every 100 ms until it holds (true) or `limit` passes (false).
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// A sipp UAS (a trunk, a referred party) running a scenario from tests/sipp/uas; killed
+/// when dropped.
+pub struct SippUas(pub Child);
+
+impl Drop for SippUas {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl SippUas {
+    /// Starts `scenario` on 127.0.0.1:`port`, writing its output to `dir/log`.
+    pub fn start(
+        dir: &Path,
+        log: &str,
+        scenario: &str,
+        port: u16,
+        media_port: u16,
+        extra: &[&str],
+    ) -> SippUas {
+        require("sipp", "sip-tester");
+        let log = fs::File::create(dir.join(log)).expect("sipp log");
+        Command::new("sipp")
+            .current_dir(dir)
+            .arg("-sf")
+            .arg(repo_root().join("tests/sipp/uas").join(scenario))
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", "1", "-nostdin"])
+            .args(["-p", &port.to_string(), "-mp", &media_port.to_string()])
+            .args(extra)
+            .args(["-trace_err", "-trace_msg"])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .map(SippUas)
+            .expect("start sipp")
+    }
+
+    /// Whether the scenario ran to its end, within 30 s.
+    pub fn finished(mut self) -> bool {
+        wait_bounded(&mut self.0, Duration::from_secs(30)).is_some_and(|s| s.success())
+    }
+}

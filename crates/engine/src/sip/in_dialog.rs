@@ -1,7 +1,7 @@
 //! Requests inside an existing dialog: the ACK of our 2xx, CANCEL before the answer,
 //! re-INVITEs (which also refresh RFC 4028 session timers), and BYE, INFO and OPTIONS.
 
-use super::{CallState, EndReason, Engine, Event, session_timer};
+use super::{CallId, CallState, EndReason, Engine, Event, session_timer};
 use chorus_sip_msg::{Essentials, Request, ezk_sip_types::Method, ezk_sip_types::Name};
 use chorus_sip_proto::ServerKey;
 use std::time::Instant;
@@ -149,6 +149,29 @@ impl Engine {
         self.txns.respond(now, &key, 200, data);
     }
 
+    /// The call a new in-dialog request belongs to, with our tag, once its dialog matched
+    /// (481 otherwise) and its CSeq is in order (500 otherwise).
+    pub(super) fn accept_in_dialog(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        request: &Request,
+        essentials: &Essentials,
+    ) -> Option<(CallId, String)> {
+        let Some(id) = self.find_dialog(essentials) else {
+            let tag = self.token();
+            self.respond(now, key, request, 481, Some(&tag));
+            return None;
+        };
+        let call = self.calls.get_mut(&id)?;
+        let tag = call.dialog.local_tag.clone();
+        if !call.dialog.accept_remote_cseq(essentials.cseq.cseq, false) {
+            self.respond(now, key, request, 500, Some(&tag));
+            return None;
+        }
+        Some((id, tag))
+    }
+
     pub(super) fn handle_in_dialog(
         &mut self,
         now: Instant,
@@ -156,18 +179,12 @@ impl Engine {
         request: &Request,
         essentials: &Essentials,
     ) {
-        let Some(id) = self.find_dialog(essentials) else {
-            let tag = self.token();
-            return self.respond(now, key, request, 481, Some(&tag));
-        };
-        let Some(call) = self.calls.get_mut(&id) else {
+        let Some((id, tag)) = self.accept_in_dialog(now, key, request, essentials) else {
             return;
         };
-        let tag = call.dialog.local_tag.clone();
-        if !call.dialog.accept_remote_cseq(essentials.cseq.cseq, false) {
-            return self.respond(now, key, request, 500, Some(&tag));
-        }
-        let invite_key = call.invite_key.clone();
+        let Some(invite_key) = self.calls.get(&id).map(|c| c.invite_key.clone()) else {
+            return;
+        };
         self.respond(now, key, request, 200, Some(&tag));
         if request.method == Method::INFO {
             let content_type = request.content_type().unwrap_or_default();

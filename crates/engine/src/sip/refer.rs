@@ -155,17 +155,12 @@ impl Engine {
         request: &Request,
         essentials: &Essentials,
     ) {
-        let Some(id) = self.find_dialog(essentials) else {
-            let tag = self.token();
-            return self.respond(now, key, request, 481, Some(&tag));
-        };
-        let Some(call) = self.calls.get_mut(&id) else {
+        let Some((id, tag)) = self.accept_in_dialog(now, key, request, essentials) else {
             return;
         };
-        let tag = call.dialog.local_tag.clone();
-        if !call.dialog.accept_remote_cseq(essentials.cseq.cseq, false) {
-            return self.respond(now, key, request, 500, Some(&tag));
-        }
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
         // Only a member who called in may bring others in, as with *8.
         let allowed = call.state == CallState::Confirmed && call.member.is_some() && !call.invited;
         let (conference, referrer_uri) = (call.conference.clone(), call.caller.clone());

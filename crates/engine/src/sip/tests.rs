@@ -72,6 +72,16 @@ fn requests(e: &mut Engine) -> Vec<Request> {
         .collect()
 }
 
+/// The notifications among the pending events (the others are dropped).
+fn notifications(e: &mut Engine) -> Vec<Notification> {
+    std::iter::from_fn(|| e.poll_event())
+        .filter_map(|ev| match ev {
+            Event::Notify(n) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Events but notifications (which `operator_control_and_notifications` checks).
 fn events(e: &mut Engine) -> Vec<Event> {
     std::iter::from_fn(|| e.poll_event())
@@ -792,14 +802,6 @@ fn pin_timeout_counts_as_a_try() {
 fn operator_control_and_notifications() {
     let mut e = engine();
     let now = Instant::now();
-    let notifications = |e: &mut Engine| -> Vec<Notification> {
-        std::iter::from_fn(|| e.poll_event())
-            .filter_map(|ev| match ev {
-                Event::Notify(n) => Some(n),
-                _ => None,
-            })
-            .collect()
-    };
     let (a, _, _) = {
         let text =
             String::from_utf8(request("INVITE", "500", "z9hG4bKa", 1, None, OFFER)).expect("utf8");

@@ -3,15 +3,6 @@
 
 use super::*;
 
-fn notifications(e: &mut Engine) -> Vec<Notification> {
-    std::iter::from_fn(|| e.poll_event())
-        .filter_map(|ev| match ev {
-            Event::Notify(n) => Some(n),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn an_empty_conference_can_be_locked_ahead_and_stays_locked() {
     let mut e = engine();

@@ -36,15 +36,6 @@ fn bye(e: &mut Engine, now: Instant, n: u16, user: &str, tag: &str) {
     let _ = responses(e);
 }
 
-fn notifications(e: &mut Engine) -> Vec<Notification> {
-    std::iter::from_fn(|| e.poll_event())
-        .filter_map(|ev| match ev {
-            Event::Notify(n) => Some(n),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn the_factory_creates_a_conference_its_caller_runs_and_others_join_by_its_uri() {
     let mut e = engine();
