@@ -346,11 +346,13 @@ impl Engine {
         !(state.is_locked() || full || ringing_here >= per_conference || dialing >= total || busy)
     }
 
-    /// Whether the hourly caps allow one more call from `conference` now (and counts it).
+    /// Whether the hourly caps allow one more call from `conference` now (and counts it);
+    /// without a trunk, referrals still meet the default caps.
     pub(super) fn dial_allowed_now(&mut self, now: Instant, conference: &str) -> bool {
-        let Some(policy) = self.dial_config().map(|c| c.policy.clone()) else {
-            return true;
-        };
+        let policy = self
+            .dial_config()
+            .map(|c| c.policy.clone())
+            .unwrap_or_default();
         if !self.dial_history.allows(now, conference, &policy) {
             return false;
         }

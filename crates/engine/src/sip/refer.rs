@@ -6,7 +6,7 @@
 //!
 //! A member names the target, so the target is checked as a hostile input: an address
 //! (the engine does no DNS) inside the networks allowed for direct targets, or a number
-//! at the dial-out trunk's host under the `*8` policy. Embedded headers other than
+//! at the dial-out trunk's host under the `*8` policy; either way within the hourly caps. Embedded headers other than
 //! `Replaces` are dropped, and `Replaces` must be printable (no header injection).
 
 use super::dialout::Dialing;
@@ -61,6 +61,13 @@ pub fn parse_refer_to(value: &str) -> Result<ReferTarget, &'static str> {
         _ => return Err("Malformed Refer-To"),
     };
     let (uri, headers) = inner.split_once('?').unwrap_or((inner, ""));
+    // The URI becomes our Request-URI and To: nothing that could end a line or a field.
+    if uri
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"'))
+    {
+        return Err("Malformed Refer-To URI");
+    }
     let rest = uri
         .strip_prefix("sip:")
         .ok_or("Refer-To must be a sip: URI")?;
@@ -243,12 +250,14 @@ impl Engine {
         referrer: CallId,
         target: &ReferTarget,
     ) -> Option<(SocketAddr, Transport)> {
+        let conference = self.calls.get(&referrer)?.conference.clone();
         if let Ok(ip) = target.host.parse::<IpAddr>() {
             let allowed = self
                 .config
                 .refer_direct_networks
                 .iter()
-                .any(|n| n.contains(&ip));
+                .any(|n| n.contains(&ip))
+                && self.dial_allowed_now(now, &conference);
             return allowed.then(|| {
                 (
                     SocketAddr::new(ip, target.port.unwrap_or(5060)),
@@ -273,7 +282,6 @@ impl Engine {
         let policy = &config.policy;
         let network_ok = policy.allowed_networks.is_empty()
             || policy.allowed_networks.iter().any(|n| n.contains(&source));
-        let conference = self.calls.get(&referrer)?.conference.clone();
         if !network_ok
             || !config.digits.contains(&number.len())
             || !policy.permits_number(number)
@@ -394,6 +402,10 @@ mod tests {
             "<sip:bob@>",
             "<sip:bob@127.0.0.1",
             "<sip:b\u{1}ob@127.0.0.1>",
+            // Found by the fuzzer: CRs in a URI parameter would have reached the INVITE.
+            "\"Bob\" <sip:7001]@tr.example;transpo\r\r\r\r\r\rrt\u{d1}?eqre=replaces&Repces=x>",
+            "<sip:bob@127.0.0.1;x=a b>",
+            "<sip:bob@127.0.0.1;x=\"<sip:evil>\">",
         ] {
             assert!(parse_refer_to(bad).is_err(), "{bad}");
         }

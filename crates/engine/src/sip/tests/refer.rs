@@ -233,3 +233,34 @@ fn an_invited_party_cannot_refer() {
     e.handle_message(now, Transport::Udp, trunk(), text.as_bytes());
     assert!(codes(&responses(&mut e)).contains(&403));
 }
+
+#[test]
+fn referrals_count_toward_the_hourly_caps() {
+    let mut e = engine();
+    let now = Instant::now();
+    let (_, tag, _) = dial(&mut e, now, 1);
+    let bob: SocketAddr = BOB.parse().expect("addr");
+    // The default caps hold without a trunk: 20 an hour per conference.
+    for n in 0..20u32 {
+        let code = refer(&mut e, now, 1, &tag, &format!("<sip:bob@{BOB}>"), n + 2);
+        assert_eq!(code, 202, "referral {n}");
+        let id = requested_media(&mut e).expect("media");
+        e.media_ready(now, id, "127.0.0.1:20100".parse().expect("addr"));
+        let invite = requests(&mut e)
+            .into_iter()
+            .find(|r| r.method == Method::INVITE)
+            .expect("INVITE");
+        e.handle_message(now, Transport::Udp, bob, &answer(&invite, 486, "", ""));
+        let _ = sent(&mut e);
+    }
+    assert_eq!(
+        refer(&mut e, now, 1, &tag, &format!("<sip:bob@{BOB}>"), 30),
+        403
+    );
+    // An hour on, the member may refer again.
+    let later = now + Duration::from_secs(3601);
+    assert_eq!(
+        refer(&mut e, later, 1, &tag, &format!("<sip:bob@{BOB}>"), 31),
+        202
+    );
+}
