@@ -16,22 +16,25 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 mod conference;
+mod dial_policy;
 mod dialout;
 mod events;
 mod in_dialog;
 mod incoming;
+mod prompts;
 mod refer;
 mod security;
 mod session_timer;
 mod temporary;
 
+pub use conference::ExtensionConfig;
 use conference::{Conferences, Stage};
-pub use conference::{ExtensionConfig, Prompts};
+pub use dial_policy::{DialOut, DialPolicy};
 use dialout::Dialing;
-pub use dialout::{DialOut, DialPolicy};
 pub use events::{
     CallSummary, ConferenceInfo, EndReason, EngineStats, Event, MemberInfo, Notification,
 };
+pub use prompts::Prompts;
 pub use refer::{ReferTarget, parse_refer_to};
 pub use security::{DigestUsers, Security, UnknownExtension};
 use temporary::TemporaryConferences;
@@ -193,7 +196,7 @@ pub struct Engine {
     stats: EngineStats,
     pin_guard: chorus_policy::PinGuard,
     refusal_log: security::LogLimiter,
-    dial_history: dialout::DialHistory,
+    dial_history: dial_policy::DialHistory,
     /// Our refresh re-INVITEs in flight: the call and the INVITE's branch.
     refreshes: HashMap<ClientKey, (CallId, String)>,
     /// Keys the stateless digest nonces.
@@ -216,7 +219,7 @@ impl Engine {
             txns: Transactions::new(config.timers),
             pin_guard: security::new_guard(&config.security),
             refusal_log: security::LogLimiter::new(config.security.refusal_logs_per_second),
-            dial_history: dialout::DialHistory::default(),
+            dial_history: dial_policy::DialHistory::default(),
             refreshes: HashMap::new(),
             config,
             calls: HashMap::new(),
