@@ -171,6 +171,7 @@ impl Engine {
         // Only a member who called in may bring others in, as with *8.
         let allowed = call.state == CallState::Confirmed && call.member.is_some() && !call.invited;
         let (conference, referrer_uri) = (call.conference.clone(), call.caller.clone());
+        let call_source = call.dialog.peer.ip();
         if !allowed {
             self.stats.dialout_refused += 1;
             return self.respond(now, key, request, 403, Some(&tag));
@@ -193,7 +194,9 @@ impl Engine {
         };
         let Some(route) = self.refer_route(now, id, &target) else {
             self.stats.dialout_refused += 1;
-            info!(target = %target.uri, "REFER to a target outside the policy");
+            // A member can send these as fast as it likes: the log line is rate-limited.
+            let source = call_source;
+            self.log_refusal(now, source, "REFER to a target outside the policy", 403);
             return self.respond(now, key, request, 403, Some(&tag));
         };
         if !self.room_to_dial(&conference, id) {
