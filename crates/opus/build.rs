@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 const SOURCE_LISTS: [&str; 3] = ["opus_sources.mk", "celt_sources.mk", "silk_sources.mk"];
 
 fn main() {
-    let root =
-        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-            .join("libopus");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("libopus");
     println!("cargo:rerun-if-changed=libopus");
     println!("cargo:rerun-if-changed=build.rs");
 

@@ -192,13 +192,7 @@ impl Engine {
                 return self.txns.respond(now, key, 400, data.into());
             }
         };
-        let Some(route) = self.refer_route(now, id, &target) else {
-            self.stats.dialout_refused += 1;
-            // A member can send these as fast as it likes: the log line is rate-limited.
-            let source = call_source;
-            self.log_refusal(now, source, "REFER to a target outside the policy", 403);
-            return self.respond(now, key, request, 403, Some(&tag));
-        };
+        // Room first: a referral refused for lack of room must not use up the hourly caps.
         if !self.room_to_dial(&conference, id) {
             // One referral at a time per member; a locked or full conference takes none.
             let code = if self.is_dialing_for(id).is_some() {
@@ -208,6 +202,13 @@ impl Engine {
             };
             return self.respond(now, key, request, code, Some(&tag));
         }
+        let Some(route) = self.refer_route(now, id, &target) else {
+            self.stats.dialout_refused += 1;
+            // A member can send these as fast as it likes: the log line is rate-limited.
+            let source = call_source;
+            self.log_refusal(now, source, "REFER to a target outside the policy", 403);
+            return self.respond(now, key, request, 403, Some(&tag));
+        };
         let contact = match self.calls.get(&id) {
             Some(call) => self.contact(call),
             None => return,
