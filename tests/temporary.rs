@@ -7,28 +7,10 @@ mod common;
 #[path = "common/rawsip.rs"]
 mod rawsip;
 
-use common::{Bridge, Phone, scratch, sipp, tone_level_db, wait_until, write_tone};
+use common::{Bridge, Phone, http, scratch, sipp, tone_level_db, wait_until, write_tone};
 use rawsip::{Outcome, RawCall};
 use std::net::IpAddr;
 use std::time::Duration;
-
-fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let request = ureq::http::Request::builder()
-        .method(method)
-        .uri(format!("http://127.0.0.1:{port}{path}"))
-        .header("Content-Type", "application/json")
-        .body(body.as_bytes().to_vec())
-        .expect("request");
-    let mut response = agent.run(request).expect("HTTP exchange");
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or_default())
-}
 
 /// The ids of the live temporary conferences.
 fn temporary_ids(port: u16) -> Vec<String> {

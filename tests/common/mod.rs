@@ -639,6 +639,26 @@ pub fn wait_for_log(bridge: &Bridge, needle: &str, count: usize, limit: Duration
     }
 }
 
+/// One REST exchange with the bridge on `port`: the status and the JSON answer (null
+/// when the answer is not JSON).
+pub fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}{path}"))
+        .header("Content-Type", "application/json")
+        .body(body.as_bytes().to_vec())
+        .expect("request");
+    let mut response = agent.run(request).expect("HTTP exchange");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
 /// Polls `done` every 100 ms until it holds (true) or `limit` passes (false).
 pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;

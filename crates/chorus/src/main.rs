@@ -89,6 +89,11 @@ fn main() -> Result<()> {
         session_expires: settings.session_expires,
         adhoc: settings.adhoc.clone(),
         refer_direct_networks: settings.refer_direct_networks.clone(),
+        // The REST token also lets a SIP client watch any conference's roster.
+        subscriptions: chorus_engine::SubscriptionConfig {
+            operator_token: settings.api_token.clone(),
+            ..chorus_engine::SubscriptionConfig::default()
+        },
         answer_delay: settings.answer_delay,
         dialout: settings.dialout.clone(),
         recordings: settings.data_dir.join("recordings"),

@@ -29,8 +29,10 @@ pub use chorus_sip_proto::digest::Algorithm as DigestAlgorithm;
 pub use chorus_sip_proto::{Timers, Transmit, Transport};
 pub use sip::{
     AdhocConfig, AdhocRefusal, CallSummary, ConferenceInfo, DialOut, DialPolicy, DigestUsers,
-    EndReason, Engine, EngineConfig, EngineStats, Event, ExtensionConfig, MemberInfo, Notification,
-    Prompts, ReferTarget, Security, TEMPORARY_PREFIX, UnknownExtension, parse_refer_to,
+    EVENT_PACKAGE, EndReason, Engine, EngineConfig, EngineStats, Event, EventHeader,
+    ExtensionConfig, MIN_EXPIRES, MemberInfo, Notification, Prompts, ReferTarget, Security,
+    SubscriptionConfig, TEMPORARY_PREFIX, UnknownExtension, parse_event, parse_expires,
+    parse_refer_to,
 };
 
 /// The media a negotiation agreed on, as the media side needs it.

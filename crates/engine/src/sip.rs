@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 mod conference;
+mod conference_info;
 mod dial_policy;
 mod dialout;
 mod events;
@@ -25,6 +26,7 @@ mod prompts;
 mod refer;
 mod security;
 mod session_timer;
+mod subscriptions;
 mod temporary;
 
 pub use conference::ExtensionConfig;
@@ -37,20 +39,16 @@ pub use events::{
 pub use prompts::Prompts;
 pub use refer::{ReferTarget, parse_refer_to};
 pub use security::{DigestUsers, Security, UnknownExtension};
+pub use subscriptions::{
+    EVENT_PACKAGE, EventHeader, MIN_EXPIRES, SubscriptionConfig, parse_event, parse_expires,
+};
 use temporary::TemporaryConferences;
 pub use temporary::{AdhocConfig, AdhocRefusal, TEMPORARY_PREFIX};
 
-const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER";
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, SUBSCRIBE";
 /// Methods we know but do not serve (REFER only inside a dialog): 405 rather than 501.
-const KNOWN_NOT_ALLOWED: [&str; 8] = [
-    "REGISTER",
-    "SUBSCRIBE",
-    "NOTIFY",
-    "REFER",
-    "MESSAGE",
-    "UPDATE",
-    "PRACK",
-    "PUBLISH",
+const KNOWN_NOT_ALLOWED: [&str; 7] = [
+    "REGISTER", "NOTIFY", "REFER", "MESSAGE", "UPDATE", "PRACK", "PUBLISH",
 ];
 
 /// How the engine is set up.
@@ -87,6 +85,9 @@ pub struct EngineConfig {
     /// Keys what must not be guessed (temporary conference ids, digest nonces); the driver
     /// draws it from the operating system.
     pub secret: [u8; 32],
+    /// Limits on conference subscriptions (RFC 4575) and the token that lifts the
+    /// members-only rule.
+    pub subscriptions: SubscriptionConfig,
 }
 
 impl Default for EngineConfig {
@@ -113,6 +114,7 @@ impl Default for EngineConfig {
                 .filter_map(|n| n.parse().ok())
                 .collect(),
             secret: [0; 32],
+            subscriptions: SubscriptionConfig::default(),
         }
     }
 }
@@ -185,6 +187,7 @@ pub struct Engine {
     byes: HashMap<ClientKey, ()>,
     conferences: Conferences,
     temporary: TemporaryConferences,
+    subscriptions: subscriptions::Subscriptions,
     next_prompt: u64,
     dialing: HashMap<CallId, Dialing>,
     dial_keys: HashMap<ClientKey, CallId>,
@@ -229,6 +232,7 @@ impl Engine {
             byes: HashMap::new(),
             conferences: HashMap::new(),
             temporary,
+            subscriptions: subscriptions::Subscriptions::default(),
             next_prompt: 1,
             dialing: HashMap::new(),
             dial_keys: HashMap::new(),
@@ -245,6 +249,8 @@ impl Engine {
     pub fn set_extensions(&mut self, extensions: HashMap<String, ExtensionConfig>) {
         self.config.extensions = extensions;
         self.apply_extension_settings();
+        // A subscription to an extension that is gone ends at the next flush.
+        self.subscriptions.all_changed();
     }
 
     /// While set, new INVITEs are shed with 503 and Retry-After; calls in progress and
@@ -289,6 +295,7 @@ impl Engine {
             .chain(self.dial_timeout())
             .chain(self.session_timeout())
             .chain(self.temporary.poll_timeout())
+            .chain(self.subscriptions.poll_timeout())
             .min()
     }
 
@@ -310,6 +317,7 @@ impl Engine {
         self.handle_session_timeouts(now);
         self.expire_temporary(now);
         self.process_txn_events(now);
+        self.flush_subscriptions(now);
     }
 
     fn token(&mut self) -> String {
@@ -324,6 +332,7 @@ impl Engine {
         source: SocketAddr,
         data: &[u8],
     ) {
+        self.subscriptions.saw(now);
         match parse(data) {
             Ok(Message::Request(request)) => self.handle_request(now, transport, source, request),
             Ok(Message::Response(response)) => self.handle_response(now, response),
@@ -384,6 +393,7 @@ impl Engine {
         if request.method == Method::OPTIONS && code == 200 {
             builder = builder
                 .header("Accept", "application/sdp")
+                .header("Allow-Events", EVENT_PACKAGE)
                 .header("Supported", "timer");
         }
         if code == 422 {
@@ -461,6 +471,9 @@ impl Engine {
             "INVITE" if in_dialog => self.handle_reinvite(now, key, &request, &essentials),
             "INVITE" => self.handle_invite(now, key, request, &essentials, transport, source),
             "REFER" if in_dialog => self.handle_refer(now, &key, &request, &essentials),
+            "SUBSCRIBE" => {
+                self.handle_subscribe(now, &key, &request, &essentials, transport, source)
+            }
             "BYE" | "INFO" | "OPTIONS" if in_dialog => {
                 self.handle_in_dialog(now, &key, &request, &essentials)
             }
@@ -496,6 +509,22 @@ impl Engine {
         (call.dialog.remote_tag == remote).then_some(id)
     }
 
+    /// Tells operators; a change subscribers see marks the conference's subscriptions
+    /// stale.
+    fn notify(&mut self, notification: Notification) {
+        match &notification {
+            Notification::MemberJoined { conference, .. }
+            | Notification::MemberLeft { conference, .. }
+            | Notification::Muted { conference, .. }
+            | Notification::Locked { conference, .. }
+            | Notification::ConferenceEnded { conference, .. } => {
+                self.subscriptions.changed(conference);
+            }
+            _ => {}
+        }
+        self.events.push_back(Event::Notify(notification));
+    }
+
     /// Removes a call and tells the driver; nothing is sent here.
     fn end(&mut self, now: Instant, id: CallId, reason: EndReason) {
         let Some(call) = self.calls.remove(&id) else {
@@ -503,29 +532,27 @@ impl Engine {
         };
         call.span
             .in_scope(|| info!(reason = %reason.as_str(), "call ended"));
-        self.events
-            .push_back(Event::Notify(Notification::CallEnded(CallSummary {
-                conference: call.conference.clone(),
-                member: id.0,
-                sip_call_id: call.dialog.call_id.clone(),
-                caller: call.caller.clone(),
-                codec: call
-                    .offer
-                    .as_ref()
-                    .map(|o| o.codec.config_name().to_owned()),
-                duration_ms: u64::try_from(now.saturating_duration_since(call.created).as_millis())
-                    .unwrap_or(u64::MAX),
-                reason: reason.as_str().to_owned(),
-            })));
+        self.notify(Notification::CallEnded(CallSummary {
+            conference: call.conference.clone(),
+            member: id.0,
+            sip_call_id: call.dialog.call_id.clone(),
+            caller: call.caller.clone(),
+            codec: call
+                .offer
+                .as_ref()
+                .map(|o| o.codec.config_name().to_owned()),
+            duration_ms: u64::try_from(now.saturating_duration_since(call.created).as_millis())
+                .unwrap_or(u64::MAX),
+            reason: reason.as_str().to_owned(),
+        }));
         self.leave_conference(id, &call.conference);
         self.temporary.call_removed(now, &call.conference);
         if call.member.is_some() {
-            self.events
-                .push_back(Event::Notify(Notification::MemberLeft {
-                    conference: call.conference.clone(),
-                    member: id.0,
-                    reason: reason.as_str().to_owned(),
-                }));
+            self.notify(Notification::MemberLeft {
+                conference: call.conference.clone(),
+                member: id.0,
+                reason: reason.as_str().to_owned(),
+            });
         }
         self.by_dialog
             .remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
@@ -601,6 +628,7 @@ impl Engine {
     /// Stops taking calls (new INVITEs get 503) and hangs up every call.
     pub fn shutdown(&mut self, now: Instant) {
         self.accepting = false;
+        self.end_all_subscriptions(now);
         let ids: Vec<CallId> = self.calls.keys().copied().collect();
         for id in ids {
             self.hangup(now, id);
@@ -621,11 +649,15 @@ impl Engine {
                 TxnEvent::ClientResponse { key, code } => {
                     if self.byes.remove(&key).is_some() {
                         debug!(code, "BYE answered");
+                    } else {
+                        self.notify_answered(&key, Some(code));
                     }
                 }
                 TxnEvent::ClientTimeout(key) => {
                     if self.byes.remove(&key).is_some() {
                         debug!("BYE timed out");
+                    } else if self.notify_answered(&key, None) {
+                        debug!("NOTIFY timed out");
                     } else if !self.refresh_timed_out(now, &key) {
                         self.dial_timed_out(now, &key);
                     }

@@ -57,6 +57,8 @@ pub struct DriverConfig {
     pub adhoc: chorus_engine::AdhocConfig,
     /// Networks a REFER may name as a direct target.
     pub refer_direct_networks: Vec<ipnet::IpNet>,
+    /// Limits on conference subscriptions, and the token that lifts the members-only rule.
+    pub subscriptions: chorus_engine::SubscriptionConfig,
 }
 
 /// Events from the mixing threads (keys, prompts done) waiting for the engine.
@@ -120,6 +122,7 @@ pub async fn run(
         adhoc: config.adhoc.clone(),
         refer_direct_networks: config.refer_direct_networks.clone(),
         secret: engine_secret()?,
+        subscriptions: config.subscriptions.clone(),
     });
     let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
     let (media_events_tx, mut media_events) = mpsc::channel(MEDIA_EVENT_QUEUE);

@@ -145,7 +145,7 @@ impl Engine {
     fn refuse(&mut self, id: CallId, refusal: Refusal) {
         if let Some(call) = self.calls.get(&id) {
             call.span.in_scope(|| info!(?refusal, "refused"));
-            self.events.push_back(Event::Notify(Notification::Refused {
+            self.notify(Notification::Refused {
                 conference: call.conference.clone(),
                 caller: call.caller.clone(),
                 reason: match refusal {
@@ -153,7 +153,7 @@ impl Engine {
                     Refusal::Full => "full",
                 }
                 .to_owned(),
-            }));
+            });
         }
         let why = match refusal {
             Refusal::Locked => {
@@ -213,13 +213,12 @@ impl Engine {
             call.span
                 .in_scope(|| info!(?role, muted = joined.muted, "joined"));
             let caller = call.caller.clone();
-            self.events
-                .push_back(Event::Notify(Notification::MemberJoined {
-                    conference: conference.clone(),
-                    member: id.0,
-                    caller,
-                    moderator,
-                }));
+            self.notify(Notification::MemberJoined {
+                conference: conference.clone(),
+                member: id.0,
+                caller,
+                moderator,
+            });
         }
         self.media(MediaCommand::Join {
             call: id,
@@ -387,14 +386,14 @@ impl Engine {
             call.span
                 .in_scope(|| info!(keys = attempt.len(), checked, "wrong PIN"));
         }
-        self.events.push_back(Event::Notify(Notification::WrongPin {
+        self.notify(Notification::WrongPin {
             conference: conference.clone(),
             caller: self
                 .calls
                 .get(&id)
                 .map(|c| c.caller.clone())
                 .unwrap_or_default(),
-        }));
+        });
         let tries = tries + 1;
         let wrong = self.config.prompts.wrong_pin.clone();
         if tries >= PIN_TRIES {
@@ -458,10 +457,10 @@ impl Engine {
                 self.set_muted_effects(&conference, id, muted);
             }
             Outcome::Locked | Outcome::Unlocked => {
-                self.events.push_back(Event::Notify(Notification::Locked {
+                self.notify(Notification::Locked {
                     conference: conference.clone(),
                     locked: matches!(outcome, Outcome::Locked),
-                }));
+                });
             }
             Outcome::MutedAll(ids) | Outcome::UnmutedAll(ids) => {
                 let muted = self
@@ -480,6 +479,7 @@ impl Engine {
 
     /// Something the media side reports.
     pub fn handle_media_event(&mut self, now: Instant, event: MediaEvent) {
+        self.subscriptions.saw(now);
         match event {
             MediaEvent::Digit { call, digit } => self.digit(now, call, digit),
             MediaEvent::PlayDone { call, id } => {
@@ -511,11 +511,11 @@ impl Engine {
                 {
                     member.talking = talking;
                     let conference = c.conference.clone();
-                    self.events.push_back(Event::Notify(Notification::Talking {
+                    self.notify(Notification::Talking {
                         conference,
                         member: call.0,
                         talking,
-                    }));
+                    });
                 }
             }
             MediaEvent::Inactive { call } => {
@@ -590,11 +590,11 @@ impl Engine {
 
     fn set_muted_effects(&mut self, conference: &str, id: CallId, muted: bool) {
         self.media(MediaCommand::SetMuted { call: id, muted });
-        self.events.push_back(Event::Notify(Notification::Muted {
+        self.notify(Notification::Muted {
             conference: conference.to_owned(),
             member: id.0,
             muted,
-        }));
+        });
     }
 
     /// Live conferences, for operators.
@@ -695,10 +695,10 @@ impl Engine {
             self.conferences.remove(conference);
         }
         if changed {
-            self.events.push_back(Event::Notify(Notification::Locked {
+            self.notify(Notification::Locked {
                 conference: conference.to_owned(),
                 locked,
-            }));
+            });
         }
         true
     }

@@ -142,14 +142,13 @@ impl Engine {
             return;
         };
         call.span.in_scope(|| info!(%number, %outcome, "*8 keyed"));
-        self.events
-            .push_back(Event::Notify(super::Notification::DialOut {
-                conference: call.conference.clone(),
-                member: inviter.0,
-                caller: call.caller.clone(),
-                number: number.to_owned(),
-                outcome: outcome.to_owned(),
-            }));
+        self.notify(super::Notification::DialOut {
+            conference: call.conference.clone(),
+            member: inviter.0,
+            caller: call.caller.clone(),
+            number: number.to_owned(),
+            outcome: outcome.to_owned(),
+        });
     }
 
     /// Refuses a `*8` that the policy forbids: the inviter hears that inviting is not

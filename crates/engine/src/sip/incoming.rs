@@ -180,14 +180,19 @@ impl Engine {
     }
 
     pub(super) fn contact(&self, call: &Call) -> String {
-        let transport = match call.dialog.transport {
+        self.focus_contact(&call.conference, call.dialog.transport)
+    }
+
+    /// Our Contact for a dialog about `conference`: RFC 4579 makes the bridge the focus of
+    /// every conference it hosts.
+    pub(super) fn focus_contact(&self, conference: &str, transport: Transport) -> String {
+        let transport = match transport {
             Transport::Udp => "",
             Transport::Tcp => ";transport=tcp",
         };
-        // RFC 4579: the bridge is the focus of every conference it hosts.
         format!(
-            "<sip:{}@{}{transport}>;isfocus",
-            call.conference, self.config.local_sip
+            "<sip:{conference}@{}{transport}>;isfocus",
+            self.config.local_sip
         )
     }
 
@@ -195,6 +200,7 @@ impl Engine {
         let mut builder = ResponseBuilder::new(request, 200, Some(&call.dialog.local_tag))
             .header("Contact", &self.contact(call))
             .header("Allow", ALLOW)
+            .header("Allow-Events", super::EVENT_PACKAGE)
             .header("Supported", "timer")
             .header("Server", &self.config.user_agent);
         if let Some(timer) = &call.timer {

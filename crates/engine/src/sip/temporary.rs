@@ -3,7 +3,7 @@
 //! and a grace period after (so that parties being brought in can still arrive), and never
 //! reaches the store: a restart forgets it.
 
-use super::{Engine, Event, ExtensionConfig, Notification};
+use super::{Engine, ExtensionConfig, Notification};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -226,11 +226,10 @@ impl Engine {
 
     fn temporary_created(&mut self, id: &str, by: &str) {
         info!(conference = %id, by, "temporary conference created");
-        self.events
-            .push_back(Event::Notify(Notification::ConferenceCreated {
-                conference: id.to_owned(),
-                by: by.to_owned(),
-            }));
+        self.notify(Notification::ConferenceCreated {
+            conference: id.to_owned(),
+            by: by.to_owned(),
+        });
     }
 
     /// An operator's temporary conference with `config`; it lingers like an emptied one
@@ -269,11 +268,10 @@ impl Engine {
 
     fn temporary_ended(&mut self, id: &str, reason: &str) {
         info!(conference = %id, reason, "temporary conference ended");
-        self.events
-            .push_back(Event::Notify(Notification::ConferenceEnded {
-                conference: id.to_owned(),
-                reason: reason.to_owned(),
-            }));
+        self.notify(Notification::ConferenceEnded {
+            conference: id.to_owned(),
+            reason: reason.to_owned(),
+        });
     }
 
     /// Drops the temporary conferences that stayed empty through the linger.

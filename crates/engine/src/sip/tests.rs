@@ -9,6 +9,7 @@ mod dialout;
 mod hostile;
 mod operators;
 mod refer;
+mod subscriptions;
 mod temporary;
 
 const CALLER: &str = "127.0.0.1:5070";
