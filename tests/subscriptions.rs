@@ -124,6 +124,15 @@ fn a_member_watches_the_roster_change_and_every_document_is_valid() {
         "",
     );
     assert_eq!(status, 204, "mute");
+    let metrics = ureq::get(format!("http://127.0.0.1:{port}/metrics"))
+        .call()
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .unwrap_or_default();
+    assert!(
+        metrics.contains("chorus_conference_subscriptions 1"),
+        "{metrics}"
+    );
     let (ok, out) = subscriber.join().expect("sipp thread");
     assert!(ok, "sipp:\n{out}\nbridge:\n{}", bridge.log_text());
 

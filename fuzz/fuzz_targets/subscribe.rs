@@ -16,17 +16,30 @@ const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.
 
 /// Sends what the engine has queued; answers NOTIFYs with the next code; returns the
 /// To tag of a 2xx to a SUBSCRIBE, if one went out.
-fn drain(engine: &mut Engine, now: Instant, source: SocketAddr, codes: &mut impl Iterator<Item = u16>) -> Option<String> {
+fn drain(
+    engine: &mut Engine,
+    now: Instant,
+    source: SocketAddr,
+    codes: &mut impl Iterator<Item = u16>,
+) -> Option<String> {
     let mut tag = None;
     let mut answers = Vec::new();
     while let Some(transmit) = engine.poll_transmit() {
         match parse(&transmit.data) {
             Ok(Message::Request(request)) if request.method.to_string() == "NOTIFY" => {
-                let body = String::from_utf8(request.body.to_vec()).expect("NOTIFY bodies are UTF-8");
+                let body =
+                    String::from_utf8(request.body.to_vec()).expect("NOTIFY bodies are UTF-8");
                 if !body.is_empty() {
                     assert!(body.trim_end().ends_with("</conference-info>"), "{body}");
-                    assert_eq!(body.matches('<').count(), body.matches('>').count(), "{body}");
-                    assert!(!body.chars().any(|c| c.is_control() && c != '\n'), "{body:?}");
+                    assert_eq!(
+                        body.matches('<').count(),
+                        body.matches('>').count(),
+                        "{body}"
+                    );
+                    assert!(
+                        !body.chars().any(|c| c.is_control() && c != '\n'),
+                        "{body:?}"
+                    );
                 }
                 let code = codes.next().unwrap_or(200);
                 answers.push(chorus_sip_msg::ResponseBuilder::new(&request, code, None).build());
@@ -53,7 +66,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut fields = text.split('\n');
     let mut field = || fields.next().unwrap_or("");
-    let (event, expires, accept, authorization, refresh) = (field(), field(), field(), field(), field());
+    let (event, expires, accept, authorization, refresh) =
+        (field(), field(), field(), field(), field());
     let mut codes = field()
         .bytes()
         .map(|b| [200, 202, 481, 408, 500, 489][usize::from(b) % 6])
@@ -63,7 +77,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(parsed) = parse_event(event) {
         assert!(!parsed.package.is_empty());
         for part in std::iter::once(&parsed.package).chain(parsed.id.as_ref()) {
-            assert!(part.bytes().all(|b| b.is_ascii_graphic() && b != b';'), "{part:?}");
+            assert!(
+                part.bytes().all(|b| b.is_ascii_graphic() && b != b';'),
+                "{part:?}"
+            );
         }
     }
     let _ = parse_expires(expires);
@@ -109,7 +126,12 @@ fuzz_target!(|data: &[u8]| {
             "SUBSCRIBE sip:500@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKs{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:m@127.0.0.1>;tag=w\r\nTo: <sip:500@127.0.0.1>{to_tag}\r\nCall-ID: watch\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:m@127.0.0.1:5070>\r\nEvent: {event}\r\nExpires: {expires}\r\nAccept: {accept}\r\nAuthorization: {authorization}\r\nContent-Length: 0\r\n\r\n"
         )
     };
-    engine.handle_message(start, Transport::Udp, source, subscribe(1, "", expires).as_bytes());
+    engine.handle_message(
+        start,
+        Transport::Udp,
+        source,
+        subscribe(1, "", expires).as_bytes(),
+    );
     let tag = drain(&mut engine, start, source, &mut codes);
     if let Some(tag) = tag {
         let at = start + Duration::from_secs(1);
@@ -131,5 +153,9 @@ fuzz_target!(|data: &[u8]| {
     }
     engine.handle_timeout(end);
     drain(&mut engine, end, source, &mut codes);
-    assert_eq!(engine.subscription_count(), 0, "a subscription outlived its expiry");
+    assert_eq!(
+        engine.subscription_count(),
+        0,
+        "a subscription outlived its expiry"
+    );
 });

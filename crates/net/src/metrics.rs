@@ -125,6 +125,8 @@ pub struct Metrics {
     registry: Registry,
     /// Live conferences.
     pub conferences: Gauge,
+    /// Conference-state subscriptions (RFC 4575) live.
+    pub subscriptions: Gauge,
     /// Members in live conferences.
     pub members: Gauge,
     /// Calls by outcome.
@@ -186,6 +188,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("chorus");
         let metrics = Metrics {
             conferences: Gauge::default(),
+            subscriptions: Gauge::default(),
             members: Gauge::default(),
             calls: Family::default(),
             entries_refused: Family::default(),
@@ -256,6 +259,11 @@ impl Metrics {
             "conferences",
             "Live conferences",
             metrics.conferences.clone(),
+        );
+        registry.register(
+            "conference_subscriptions",
+            "Conference-state subscriptions (RFC 4575) live",
+            metrics.subscriptions.clone(),
         );
         registry.register(
             "members",

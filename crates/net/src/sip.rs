@@ -292,6 +292,9 @@ fn handle_control(engine: &mut Engine, metrics: &Metrics, request: Control) {
 impl Driver {
     /// Brings the metrics up to date with the engine's counters.
     fn publish(&mut self, engine: &Engine) {
+        self.metrics
+            .subscriptions
+            .set(i64::try_from(engine.subscription_count()).unwrap_or(i64::MAX));
         let stats = engine.stats();
         if stats == self.published {
             return;
