@@ -1,13 +1,16 @@
 //! Calls merged into conferences with REFER (RFC 3515, RFC 4579 5.5): a member refers its
-//! other call's party with Replaces (sipp on both sides), a member refers a real phone
-//! that the bridge calls in (baresip), a phone transferred to the conference URI joins by
+//! other call's party with Replaces (sipp on both sides), the creator of a conference made
+//! on the fly refers a real phone that the bridge calls in and that hears the phone who
+//! dialled the conference's URI (baresip), a phone transferred to the conference URI joins by
 //! itself (baresip follows the REFER), and targets outside the policy are refused.
 //! Ports: SIP 8600-8699 (baresip takes its port, +1 for TLS and +9 for control), RTP
 //! 35000-35999 (unique within this binary).
 
 mod common;
 
-use common::{Bridge, Phone, SippUas, scratch, sipp, tone_level_db, wait_until, write_tone};
+use common::{
+    Bridge, Phone, SippUas, scratch, sipp, temporary_ids, tone_level_db, wait_until, write_tone,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -88,44 +91,63 @@ fn a_refer_to_a_stranger_is_refused() {
 }
 
 #[test]
-fn a_phone_a_member_refers_is_called_in_and_heard() {
+fn phones_in_a_conference_made_on_the_fly_hear_the_phone_its_creator_refers() {
     const SECS: u32 = 14;
     let dir = scratch("refer-phone");
     let bridge = Bridge::start(&dir, 8620, (35500, 35599), None, &[]);
     let port = bridge.http_port();
+    let carol = Phone::answering(&dir, "carol", 8640, 35700, &tone(&dir, 1800, SECS), SECS);
+    // A (sipp) calls the factory, which makes it the moderator of a new conference, and
+    // refers Carol; the bridge calls her in.
+    let creator = std::thread::spawn(|| {
+        sipp(
+            "refer_any.xml",
+            8620,
+            8621,
+            35800,
+            &[
+                "-s",
+                "conference",
+                "-key",
+                "refer_to",
+                "sip:carol@127.0.0.1:8640",
+            ],
+            Duration::from_secs(30),
+        )
+    });
+    let mut ids = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            ids = temporary_ids(port);
+            !ids.is_empty()
+        }),
+        "no temporary conference:\n{}",
+        bridge.log_text()
+    );
+    // B dials the conference's URI.
     let talker = Phone::dial(
         &dir,
         "talker",
         8630,
         35600,
         &tone(&dir, 1000, SECS),
-        "sip:500@127.0.0.1:8620",
+        &format!("sip:{}@127.0.0.1:8620", ids[0]),
         SECS,
     );
-    let carol = Phone::answering(&dir, "carol", 8640, 35700, &tone(&dir, 1800, SECS), SECS);
-    assert!(wait_until(Duration::from_secs(10), || members(port).len() == 1));
-    // The member (sipp) refers Carol; the bridge calls her in.
-    let (ok, out) = sipp(
-        "refer_any.xml",
-        8620,
-        8621,
-        35800,
-        &["-key", "refer_to", "sip:carol@127.0.0.1:8640"],
-        Duration::from_secs(30),
-    );
-    assert!(ok, "member:\n{out}\nbridge:\n{}", bridge.log_text());
+    let (ok, out) = creator.join().expect("sipp thread");
+    assert!(ok, "creator:\n{out}\nbridge:\n{}", bridge.log_text());
     let joined = bridge.log_text().matches("invited number answered").count();
     assert_eq!(joined, 1, "{}", bridge.log_text());
     let (heard, rate) = talker.recording();
-    // Carol is in from about 2 s after the talker: listen from 4 s to 8 s.
-    let window = &heard[(4 * rate) as usize..(8 * rate).min(heard.len() as u32) as usize];
+    // Carol and B are both in from about a second after the creator: listen from 3 s to 7 s.
+    let window = &heard[(3 * rate) as usize..(7 * rate).min(heard.len() as u32) as usize];
     let level = tone_level_db(window, rate, 1800.0);
-    eprintln!("the talker hears the referred phone at {level:.1} dBFS");
+    eprintln!("B hears the referred phone at {level:.1} dBFS");
     assert!((-13.0..=-8.0).contains(&level), "{level:.1} dBFS");
     let (heard, rate) = carol.recording();
-    let window = &heard[rate as usize..(4 * rate).min(heard.len() as u32) as usize];
+    let window = &heard[(2 * rate) as usize..(5 * rate).min(heard.len() as u32) as usize];
     let level = tone_level_db(window, rate, 1000.0);
-    eprintln!("the referred phone hears the talker at {level:.1} dBFS");
+    eprintln!("the referred phone hears B at {level:.1} dBFS");
     assert!((-13.0..=-8.0).contains(&level), "{level:.1} dBFS");
 }
 

@@ -7,22 +7,12 @@ mod common;
 #[path = "common/rawsip.rs"]
 mod rawsip;
 
-use common::{Bridge, Phone, http, scratch, sipp, tone_level_db, wait_until, write_tone};
+use common::{
+    Bridge, Phone, http, scratch, sipp, temporary_ids, tone_level_db, wait_until, write_tone,
+};
 use rawsip::{Outcome, RawCall};
 use std::net::IpAddr;
 use std::time::Duration;
-
-/// The ids of the live temporary conferences.
-fn temporary_ids(port: u16) -> Vec<String> {
-    let (status, list) = http(port, "GET", "/conference/", "");
-    assert_eq!(status, 200);
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["temporary"] == true)
-        .filter_map(|c| c["extension_id"].as_str().map(str::to_owned))
-        .collect()
-}
 
 fn localhost() -> IpAddr {
     IpAddr::from([127, 0, 0, 1])

@@ -659,6 +659,18 @@ pub fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, serde_json
     (status, serde_json::from_str(&text).unwrap_or_default())
 }
 
+/// The ids of the live temporary conferences.
+pub fn temporary_ids(port: u16) -> Vec<String> {
+    let (status, list) = http(port, "GET", "/conference/", "");
+    assert_eq!(status, 200);
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["temporary"] == true)
+        .filter_map(|c| c["extension_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Polls `done` every 100 ms until it holds (true) or `limit` passes (false).
 pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
