@@ -283,6 +283,15 @@ impl Engine {
         if expires != 0 && expires < MIN_EXPIRES {
             return self.refuse_subscribe(now, key, request, 423, &tag);
         }
+        // As for calls: nothing from outside the trusted networks, nothing new while
+        // shedding load or stopping.
+        if !self.config.security.is_trusted(source.ip()) {
+            self.log_refusal(now, source.ip(), "SUBSCRIBE from an untrusted source", 403);
+            return self.refuse_subscribe(now, key, request, 403, &tag);
+        }
+        if self.overloaded || !self.accepting {
+            return self.refuse_subscribe(now, key, request, 503, &tag);
+        }
         let conference = request.uri_user().unwrap_or_default();
         let Some(entitlement) = self.entitlement(request, &conference, source.ip()) else {
             self.log_refusal(now, source.ip(), "SUBSCRIBE from a non-member refused", 403);

@@ -204,6 +204,33 @@ fn only_members_or_the_operator_token_may_subscribe() {
     assert_eq!(final_code(&out).map(|r| r.code), Some(200));
     assert_eq!(notifies(out).len(), 1);
     assert_eq!(e.subscription_count(), 1);
+    // Shedding load: nothing new, not even for the token.
+    e.set_overloaded(true);
+    let out = subscribe(&mut e, now, STRANGER, "500", 3, None, &token);
+    assert_eq!(final_code(&out).map(|r| r.code), Some(503));
+}
+
+#[test]
+fn untrusted_sources_are_refused_even_with_the_token() {
+    let mut e = Engine::new(EngineConfig {
+        seed: 7,
+        security: Security {
+            trusted_networks: vec!["127.0.0.1/32".parse().expect("net")],
+            ..Security::default()
+        },
+        subscriptions: SubscriptionConfig {
+            operator_token: Some("s3cret-token".to_owned()),
+            ..SubscriptionConfig::default()
+        },
+        ..EngineConfig::default()
+    });
+    let now = Instant::now();
+    let _member = dial(&mut e, now, 1);
+    let token = "Event: conference\r\nAuthorization: Bearer s3cret-token\r\n";
+    let out = subscribe(&mut e, now, STRANGER, "500", 1, None, token);
+    assert_eq!(final_code(&out).map(|r| r.code), Some(403));
+    let out = subscribe(&mut e, now, WATCHER, "500", 2, None, token);
+    assert_eq!(final_code(&out).map(|r| r.code), Some(200));
 }
 
 #[test]
