@@ -305,6 +305,17 @@ impl Decoder {
         written
     }
 
+    /// Forgets what it decoded, so the next packet starts afresh: for a leg whose silent
+    /// packets were not decoded (its state would otherwise belong to speech long past).
+    pub fn reset(&mut self) {
+        match &mut self.kind {
+            DecoderKind::Opus(d) => d.reset(),
+            DecoderKind::G722(d) => **d = Default::default(),
+            DecoderKind::G711(_) => {}
+        }
+        self.concealer = Concealer::new(self.rate.hz());
+    }
+
     /// Appends one 20 ms frame standing in for a lost packet.
     pub fn conceal(&mut self, out: &mut Vec<i16>) {
         let start = out.len();

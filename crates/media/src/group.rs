@@ -9,7 +9,7 @@ use chorus_rtp::rtcp::{RtcpSession, SenderStats};
 use chorus_rtp::telephone_event::TelephoneEvent;
 use chorus_rtp::{AudioLevel, JitterBuffer, RtpReceiver, RtpSender};
 use chorus_types::{AudioRate, Clip, Codec, FRAME_SAMPLES, Frame, OpusFmtp, SILENCE};
-use leg::{LegAudio, add_into, frame_level};
+use leg::{Decoding, LegAudio, add_into, frame_level};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -96,6 +96,8 @@ struct Leg {
     heard_at: Option<Instant>,
     /// [`MediaEvent::Inactive`] was sent.
     inactive: bool,
+    /// The talker whose packets this leg was sent last tick, if they were forwarded.
+    forwarded_from: Option<CallId>,
 }
 
 fn keys_for(params: &MediaParams) -> Keys {
@@ -154,7 +156,7 @@ struct SharedStream {
     tick: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Conference {
     mixer: Mixer,
     legs: Vec<CallId>,
@@ -164,6 +166,31 @@ struct Conference {
     announce_up: Option<Resampler>,
     announce_bus: Vec<i16>,
     streams: Vec<SharedStream>,
+    /// The lone talker whose packet this tick goes unchanged to listeners who can take
+    /// it, and that packet.
+    forward_from: Option<CallId>,
+    forward: Vec<u8>,
+    forward_codec: (Codec, OpusFmtp),
+    /// Last tick's full mix, to prime an encoder that takes over mid-sound.
+    previous_mix: Vec<i16>,
+}
+
+impl Default for Conference {
+    fn default() -> Self {
+        Conference {
+            mixer: Mixer::default(),
+            legs: Vec::new(),
+            announcements: VecDeque::new(),
+            announce_pos: 0,
+            announce_up: None,
+            announce_bus: Vec::new(),
+            streams: Vec::new(),
+            forward_from: None,
+            forward: Vec::with_capacity(chorus_codec::MAX_PAYLOAD),
+            forward_codec: (Codec::Pcmu, OpusFmtp::default()),
+            previous_mix: Vec::new(),
+        }
+    }
 }
 
 impl Conference {
@@ -227,6 +254,11 @@ pub struct MediaGroup {
     epoch: (Instant, u64),
     /// Room for a mix plus an announcement, reused every tick.
     scratch: Vec<i16>,
+    /// One encoded 20 ms of silence per codec and settings, sent to whoever hears nobody.
+    silence: Vec<(Codec, OpusFmtp, Vec<u8>)>,
+    /// Frames sent as a talker's own packet, and as the shared silence.
+    forwarded: u64,
+    silent_frames: u64,
 }
 
 /// Counters summed over every leg this group has had.
@@ -240,6 +272,12 @@ pub struct MediaTotals {
     pub lost: u64,
     /// RTP packets sent.
     pub sent: u64,
+    /// Packets sent as the lone talker's own payload, without decoding or encoding.
+    pub forwarded: u64,
+    /// Packets sent as the shared, pre-encoded silence to listeners who hear nobody.
+    pub silent: u64,
+    /// Received packets not decoded: silent (RFC 6464, DTX) or not heard by anyone.
+    pub decodes_skipped: u64,
 }
 
 fn add_stats(total: &mut MediaTotals, s: &LegStats) {
@@ -248,6 +286,7 @@ fn add_stats(total: &mut MediaTotals, s: &LegStats) {
     total.dropped += r.malformed + r.foreign_source + r.unknown_payload_type;
     total.lost += r.lost;
     total.sent += s.sent;
+    total.decodes_skipped += s.decodes_skipped;
 }
 
 impl MediaGroup {
@@ -271,6 +310,9 @@ impl MediaGroup {
             ticks: 0,
             epoch: (now, 0),
             scratch: Vec::with_capacity(AudioRate::Full.frame_samples()),
+            silence: Vec::new(),
+            forwarded: 0,
+            silent_frames: 0,
         }
     }
 
@@ -283,7 +325,11 @@ impl MediaGroup {
     /// Counters over every leg, present and past. O(legs): call it now and then, not per
     /// packet.
     pub fn totals(&self) -> MediaTotals {
-        let mut total = MediaTotals::default();
+        let mut total = MediaTotals {
+            forwarded: self.forwarded,
+            silent: self.silent_frames,
+            ..MediaTotals::default()
+        };
         add_stats(&mut total, &self.retired);
         for id in self.legs.keys() {
             if let Some(stats) = self.leg_stats(*id) {
@@ -320,6 +366,7 @@ impl MediaGroup {
             audio_level: leg.audio_level,
             rtt_ms: leg.rtcp.rtt().map(|d| d.as_millis() as u32),
             rtcp_sent: leg.rtcp.reports_sent(),
+            decodes_skipped: leg.audio.skipped,
         })
     }
 
@@ -418,10 +465,12 @@ impl MediaGroup {
         if packet.payload_type != leg.params.payload_type || !leg.params.remote_direction.sends() {
             return;
         }
-        if let Some(ext) = leg.params.audio_level_id
-            && let Some(level) = packet.audio_level(ext)
-        {
-            leg.audio_level = Some(level);
+        let level = leg
+            .params
+            .audio_level_id
+            .and_then(|ext| packet.audio_level(ext));
+        if level.is_some() {
+            leg.audio_level = level;
         }
         let codec = leg.params.codec;
         let Some(duration) = chorus_codec::payload_duration(codec, packet.payload)
@@ -437,6 +486,7 @@ impl MediaGroup {
             packet.marker,
             duration,
             packet.payload,
+            level.map(|l| l.level),
         );
     }
 
@@ -473,11 +523,25 @@ impl MediaGroup {
         let mut early: Vec<(CallId, Frame)> = Vec::new();
         for conf in self.conferences.values_mut() {
             early.clear();
+            // Members on the bus this tick: how many, and the last one.
+            let mut voices = 0;
+            let mut voice = None;
             for id in &conf.legs {
                 let Some(leg) = self.legs.get_mut(id) else {
                     continue;
                 };
-                let audio = leg.audio.pull(&mut leg.jitter);
+                let decoding = if leg.needs_narrow() {
+                    Decoding::Everything
+                } else if leg.joined
+                    && !leg.muted
+                    && leg.tone_hangover == 0
+                    && leg.params.remote_direction.sends()
+                {
+                    Decoding::Voiced
+                } else {
+                    Decoding::Nothing
+                };
+                let audio = leg.audio.pull(&mut leg.jitter, decoding);
                 if leg.needs_narrow() {
                     leg.narrow = leg.audio.narrow_input();
                 }
@@ -541,6 +605,8 @@ impl MediaGroup {
                     leg.gate = leg.gate.saturating_sub(1);
                 }
                 if speaking && leg.gate > 0 {
+                    voices += 1;
+                    voice = Some(*id);
                     let input = leg.audio.bus_input();
                     conf.mixer.set_input(leg.member, input);
                 } else if leg.joined && !leg.audio.on_bus_rate() {
@@ -550,6 +616,8 @@ impl MediaGroup {
                 }
             }
             conf.mixer.mix();
+            conf.forward_from = lone_talker(&self.legs, conf, voices, voice);
+            let lone = voice.filter(|_| voices == 1);
             let announcement = conf.announcement_frame();
             if let Some((frame, _)) = &announcement {
                 conf.announcement_at_bus_rate(frame);
@@ -571,6 +639,27 @@ impl MediaGroup {
                     Some((_, except)) if leg.joined && *except != Some(*id)
                 );
                 let base = leg.joined.then(|| conf.mixer.output(leg.member));
+                // What this listener hears is exactly the lone talker's voice, or nothing.
+                let undisturbed = leg.joined
+                    && personal.is_none()
+                    && !leg.recorded
+                    && !announced
+                    && leg.audio.codec != Codec::G722;
+                let forward = conf.forward_from.filter(|talker| {
+                    *talker != *id
+                        && undisturbed
+                        && leg.audio.on_bus_rate()
+                        && conf.forward_codec.0 == leg.audio.codec
+                        && (leg.audio.codec != Codec::Opus
+                            || conf.forward_codec.1 == leg.audio.fmtp)
+                });
+                let hears_nobody =
+                    undisturbed && forward.is_none() && (voices == 0 || lone == Some(*id));
+                if leg.forwarded_from != forward {
+                    // A switch between the talker's stream and ours: a new talkspurt.
+                    leg.mark_next = true;
+                    leg.forwarded_from = forward;
+                }
                 let shareable = matches!(base, Some(Output::Shared(_)))
                     && personal.is_none()
                     && !leg.recorded
@@ -579,7 +668,18 @@ impl MediaGroup {
                     && (announcement.is_none() || announced);
                 let start = self.out.len();
                 self.out.resize(start + MAX_OUT_PACKET, 0);
-                let written = if shareable {
+                let written = if forward.is_some() {
+                    // Nothing decoded, mixed or encoded for it: the talker's own packet.
+                    self.forwarded += 1;
+                    leg.audio.shared_last = true;
+                    send(leg, &conf.forward, &mut self.out[start..])
+                } else if hears_nobody
+                    && let Some(at) = silence_for(&mut self.silence, &leg.audio, &self.config)
+                {
+                    self.silent_frames += 1;
+                    leg.audio.shared_last = true;
+                    send(leg, &self.silence[at].2, &mut self.out[start..])
+                } else if shareable {
                     let (codec, fmtp) = (leg.audio.codec, leg.audio.fmtp);
                     let at = match conf.streams.iter().position(|s| {
                         s.codec == codec && s.fmtp == fmtp && s.announced == announced
@@ -605,6 +705,17 @@ impl MediaGroup {
                         }
                     };
                     let stream = &mut conf.streams[at];
+                    if stream.tick + 1 < self.ticks
+                        && conf.previous_mix.len() == leg.audio.rate.frame_samples()
+                    {
+                        // Idle last tick (its listeners were forwarded a talker, or it is
+                        // new): warm it on what they heard, so it does not start cold
+                        // mid-word.
+                        stream.encoder.reset();
+                        let _ = stream
+                            .encoder
+                            .encode(&conf.previous_mix, &mut stream.payload);
+                    }
                     if stream.tick != self.ticks {
                         // Listeners who did not speak hear the same mix: encode it once.
                         let mix = conf.mixer.output(leg.member).frame();
@@ -629,6 +740,9 @@ impl MediaGroup {
                         Some(output) => Some(output.frame()),
                         None => None,
                     };
+                    if leg.audio.on_bus_rate() {
+                        leg.audio.prime(&conf.previous_mix);
+                    }
                     let len = leg.audio.render(bus, personal.as_ref());
                     if leg.recorded {
                         let heard = leg.audio.narrow_output();
@@ -663,6 +777,8 @@ impl MediaGroup {
                     }
                 }
             }
+            conf.previous_mix.clear();
+            conf.previous_mix.extend_from_slice(conf.mixer.shared_mix());
         }
     }
 
@@ -676,6 +792,65 @@ impl MediaGroup {
             rtcp_port,
         })
     }
+}
+
+/// The member whose packet listeners may be sent unchanged this tick: the only voice on
+/// the bus, or, while nobody is on it, the last such voice for as long as it sends whole
+/// packets (its pauses then reach the listeners as it sent them, with no switch). Its
+/// packet is copied into the conference.
+fn lone_talker(
+    legs: &HashMap<CallId, Leg>,
+    conf: &mut Conference,
+    voices: usize,
+    voice: Option<CallId>,
+) -> Option<CallId> {
+    let candidate = match voices {
+        1 => voice,
+        0 => conf.forward_from,
+        _ => None,
+    }?;
+    let leg = legs.get(&candidate)?;
+    let eligible = leg.audio.whole_packet
+        && leg.joined
+        && !leg.muted
+        && leg.tone_hangover == 0
+        && leg.params.remote_direction.sends()
+        && leg.audio.codec != Codec::G722
+        // Off the bus rate the mixed path adds its converters' delay: a switch between
+        // the two would jump.
+        && leg.audio.on_bus_rate();
+    if !eligible {
+        return None;
+    }
+    conf.forward.clear();
+    conf.forward.extend_from_slice(&leg.audio.packet);
+    conf.forward_codec = (leg.audio.codec, leg.audio.fmtp);
+    Some(candidate)
+}
+
+/// Where in `silence` the encoded silence for this leg's codec and settings is, encoding
+/// it on first use: an encoder fed zeros until it settles.
+fn silence_for(
+    silence: &mut Vec<(Codec, OpusFmtp, Vec<u8>)>,
+    audio: &LegAudio,
+    config: &MediaConfig,
+) -> Option<usize> {
+    if let Some(at) = silence
+        .iter()
+        .position(|(codec, fmtp, _)| *codec == audio.codec && *fmtp == audio.fmtp)
+    {
+        return Some(at);
+    }
+    let mut encoder = Encoder::new(audio.codec, audio.rate, &config.opus, &audio.fmtp).ok()?;
+    let zeros = vec![0i16; audio.rate.frame_samples()];
+    let mut payload = vec![0; chorus_codec::MAX_PAYLOAD];
+    let mut len = 0;
+    for _ in 0..10 {
+        len = encoder.encode(&zeros, &mut payload);
+    }
+    payload.truncate(len);
+    silence.push((audio.codec, audio.fmtp, payload));
+    Some(silence.len() - 1)
 }
 
 /// `mix` with the conference's announcement added, in `scratch`.

@@ -219,6 +219,12 @@ impl Mixer {
         self.contributors.clear();
     }
 
+    /// The full mix from the last [`Mixer::mix`]: what every member who did not
+    /// contribute hears.
+    pub fn shared_mix(&self) -> &[i16] {
+        &self.shared
+    }
+
     /// What a member hears from the last [`Mixer::mix`].
     pub fn output(&self, id: MemberId) -> Output<'_> {
         match self.slots.get(id.index()).and_then(|s| s.own_index) {

@@ -1,6 +1,6 @@
 //! Mixing threads: each sleeps to absolute tick deadlines and owns its legs' sockets.
 
-use crate::metrics::Packets;
+use crate::metrics::{FramePath, Packets};
 use crate::recorder::{Recorder, Recording};
 use crate::{Metrics, PortLease};
 use chorus_engine::{CallId, MediaCommand, MediaEvent, MediaGroup, MediaParams, MediaTotals};
@@ -165,6 +165,18 @@ fn publish_totals(metrics: &Metrics, before: &mut MediaTotals, now: MediaTotals)
             .get_or_create(&Packets { kind })
             .inc_by(is.saturating_sub(was));
     }
+    for (path, was, is) in [
+        ("forwarded", before.forwarded, now.forwarded),
+        ("silence", before.silent, now.silent),
+    ] {
+        metrics
+            .media_frames
+            .get_or_create(&FramePath { path })
+            .inc_by(is.saturating_sub(was));
+    }
+    metrics
+        .decodes_skipped
+        .inc_by(now.decodes_skipped.saturating_sub(before.decodes_skipped));
     *before = now;
 }
 

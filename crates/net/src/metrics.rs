@@ -63,6 +63,16 @@ pub struct Packets {
 /// The values of [`Packets`].
 pub(crate) const PACKET_KINDS: [&str; 4] = ["in", "out", "lost", "dropped"];
 
+/// Labels of `chorus_media_frames_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FramePath {
+    /// forwarded (the lone talker's own packet) or silence (the shared silence).
+    pub path: &'static str,
+}
+
+/// The values of [`FramePath`].
+pub(crate) const FRAME_PATHS: [&str; 2] = ["forwarded", "silence"];
+
 /// Labels of `chorus_sip_requests_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SipRequest {
@@ -143,6 +153,10 @@ pub struct Metrics {
     pub media_events_dropped: Counter,
     /// RTP packets in, out, lost and dropped.
     pub rtp_packets: Family<Packets, Counter>,
+    /// Frames sent without a decode, mix and encode of their own, by how.
+    pub media_frames: Family<FramePath, Counter>,
+    /// Received packets not decoded (silent, or heard by nobody).
+    pub decodes_skipped: Counter,
     /// Keypad commands carried out.
     pub keypad_commands: Counter,
     /// What the guards did.
@@ -202,6 +216,8 @@ impl Metrics {
             late_ticks: Counter::default(),
             media_events_dropped: Counter::default(),
             rtp_packets: Family::default(),
+            media_frames: Family::default(),
+            decodes_skipped: Counter::default(),
             keypad_commands: Counter::default(),
             guard_events: Family::default(),
             sip_requests: Family::default(),
@@ -226,6 +242,9 @@ impl Metrics {
         }
         for kind in PACKET_KINDS {
             drop(metrics.rtp_packets.get_or_create(&Packets { kind }));
+        }
+        for path in FRAME_PATHS {
+            drop(metrics.media_frames.get_or_create(&FramePath { path }));
         }
         for direction in ["in", "out"] {
             for method in SIP_METHODS {
@@ -299,6 +318,16 @@ impl Metrics {
             "rtp_packets",
             "RTP packets by kind",
             metrics.rtp_packets.clone(),
+        );
+        registry.register(
+            "media_frames",
+            "Frames sent with no decode, mix and encode of their own: the lone talker's packet forwarded, or the shared silence",
+            metrics.media_frames.clone(),
+        );
+        registry.register(
+            "media_decodes_skipped",
+            "Received packets not decoded: silent (RFC 6464 level, DTX) or heard by nobody",
+            metrics.decodes_skipped.clone(),
         );
         registry.register(
             "keypad_commands",

@@ -69,8 +69,13 @@ impl JitterConfig {
 /// What to play next.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Playout<'a> {
-    /// This packet's payload.
-    Packet(&'a [u8]),
+    /// A packet to decode and play.
+    Packet {
+        /// Its payload.
+        payload: &'a [u8],
+        /// The RFC 6464 level its sender stated (−dBov, 127 for silence), if any.
+        level: Option<u8>,
+    },
     /// One frame whose packet is missing; `next` is the packet right after it when it has
     /// arrived, for FEC.
     Lost {
@@ -90,6 +95,7 @@ struct Entry {
     ts: u32,
     duration: u32,
     marker: bool,
+    level: Option<u8>,
     payload: Vec<u8>,
 }
 
@@ -103,6 +109,7 @@ pub struct JitterBuffer {
     entries: VecDeque<Entry>,
     spare: Vec<Vec<u8>>,
     current: Vec<u8>,
+    current_level: Option<u8>,
     ssrc: Option<u32>,
     playing: bool,
     cursor: u32,
@@ -133,6 +140,7 @@ impl JitterBuffer {
             entries: VecDeque::new(),
             spare: Vec::new(),
             current: Vec::new(),
+            current_level: None,
             ssrc: None,
             playing: false,
             cursor: 0,
@@ -170,7 +178,8 @@ impl JitterBuffer {
         }
     }
 
-    /// Adds a packet that arrived at `now`, covering `duration` RTP units.
+    /// Adds a packet that arrived at `now`, covering `duration` RTP units, with the
+    /// RFC 6464 level its sender stated, if any.
     #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &mut self,
@@ -181,6 +190,7 @@ impl JitterBuffer {
         marker: bool,
         duration: u32,
         payload: &[u8],
+        level: Option<u8>,
     ) {
         if duration == 0 {
             return;
@@ -224,6 +234,7 @@ impl JitterBuffer {
                 ts,
                 duration,
                 marker,
+                level,
                 payload: buf,
             },
         );
@@ -325,7 +336,11 @@ impl JitterBuffer {
         }
         let spent = std::mem::replace(&mut self.current, entry.payload);
         self.spare.push(spent);
-        Playout::Packet(&self.current)
+        self.current_level = entry.level;
+        Playout::Packet {
+            payload: &self.current,
+            level: self.current_level,
+        }
     }
 
     /// Drops the next packet when the buffer holds at least a frame more than its target.

@@ -15,6 +15,21 @@ use chorus_types::{AudioRate, Codec, FRAME_SAMPLES, Frame, OpusFmtp, SILENCE};
 const CONCEAL_EMPTY_TICKS: u32 = 3;
 /// Mean absolute level under which a frame is quiet enough to drop excess delay in.
 const QUIET_LEVEL: u32 = 100;
+/// RFC 6464 level (−dBov) at and under which a packet is not decoded: quieter than the
+/// noise gate lets into the mix (its mean-absolute threshold is about −53 dBov RMS).
+pub(super) const SILENT_DBOV: u8 = 55;
+
+/// How much of a leg's input this tick needs decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Decoding {
+    /// All of it: keypad tones, a name or a recording need the audio itself.
+    Everything,
+    /// Only packets that may be heard: those the sender marks silent (RFC 6464) and Opus
+    /// DTX frames are skipped.
+    Voiced,
+    /// None: the leg is not heard (muted, on hold, not in yet) and nothing listens to it.
+    Nothing,
+}
 
 /// Mean absolute sample value.
 pub(super) fn frame_level(frame: &[i16]) -> u32 {
@@ -59,8 +74,17 @@ pub(super) struct LegAudio {
     out: Vec<i16>,
     scratch: Vec<i16>,
     pub(super) payload: Vec<u8>,
-    /// Whether the last tick's packet came from a shared stream, not this encoder.
+    /// Whether the last tick's packet came from elsewhere (a shared stream, a forwarded
+    /// talker, the shared silence), not this encoder.
     pub(super) shared_last: bool,
+    /// Silent packets were skipped since the last decode: the decoder starts afresh.
+    decoder_stale: bool,
+    /// This tick's input is exactly one 20 ms packet, kept in `packet`, that could be
+    /// sent on unchanged.
+    pub(super) whole_packet: bool,
+    pub(super) packet: Vec<u8>,
+    /// Packets not decoded because nobody needed them.
+    pub(super) skipped: u64,
     /// Follows what the leg hears, to bridge the frame in which the converters change.
     out_concealer: Concealer,
     /// The bus rate changed since the last render.
@@ -100,6 +124,10 @@ impl LegAudio {
             scratch: vec![0; n],
             payload: vec![0; MAX_PAYLOAD],
             shared_last: false,
+            decoder_stale: false,
+            whole_packet: false,
+            packet: Vec::with_capacity(MAX_PAYLOAD),
+            skipped: 0,
             out_concealer: Concealer::new(rate.hz()),
             rate_switched: false,
         })
@@ -134,38 +162,83 @@ impl LegAudio {
         self.bus_rate == self.rate
     }
 
-    /// Fills [`LegAudio::input`] with the next 20 ms from the jitter buffer. Returns
-    /// whether any of it is audio (received or concealed) rather than silence.
-    pub(super) fn pull(&mut self, jitter: &mut JitterBuffer) -> bool {
+    /// Fills [`LegAudio::input`] with the next 20 ms from the jitter buffer, decoding
+    /// what `decoding` asks for. Returns whether any of it is audio (received or
+    /// concealed) rather than silence.
+    pub(super) fn pull(&mut self, jitter: &mut JitterBuffer, decoding: Decoding) -> bool {
         let n = self.rate.frame_samples();
         let mut audio = false;
+        let started_empty = self.pending.is_empty();
+        let mut pops = 0;
+        let mut whole = false;
         // Bounded: a packet is at most 120 ms, so a few pops always fill a frame.
         for _ in 0..8 {
             if self.pending.len() >= n {
                 break;
             }
-            match jitter.pop() {
-                Playout::Packet(payload) => {
+            let playout = jitter.pop();
+            pops += 1;
+            match playout {
+                Playout::Packet { payload, level } => {
+                    self.empty_run = 0;
+                    let silent = match decoding {
+                        Decoding::Everything => false,
+                        Decoding::Voiced => {
+                            level.is_some_and(|l| l >= SILENT_DBOV)
+                                || (self.codec == Codec::Opus && payload.len() <= 2)
+                        }
+                        Decoding::Nothing => true,
+                    };
+                    if silent {
+                        let samples = chorus_codec::payload_duration(self.codec, payload)
+                            .map_or(n, |d| {
+                                (u64::from(d) * u64::from(self.rate.hz())
+                                    / u64::from(self.codec.clock_rate()))
+                                    as usize
+                            })
+                            .min(chorus_codec::MAX_DECODED);
+                        let len = self.pending.len();
+                        self.pending.resize(len + samples, 0);
+                        self.decoder_stale = true;
+                        self.skipped += 1;
+                        continue;
+                    }
+                    if std::mem::take(&mut self.decoder_stale) {
+                        self.decoder.reset();
+                    }
+                    let before = self.pending.len();
                     if self.decoder.decode(payload, &mut self.pending) == 0 {
                         self.decoder.conceal(&mut self.pending);
+                    } else if started_empty && self.pending.len() - before == n {
+                        self.packet.clear();
+                        self.packet.extend_from_slice(payload);
+                        whole = true;
                     }
-                    self.empty_run = 0;
                     audio = true;
                 }
                 Playout::Lost { next: Some(next) } => {
+                    if std::mem::take(&mut self.decoder_stale) {
+                        self.decoder.reset();
+                    }
                     self.decoder.recover(next, &mut self.pending);
                     audio = true;
                 }
                 Playout::Lost { next: None } => {
-                    self.decoder.conceal(&mut self.pending);
-                    audio = true;
+                    // After skipped silence the decoder would conceal speech long gone.
+                    if self.decoder_stale {
+                        let len = self.pending.len();
+                        self.pending.resize(len + n, 0);
+                    } else {
+                        self.decoder.conceal(&mut self.pending);
+                        audio = true;
+                    }
                 }
                 Playout::Silence => {
                     let len = self.pending.len();
                     self.pending.resize(len + n, 0);
                 }
                 Playout::Empty => {
-                    if self.empty_run < CONCEAL_EMPTY_TICKS {
+                    if self.empty_run < CONCEAL_EMPTY_TICKS && !self.decoder_stale {
                         self.decoder.conceal(&mut self.pending);
                         audio = true;
                     }
@@ -174,6 +247,7 @@ impl LegAudio {
                 }
             }
         }
+        self.whole_packet = whole && pops == 1 && self.pending.len() == n;
         let take = n.min(self.pending.len());
         self.input[..take].copy_from_slice(&self.pending[..take]);
         self.input[take..].fill(0);
@@ -250,6 +324,20 @@ impl LegAudio {
             self.shared_last = false;
         }
         self.encoder.encode(&self.out, &mut self.payload)
+    }
+
+    /// Readies this leg's own encoder to take over from another stream (a shared one, a
+    /// forwarded talker, the silence) mid-sound: a fresh encoder fed what the leg heard
+    /// last tick (`heard`, at the leg's rate), so its first real frame continues the
+    /// waveform instead of starting cold.
+    pub(super) fn prime(&mut self, heard: &[i16]) {
+        if !std::mem::take(&mut self.shared_last) {
+            return;
+        }
+        self.encoder.reset();
+        if heard.len() == self.rate.frame_samples() {
+            let _ = self.encoder.encode(heard, &mut self.payload);
+        }
     }
 
     /// What the leg heard this tick (after [`LegAudio::render`]) at 8 kHz.

@@ -70,6 +70,7 @@ impl MediaGroup {
             .first_report_after(self.clock.poll_timeout()),
             heard_at: None,
             inactive: false,
+            forwarded_from: None,
             params,
         };
         self.legs.insert(id, leg);
@@ -175,6 +176,7 @@ impl MediaGroup {
             r.unknown_payload_type += stats.receive.unknown_payload_type;
             r.lost += stats.receive.lost;
             self.retired.sent += stats.sent;
+            self.retired.decodes_skipped += stats.decodes_skipped;
         }
         let Some(mut leg) = self.legs.remove(&id) else {
             return;

@@ -4,6 +4,8 @@ use super::*;
 use chorus_codec::OpusSettings;
 use std::time::Duration;
 
+mod forwarding;
+
 fn params(port: u16) -> MediaParams {
     MediaParams::pcmu(SocketAddr::from(([127, 0, 0, 1], port)))
 }

@@ -27,6 +27,8 @@ pub struct LegStats {
     pub sent: u64,
     /// What the far end's last RTCP report said about the stream we send.
     pub far_end: Option<chorus_rtp::rtcp::FarEndReport>,
+    /// Packets not decoded: silent (RFC 6464, DTX) or heard by nobody.
+    pub decodes_skipped: u64,
 }
 
 /// What the engine asks of the media side, beyond adding a leg (which needs its socket).

@@ -16,13 +16,13 @@ fn insert(jb: &mut JitterBuffer, at: Instant, seq: u16, marker: bool) {
 }
 
 fn insert_ts(jb: &mut JitterBuffer, at: Instant, seq: u16, ts: u32, marker: bool) {
-    jb.insert(at, 7, seq, ts, marker, FRAME, &payload(seq));
+    jb.insert(at, 7, seq, ts, marker, FRAME, &payload(seq), None);
 }
 
 /// What each pop gave: Some(seq) for a packet, None for anything else.
 fn pop(jb: &mut JitterBuffer) -> (Option<u16>, &'static str) {
     match jb.pop() {
-        Playout::Packet(p) => (Some(u16::from_be_bytes([p[0], p[1]])), "packet"),
+        Playout::Packet { payload: p, .. } => (Some(u16::from_be_bytes([p[0], p[1]])), "packet"),
         Playout::Lost { next: Some(_) } => (None, "lost+fec"),
         Playout::Lost { next: None } => (None, "lost"),
         Playout::Silence => (None, "silence"),
@@ -103,10 +103,10 @@ fn ssrc_change_and_backward_jump_resync() {
     let mut jb = buffer();
     insert(&mut jb, t, 100, false);
     assert_eq!(pop(&mut jb).0, Some(100));
-    jb.insert(t, 8, 5, 800, false, FRAME, &payload(5));
+    jb.insert(t, 8, 5, 800, false, FRAME, &payload(5), None);
     assert_eq!(jb.stats().resyncs, 1);
     assert_eq!(pop(&mut jb).0, Some(5));
-    jb.insert(t, 8, 6, 0, false, FRAME, &payload(6));
+    jb.insert(t, 8, 6, 0, false, FRAME, &payload(6), None);
     assert_eq!(jb.stats().late, 1, "a little back is late");
     jb.insert(
         t,
@@ -116,6 +116,7 @@ fn ssrc_change_and_backward_jump_resync() {
         false,
         FRAME,
         &payload(7),
+        None,
     );
     assert_eq!(jb.stats().resyncs, 2, "far back is a new start");
     let first = (0..4).find_map(|_| pop(&mut jb).0);

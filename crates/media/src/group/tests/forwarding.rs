@@ -1,0 +1,267 @@
+//! The lone talker's packets sent on unchanged, the shared silence, packets nobody needs
+//! left undecoded, and switches between forwarded and mixed frames without a click.
+
+use super::*;
+
+fn opus_params(port: u16) -> MediaParams {
+    MediaParams {
+        codec: Codec::Opus,
+        payload_type: 111,
+        telephone_event: Some(101),
+        ..MediaParams::pcmu(addr(port))
+    }
+}
+
+/// A packet as a listener got it: payload, sequence number, marker, SSRC.
+#[derive(Debug, Clone)]
+struct Got {
+    payload: Vec<u8>,
+    seq: u16,
+    marker: bool,
+    ssrc: u32,
+}
+
+/// The RTP packets of this tick, by leg.
+fn got(group: &mut MediaGroup) -> Vec<(CallId, Got)> {
+    let mut out = Vec::new();
+    while let Some(t) = group.poll_transmit() {
+        if chorus_rtp::rtcp::is_rtcp(t.data) {
+            continue;
+        }
+        let reader = rtp_rs::RtpReader::new(t.data).expect("rtp");
+        out.push((
+            t.leg,
+            Got {
+                payload: reader.payload().to_vec(),
+                seq: u16::from(reader.sequence_number()),
+                marker: reader.mark(),
+                ssrc: reader.ssrc(),
+            },
+        ));
+    }
+    out
+}
+
+/// A phone that encodes a sine (or silence) and sends it every tick.
+struct Talker {
+    call: CallId,
+    port: u16,
+    sender: RtpSender,
+    encoder: Encoder,
+    freq: f64,
+}
+
+impl Talker {
+    fn opus(call: u64, port: u16, freq: f64) -> Talker {
+        Talker {
+            call: CallId(call),
+            port,
+            sender: RtpSender::new(900 + call as u32, 111, 960),
+            encoder: Encoder::new(
+                Codec::Opus,
+                AudioRate::Full,
+                &OpusSettings::default(),
+                &OpusFmtp::default(),
+            )
+            .expect("encoder"),
+            freq,
+        }
+    }
+
+    /// Sends this tick's frame; returns its payload.
+    fn send(&mut self, group: &mut MediaGroup, now: Instant, tick: usize) -> Vec<u8> {
+        let pcm: Vec<i16> = if self.freq > 0.0 {
+            tone_frame(AudioRate::Full, self.freq, tick)
+        } else {
+            vec![0; AudioRate::Full.frame_samples()]
+        };
+        let mut payload = vec![0u8; chorus_codec::MAX_PAYLOAD];
+        let n = self.encoder.encode(&pcm, &mut payload);
+        payload.truncate(n);
+        if n > 0 {
+            let mut packet = [0u8; 1500];
+            let len = self.sender.write(&payload, false, &mut packet);
+            group.handle_packet(now, self.call, addr(self.port), &packet[..len]);
+        }
+        payload
+    }
+}
+
+#[test]
+fn a_lone_talker_reaches_each_listener_as_it_sent_and_hears_the_shared_silence() {
+    let start = Instant::now();
+    let mut group = MediaGroup::new(start);
+    let mut phones: Vec<Talker> = [(1u64, 1000.0), (2, 0.0), (3, 0.0)]
+        .into_iter()
+        .map(|(id, freq)| {
+            let port = 7700 + id as u16;
+            group.add_leg(CallId(id), "fwd", opus_params(port), id as u32);
+            join(&mut group, CallId(id));
+            Talker::opus(id, port, freq)
+        })
+        .collect();
+    let mut spoken = std::collections::HashSet::new();
+    let mut received: HashMap<CallId, Vec<Got>> = HashMap::new();
+    for tick in 0..100usize {
+        let now = start + Duration::from_millis(20 * tick as u64);
+        for phone in &mut phones {
+            let payload = phone.send(&mut group, now, tick);
+            if phone.call == CallId(1) {
+                spoken.insert(payload);
+            }
+        }
+        group.handle_timeout(now);
+        for (leg, packet) in got(&mut group) {
+            received.entry(leg).or_default().push(packet);
+        }
+    }
+    for listener in [CallId(2), CallId(3)] {
+        let packets = &received[&listener];
+        // After the jitter buffer fills, every packet is one the talker sent, byte for
+        // byte, in the listener's own stream.
+        for p in &packets[10..] {
+            assert!(
+                spoken.contains(&p.payload),
+                "{listener:?} got a re-encoded frame"
+            );
+            assert_eq!(p.ssrc, listener.0 as u32);
+        }
+        for pair in packets.windows(2) {
+            assert_eq!(
+                pair[1].seq,
+                pair[0].seq.wrapping_add(1),
+                "continuous sequence"
+            );
+        }
+    }
+    // The talker hears nobody: one shared silent frame, never an encode of its own.
+    let silence = &received[&CallId(1)][10..];
+    assert!(silence.iter().all(|p| p.payload == silence[0].payload));
+    let totals = group.totals();
+    assert!(totals.forwarded >= 2 * 88, "{totals:?}");
+    assert!(totals.silent >= 88, "{totals:?}");
+}
+
+#[test]
+fn a_listener_with_other_opus_settings_gets_the_mix() {
+    let start = Instant::now();
+    let mut group = MediaGroup::new(start);
+    group.add_leg(CallId(1), "fwd", opus_params(7711), 1);
+    let narrow = MediaParams {
+        opus: OpusFmtp {
+            max_playback_rate: 16000,
+            ..OpusFmtp::default()
+        },
+        ..opus_params(7712)
+    };
+    group.add_leg(CallId(2), "fwd", narrow, 2);
+    join(&mut group, CallId(1));
+    join(&mut group, CallId(2));
+    let mut talker = Talker::opus(1, 7711, 1000.0);
+    for tick in 0..30usize {
+        let now = start + Duration::from_millis(20 * tick as u64);
+        talker.send(&mut group, now, tick);
+        group.handle_timeout(now);
+        let _ = got(&mut group);
+    }
+    assert_eq!(group.totals().forwarded, 0);
+}
+
+#[test]
+fn silent_and_unheard_packets_are_not_decoded() {
+    let start = Instant::now();
+    let mut group = MediaGroup::new(start);
+    // Telephone events negotiated: no in-band keys to listen for, so nothing forces a
+    // decode.
+    for id in 1..=3u64 {
+        let mut params = params(7720 + id as u16);
+        params.telephone_event = Some(101);
+        params.audio_level_id = Some(1);
+        group.add_leg(CallId(id), "quiet", params, id as u32);
+        join(&mut group, CallId(id));
+    }
+    group.handle_command(MediaCommand::SetMuted {
+        call: CallId(3),
+        muted: true,
+    });
+    let mut senders: Vec<RtpSender> = (1..=3).map(|id| RtpSender::new(id, 0, 160)).collect();
+    for tick in 0..50u64 {
+        let now = start + Duration::from_millis(20 * tick);
+        for (i, sender) in senders.iter_mut().enumerate() {
+            let id = i as u64 + 1;
+            // Leg 1 talks (−10 dBov), leg 2 says it is silent (127), leg 3 is muted.
+            let (level, sample) = if id == 1 { (10u8, 3000i16) } else { (127, 0) };
+            let mut payload = [0u8; FRAME_SAMPLES];
+            chorus_codec::encode(Codec::Pcmu, &[sample; FRAME_SAMPLES], &mut payload);
+            let mut packet = [0u8; 300];
+            let n = sender.write(&payload, false, &mut packet[..]);
+            // Add the RFC 6464 extension: X bit, profile 0xBEDE, element 1.
+            let mut with_ext = packet[..12].to_vec();
+            with_ext[0] |= 0x10;
+            with_ext.extend_from_slice(&[0xBE, 0xDE, 0, 1, 0x10, level, 0, 0]);
+            with_ext.extend_from_slice(&packet[12..n]);
+            group.handle_packet(now, CallId(id), addr(7720 + id as u16), &with_ext);
+        }
+        group.handle_timeout(now);
+        let _ = got(&mut group);
+    }
+    let skipped = |id| group.leg_stats(CallId(id)).expect("leg").decodes_skipped;
+    assert_eq!(skipped(1), 0, "the talker is decoded");
+    assert!(skipped(2) >= 45, "silent packets: {}", skipped(2));
+    assert!(skipped(3) >= 45, "a muted leg nobody hears: {}", skipped(3));
+    assert_eq!(group.totals().decodes_skipped, skipped(2) + skipped(3));
+}
+
+/// What an Opus listener decodes while an Opus talker plays a 300 Hz sine and a silent
+/// announcement sends everyone to the mixed path for `announce` ticks in the middle:
+/// (largest step in steady state, largest step around the switches, markers seen).
+fn through_forwarding_switches(announce: usize) -> (i32, i32, usize) {
+    let start = Instant::now();
+    let mut group = MediaGroup::new(start);
+    group.add_leg(CallId(1), "sw", opus_params(7731), 1);
+    group.add_leg(CallId(2), "sw", opus_params(7732), 2);
+    join(&mut group, CallId(1));
+    join(&mut group, CallId(2));
+    let mut talker = Talker::opus(1, 7731, 300.0);
+    let mut decoder = chorus_codec::Decoder::new(Codec::Opus, AudioRate::Full).expect("dec");
+    let mut heard: Vec<i16> = Vec::new();
+    let mut markers = 0;
+    for tick in 0..100usize {
+        let now = start + Duration::from_millis(20 * tick as u64);
+        if tick == 40 {
+            let clip: Clip = vec![0i16; FRAME_SAMPLES * announce].into();
+            group.handle_command(MediaCommand::Announce {
+                conference: "sw".to_owned(),
+                except: None,
+                clips: vec![clip],
+            });
+        }
+        talker.send(&mut group, now, tick);
+        group.handle_timeout(now);
+        for (leg, packet) in got(&mut group) {
+            if leg == CallId(2) {
+                markers += usize::from(packet.marker && tick > 20);
+                decoder.decode(&packet.payload, &mut heard);
+            }
+        }
+    }
+    let frame = AudioRate::Full.frame_samples();
+    let step = |from: usize, to: usize| {
+        heard[from * frame..to * frame]
+            .windows(2)
+            .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
+            .max()
+            .unwrap_or(0)
+    };
+    (step(20, 38), step(38, 40 + announce + 6), markers)
+}
+
+#[test]
+fn switching_between_forwarded_and_mixed_frames_makes_no_click() {
+    let (steady, switching, markers) = through_forwarding_switches(20);
+    assert!(
+        switching <= steady * 2,
+        "largest step {switching} around the switches, {steady} in steady state"
+    );
+    assert_eq!(markers, 2, "a marker on each switch");
+}
