@@ -356,7 +356,7 @@ impl Voice {
             Voice::G711 => "pcmu,pcma",
             Voice::Pcmu => "pcmu",
             Voice::G722 => "G722/16000/1",
-            Voice::Opus => "opus/48000/2",
+            Voice::Opus => "opus/48000/1",
         }
     }
 

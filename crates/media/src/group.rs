@@ -98,6 +98,8 @@ struct Leg {
     inactive: bool,
     /// The talker whose packets this leg was sent last tick, if they were forwarded.
     forwarded_from: Option<CallId>,
+    /// Packets it was sent as a lone talker sent them.
+    forwarded: u64,
 }
 
 fn keys_for(params: &MediaParams) -> Keys {
@@ -171,6 +173,8 @@ struct Conference {
     forward_from: Option<CallId>,
     forward: Vec<u8>,
     forward_codec: (Codec, OpusFmtp),
+    /// The lone talker's packet for this tick was lost on its way to us.
+    forward_lost: bool,
     /// Last tick's full mix, to prime an encoder that takes over mid-sound.
     previous_mix: Vec<i16>,
 }
@@ -188,6 +192,7 @@ impl Default for Conference {
             forward_from: None,
             forward: Vec::with_capacity(chorus_codec::MAX_PAYLOAD),
             forward_codec: (Codec::Pcmu, OpusFmtp::default()),
+            forward_lost: false,
             previous_mix: Vec::new(),
         }
     }
@@ -367,6 +372,7 @@ impl MediaGroup {
             rtt_ms: leg.rtcp.rtt().map(|d| d.as_millis() as u32),
             rtcp_sent: leg.rtcp.reports_sent(),
             decodes_skipped: leg.audio.skipped,
+            forwarded: leg.forwarded,
         })
     }
 
@@ -647,6 +653,9 @@ impl MediaGroup {
                     && leg.audio.codec != Codec::G722;
                 let forward = conf.forward_from.filter(|talker| {
                     *talker != *id
+                        // A loss is passed on only to listeners already following the
+                        // talker's stream.
+                        && (!conf.forward_lost || leg.forwarded_from == Some(*talker))
                         && undisturbed
                         && leg.audio.on_bus_rate()
                         && conf.forward_codec.0 == leg.audio.codec
@@ -669,10 +678,18 @@ impl MediaGroup {
                 let start = self.out.len();
                 self.out.resize(start + MAX_OUT_PACKET, 0);
                 let written = if forward.is_some() {
-                    // Nothing decoded, mixed or encoded for it: the talker's own packet.
+                    // Nothing decoded, mixed or encoded for it: the talker's own packet, or
+                    // the same gap in the sequence its loss left, for the listener's own
+                    // FEC or concealment.
                     self.forwarded += 1;
+                    leg.forwarded += 1;
                     leg.audio.shared_last = true;
-                    send(leg, &conf.forward, &mut self.out[start..])
+                    if conf.forward_lost {
+                        leg.sender.pass_loss();
+                        0
+                    } else {
+                        send(leg, &conf.forward, &mut self.out[start..])
+                    }
                 } else if hears_nobody
                     && let Some(at) = silence_for(&mut self.silence, &leg.audio, &self.config)
                 {
@@ -810,7 +827,7 @@ fn lone_talker(
         _ => None,
     }?;
     let leg = legs.get(&candidate)?;
-    let eligible = leg.audio.whole_packet
+    let eligible = (leg.audio.whole_packet || leg.audio.lost_packet)
         && leg.joined
         && !leg.muted
         && leg.tone_hangover == 0
@@ -822,6 +839,7 @@ fn lone_talker(
     if !eligible {
         return None;
     }
+    conf.forward_lost = !leg.audio.whole_packet;
     conf.forward.clear();
     conf.forward.extend_from_slice(&leg.audio.packet);
     conf.forward_codec = (leg.audio.codec, leg.audio.fmtp);

@@ -272,6 +272,8 @@ fn log_leg(call: CallId, s: &chorus_engine::LegStats) {
         concealed = s.jitter.concealed,
         late = s.jitter.late,
         sent = s.sent,
+        forwarded = s.forwarded,
+        decodes_skipped = s.decodes_skipped,
         far_end_lost = s.far_end.map(|f| f.cumulative_lost),
         far_end_jitter = s.far_end.map(|f| f.jitter),
         rtt_ms = s.rtt_ms,

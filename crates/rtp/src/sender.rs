@@ -84,6 +84,14 @@ impl RtpSender {
     pub fn skip(&mut self) {
         self.timestamp = self.timestamp.wrapping_add(self.samples_per_packet);
     }
+
+    /// Advances the sequence number and timestamp by one packet without sending: the
+    /// receiver sees the loss of a packet this stream forwards, and can recover it from
+    /// the next packet's FEC as if it had the sender's stream.
+    pub fn pass_loss(&mut self) {
+        self.sequence = self.sequence.wrapping_add(1);
+        self.skip();
+    }
 }
 
 #[cfg(test)]

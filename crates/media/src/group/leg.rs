@@ -83,6 +83,8 @@ pub(super) struct LegAudio {
     /// sent on unchanged.
     pub(super) whole_packet: bool,
     pub(super) packet: Vec<u8>,
+    /// This tick's input stands in for exactly one lost packet.
+    pub(super) lost_packet: bool,
     /// Packets not decoded because nobody needed them.
     pub(super) skipped: u64,
     /// Follows what the leg hears, to bridge the frame in which the converters change.
@@ -126,6 +128,7 @@ impl LegAudio {
             shared_last: false,
             decoder_stale: false,
             whole_packet: false,
+            lost_packet: false,
             packet: Vec::with_capacity(MAX_PAYLOAD),
             skipped: 0,
             out_concealer: Concealer::new(rate.hz()),
@@ -171,6 +174,7 @@ impl LegAudio {
         let started_empty = self.pending.is_empty();
         let mut pops = 0;
         let mut whole = false;
+        let mut lost = false;
         // Bounded: a packet is at most 120 ms, so a few pops always fill a frame.
         for _ in 0..8 {
             if self.pending.len() >= n {
@@ -222,8 +226,10 @@ impl LegAudio {
                     }
                     self.decoder.recover(next, &mut self.pending);
                     audio = true;
+                    lost = true;
                 }
                 Playout::Lost { next: None } => {
+                    lost = true;
                     // After skipped silence the decoder would conceal speech long gone.
                     if self.decoder_stale {
                         let len = self.pending.len();
@@ -248,6 +254,7 @@ impl LegAudio {
             }
         }
         self.whole_packet = whole && pops == 1 && self.pending.len() == n;
+        self.lost_packet = lost && started_empty && pops == 1 && self.pending.len() == n;
         let take = n.min(self.pending.len());
         self.input[..take].copy_from_slice(&self.pending[..take]);
         self.input[take..].fill(0);

@@ -71,6 +71,7 @@ impl MediaGroup {
             heard_at: None,
             inactive: false,
             forwarded_from: None,
+            forwarded: 0,
             params,
         };
         self.legs.insert(id, leg);

@@ -623,7 +623,15 @@ fn seeded_loss_and_jitter_are_concealed_without_clicks_or_repeats() {
     let start = Instant::now();
     let mut group = MediaGroup::new(start);
     group.add_leg(CallId(1), "lossy", params(7600), 1);
-    group.add_leg(CallId(2), "lossy", params(7601), 2);
+    // A PCMA listener: it is not forwarded the PCMU talker's packets, so it hears the
+    // bridge's own playout and concealment (forwarding passes losses on instead:
+    // `forwarding.rs`).
+    let alaw = MediaParams {
+        codec: Codec::Pcma,
+        payload_type: 8,
+        ..params(7601)
+    };
+    group.add_leg(CallId(2), "lossy", alaw, 2);
     join(&mut group, CallId(1));
     join(&mut group, CallId(2));
     let mut rng = fastrand::Rng::with_seed(11);
@@ -650,11 +658,9 @@ fn seeded_loss_and_jitter_are_concealed_without_clicks_or_repeats() {
         group.handle_timeout(start + now);
         while let Some(t) = group.poll_transmit() {
             if t.leg == CallId(2) && !chorus_rtp::rtcp::is_rtcp(t.data) {
-                heard.extend(
-                    t.data[12..]
-                        .iter()
-                        .map(|&b| chorus_codec::ulaw_to_linear(b)),
-                );
+                let mut pcm = [0i16; FRAME_SAMPLES];
+                let n = chorus_codec::decode(Codec::Pcma, &t.data[12..], &mut pcm);
+                heard.extend_from_slice(&pcm[..n]);
             }
         }
     }

@@ -29,6 +29,8 @@ pub struct LegStats {
     pub far_end: Option<chorus_rtp::rtcp::FarEndReport>,
     /// Packets not decoded: silent (RFC 6464, DTX) or heard by nobody.
     pub decodes_skipped: u64,
+    /// Packets sent to it as a lone talker sent them.
+    pub forwarded: u64,
 }
 
 /// What the engine asks of the media side, beyond adding a leg (which needs its socket).

@@ -265,3 +265,41 @@ fn switching_between_forwarded_and_mixed_frames_makes_no_click() {
     );
     assert_eq!(markers, 2, "a marker on each switch");
 }
+
+#[test]
+fn a_packet_lost_on_the_way_in_is_passed_on_as_a_gap_for_the_listener_to_recover() {
+    let start = Instant::now();
+    let mut group = MediaGroup::new(start);
+    group.add_leg(CallId(1), "gap", params(7741), 1);
+    group.add_leg(CallId(2), "gap", params(7742), 2);
+    join(&mut group, CallId(1));
+    join(&mut group, CallId(2));
+    let mut sender = RtpSender::new(5, 0, 160);
+    let mut seqs = Vec::new();
+    let mut lost = 0;
+    for tick in 0..100usize {
+        let now = start + Duration::from_millis(20 * tick as u64);
+        let packet = packet_of(&mut sender, &[3000; FRAME_SAMPLES]);
+        // Every tenth packet after the first second never arrives.
+        if tick < 50 || tick % 10 != 0 {
+            group.handle_packet(now, CallId(1), addr(7741), &packet);
+        } else {
+            lost += 1;
+        }
+        group.handle_timeout(now);
+        for (leg, got) in got(&mut group) {
+            if leg == CallId(2) && tick >= 50 {
+                seqs.push(got.seq);
+            }
+        }
+    }
+    let gaps = seqs
+        .windows(2)
+        .filter(|w| w[1] != w[0].wrapping_add(1))
+        .count();
+    assert!(
+        gaps + 1 >= lost && gaps <= lost,
+        "{lost} lost, {gaps} gaps in {seqs:?}"
+    );
+    assert!(seqs.windows(2).all(|w| w[1] != w[0]), "nothing sent twice");
+}
