@@ -12,6 +12,12 @@
 //!   encode, everyone else shares one.
 //! - `media_group/tick_mixed`: a third each Opus, G.722 and PCMU: the bus runs at 48 kHz and
 //!   the G.722 and PCMU legs are resampled both ways.
+//! - `media_group/lone_talker_pcmu`, `lone_talker_opus`: rooms of N with one talker, the
+//!   others sending silence marked with RFC 6464 levels, as phones with the audio-level
+//!   extension do: the talker's packets are forwarded, the silent ones not decoded, the
+//!   talker hears the shared silence.
+//! - `media_group/rooms_of_5_pcmu`, `rooms_of_5_opus`: the same in rooms of five, N legs in
+//!   all.
 
 use chorus_engine::{CallId, MediaCommand, MediaGroup, MediaParams};
 use chorus_mixer::Mixer;
@@ -59,24 +65,18 @@ fn mixer(c: &mut Criterion) {
     group.finish();
 }
 
-/// A phone's payload for one frame: voice for the first three legs, silence otherwise.
-fn payload_for(codec: Codec, leg: usize) -> Vec<u8> {
+/// Frames each phone cycles through: a stretch of one encoder's steady output, as a real
+/// stream is (a fresh encoder's first frames would make every decode a start-up case).
+const CYCLE: usize = 50;
+
+/// A phone's payloads for [`CYCLE`] consecutive frames: a tone for talkers, silence
+/// otherwise.
+fn payloads_for(codec: Codec, leg: usize, talking: bool) -> Vec<Vec<u8>> {
     let rate = match codec {
         Codec::Opus => AudioRate::Full,
         other => other.audio_rate(),
     };
     let n = rate.frame_samples();
-    let pcm: Vec<i16> = (0..n)
-        .map(|i| {
-            if leg < 3 {
-                let t = i as f64 / f64::from(rate.hz());
-                (3000.0 * (2.0 * std::f64::consts::PI * (300.0 + 100.0 * leg as f64) * t).sin())
-                    as i16
-            } else {
-                0
-            }
-        })
-        .collect();
     let mut encoder = chorus_codec::Encoder::new(
         codec,
         rate,
@@ -84,31 +84,82 @@ fn payload_for(codec: Codec, leg: usize) -> Vec<u8> {
         &OpusFmtp::default(),
     )
     .expect("encoder");
-    let mut out = vec![0u8; chorus_codec::MAX_PAYLOAD];
-    let len = encoder.encode(&pcm, &mut out);
-    out.truncate(len);
+    let mut out = Vec::new();
+    for frame in 0..CYCLE + 10 {
+        let pcm: Vec<i16> = (0..n)
+            .map(|i| {
+                if talking {
+                    let t = (frame * n + i) as f64 / f64::from(rate.hz());
+                    let freq = 300.0 + 100.0 * (leg % 3) as f64;
+                    (3000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let mut payload = vec![0u8; chorus_codec::MAX_PAYLOAD];
+        let len = encoder.encode(&pcm, &mut payload);
+        payload.truncate(len);
+        if frame >= 10 {
+            out.push(payload);
+        }
+    }
     out
 }
 
-fn bench_ticks(c: &mut Criterion, name: &str, sizes: &[usize], codec_of: fn(usize) -> Codec) {
+/// One benchmark's conferences: who talks, how big the rooms are, and whether packets
+/// carry RFC 6464 levels.
+struct Load {
+    name: &'static str,
+    sizes: &'static [usize],
+    codec_of: fn(usize) -> Codec,
+    /// Talkers per room (the first legs of each room).
+    talkers: usize,
+    /// Legs per room; 0 puts every leg in one room.
+    room: usize,
+    /// Packets carry RFC 6464 levels (−10 dBov talking, 127 silent).
+    levels: bool,
+}
+
+/// `packet` with a one-byte RFC 8285 header extension carrying an RFC 6464 level (id 1).
+fn with_level(packet: &[u8], level: u8) -> Vec<u8> {
+    let mut out = packet[..12].to_vec();
+    out[0] |= 0x10;
+    out.extend_from_slice(&[0xBE, 0xDE, 0, 1, 0x10, level, 0, 0]);
+    out.extend_from_slice(&packet[12..]);
+    out
+}
+
+fn bench_ticks(c: &mut Criterion, load: &Load) {
     let mut group = c.benchmark_group("media_group");
-    if codec_of(1) != Codec::Pcma {
+    if (load.codec_of)(1) != Codec::Pcma {
         group.sample_size(20);
     }
-    for &n in sizes {
+    for &n in load.sizes {
         group.throughput(Throughput::Elements(n as u64));
         let start = Instant::now();
         let mut media = MediaGroup::new(start);
         let mut legs = Vec::new();
         for i in 0..n {
             let remote = SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16));
-            let codec = codec_of(i);
+            let codec = (load.codec_of)(i);
             let params = MediaParams {
                 codec,
                 payload_type: codec.static_payload_type().unwrap_or(111),
+                audio_level_id: load.levels.then_some(1),
                 ..MediaParams::pcmu(remote)
             };
-            media.add_leg(CallId(i as u64), "bench", params.clone(), i as u32);
+            let (room, seat) = match i.checked_div(load.room) {
+                Some(room) => (room, i % load.room),
+                None => (0, i),
+            };
+            let talking = seat < load.talkers;
+            media.add_leg(
+                CallId(i as u64),
+                &format!("room{room}"),
+                params.clone(),
+                i as u32,
+            );
             media.handle_command(MediaCommand::Join {
                 call: CallId(i as u64),
                 muted: false,
@@ -120,18 +171,35 @@ fn bench_ticks(c: &mut Criterion, name: &str, sizes: &[usize], codec_of: fn(usiz
                     codec.clock_rate() / 50,
                 ),
                 params,
-                payload_for(codec, i),
+                payloads_for(codec, i, talking),
+                talking,
             ));
         }
         let mut tick = 0u32;
         let mut packet = [0u8; 1500];
-        group.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+        group.bench_with_input(BenchmarkId::new(load.name, n), &n, |b, _| {
             b.iter(|| {
                 let now = start + Duration::from_millis(20) * tick;
                 tick += 1;
-                for (i, (sender, params, payload)) in legs.iter_mut().enumerate() {
+                for (i, (sender, params, payloads, talking)) in legs.iter_mut().enumerate() {
+                    let payload = &payloads[tick as usize % CYCLE];
+                    if payload.is_empty() {
+                        sender.skip(); // DTX
+                        continue;
+                    }
                     let len = sender.write(payload, false, &mut packet);
-                    media.handle_packet(now, CallId(i as u64), params.remote, &packet[..len]);
+                    let id = CallId(i as u64);
+                    if load.levels {
+                        let level = if *talking { 10 } else { 127 };
+                        media.handle_packet(
+                            now,
+                            id,
+                            params.remote,
+                            &with_level(&packet[..len], level),
+                        );
+                    } else {
+                        media.handle_packet(now, id, params.remote, &packet[..len]);
+                    }
                 }
                 media.handle_timeout(now);
                 let mut bytes = 0;
@@ -145,14 +213,79 @@ fn bench_ticks(c: &mut Criterion, name: &str, sizes: &[usize], codec_of: fn(usiz
     group.finish();
 }
 
+fn g711(i: usize) -> Codec {
+    if i.is_multiple_of(2) {
+        Codec::Pcmu
+    } else {
+        Codec::Pcma
+    }
+}
+
 fn media_group(c: &mut Criterion) {
-    bench_ticks(c, "tick", &SIZES, |i| {
-        if i % 2 == 0 { Codec::Pcmu } else { Codec::Pcma }
-    });
-    bench_ticks(c, "tick_opus", &[3, 10, 100], |_| Codec::Opus);
-    bench_ticks(c, "tick_mixed", &[3, 30], |i| {
-        [Codec::Opus, Codec::G722, Codec::Pcmu][i % 3]
-    });
+    let loads = [
+        Load {
+            name: "tick",
+            sizes: &SIZES,
+            codec_of: g711,
+            talkers: 3,
+            room: 0,
+            levels: false,
+        },
+        Load {
+            name: "tick_opus",
+            sizes: &[3, 10, 100],
+            codec_of: |_| Codec::Opus,
+            talkers: 3,
+            room: 0,
+            levels: false,
+        },
+        Load {
+            name: "tick_mixed",
+            sizes: &[3, 30],
+            codec_of: |i| [Codec::Opus, Codec::G722, Codec::Pcmu][i % 3],
+            talkers: 3,
+            room: 0,
+            levels: false,
+        },
+        Load {
+            name: "lone_talker_pcmu",
+            sizes: &[5, 100, 1000],
+            codec_of: |_| Codec::Pcmu,
+            talkers: 1,
+            room: 0,
+            levels: true,
+        },
+        Load {
+            name: "lone_talker_opus",
+            sizes: &[5, 100, 1000],
+            codec_of: |_| Codec::Opus,
+            talkers: 1,
+            room: 0,
+            levels: true,
+        },
+        Load {
+            name: "rooms_of_5_pcmu",
+            sizes: &[200, 1000],
+            codec_of: |_| Codec::Pcmu,
+            talkers: 1,
+            room: 5,
+            levels: true,
+        },
+        Load {
+            name: "rooms_of_5_opus",
+            sizes: &[200, 1000],
+            codec_of: |_| Codec::Opus,
+            talkers: 1,
+            room: 5,
+            levels: true,
+        },
+    ];
+    let only = std::env::var("CHORUS_BENCH").ok();
+    for load in &loads {
+        if only.as_deref().is_none_or(|o| load.name.starts_with(o)) {
+            bench_ticks(c, load);
+        }
+    }
 }
 
 criterion_group!(benches, mixer, media_group);

@@ -89,10 +89,11 @@ pub enum Outcome {
     NoAnswer,
 }
 
-/// An SDP offer of PCMU and telephone-event with media at `ip:rtp_port`.
+/// An SDP offer of PCMU and telephone-event with media at `ip:rtp_port`, and RFC 6464
+/// audio levels as header extension 1.
 pub fn offer(ip: IpAddr, rtp_port: u16) -> String {
     format!(
-        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=sendrecv\r\n"
     )
 }
 
@@ -295,6 +296,23 @@ pub fn rtp_packet(ssrc: u32, seq: u16, timestamp: u32) -> Vec<u8> {
     packet.extend_from_slice(&timestamp.to_be_bytes());
     packet.extend_from_slice(&ssrc.to_be_bytes());
     packet.extend(std::iter::repeat_n(0xFFu8, 160));
+    packet
+}
+
+/// An RTP packet of PCMU `payload` carrying an RFC 6464 level (−dBov, extension 1).
+pub fn rtp_packet_with_level(
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+    payload: &[u8],
+    level: u8,
+) -> Vec<u8> {
+    let mut packet = vec![0x90, 0];
+    packet.extend_from_slice(&seq.to_be_bytes());
+    packet.extend_from_slice(&timestamp.to_be_bytes());
+    packet.extend_from_slice(&ssrc.to_be_bytes());
+    packet.extend_from_slice(&[0xBE, 0xDE, 0, 1, 0x10, level, 0, 0]);
+    packet.extend_from_slice(payload);
     packet
 }
 
