@@ -132,15 +132,20 @@ fn a_lone_talker_is_forwarded_and_silence_is_neither_decoded_nor_encoded() {
             .unwrap_or_default()
     };
     let mut metrics = String::new();
+    // About 150 packets each way per member went by; half is plenty to show the work was
+    // skipped, and none would mean it no longer is.
+    let enough = |m: &str| {
+        counter(m, "chorus_media_frames_total{path=\"forwarded\"}") >= 150.0
+            && counter(m, "chorus_media_frames_total{path=\"silence\"}") >= 75.0
+            && counter(m, "chorus_media_decodes_skipped_total") >= 150.0
+    };
     wait_until(Duration::from_secs(3), || {
         metrics = fetch();
-        counter(&metrics, "chorus_media_decodes_skipped_total") >= 250.0
+        enough(&metrics)
     });
     let forwarded = counter(&metrics, "chorus_media_frames_total{path=\"forwarded\"}");
     let shared_silence = counter(&metrics, "chorus_media_frames_total{path=\"silence\"}");
     let skipped = counter(&metrics, "chorus_media_decodes_skipped_total");
     eprintln!("forwarded {forwarded}, silence {shared_silence}, decodes skipped {skipped}");
-    assert!(forwarded >= 200.0, "{metrics}");
-    assert!(shared_silence >= 100.0, "{metrics}");
-    assert!(skipped >= 250.0, "{metrics}");
+    assert!(enough(&metrics), "{metrics}");
 }
