@@ -35,7 +35,7 @@ struct Cli {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     api: String,
     /// The REST bearer token, if the bridge has one.
-    #[arg(long, env = "CHORUS_API_TOKEN")]
+    #[arg(long)]
     token: Option<String>,
     /// Use these provisioned extensions as rooms, e.g. `600-619`, instead of creating them.
     #[arg(long)]
@@ -148,13 +148,23 @@ fn main() -> Result<()> {
     let mut legs = Vec::new();
     let mut failed = 0;
     let setup = Instant::now();
+    // Every RTP port first, before the SIP sockets take ephemeral ports among them.
+    let mut rtp_sockets = Vec::with_capacity(participants);
+    for n in 0..participants {
+        let port = u16::try_from(usize::from(cli.rtp_base) + n)
+            .context("too many callers for --rtp-base")?;
+        let rtp = UdpSocket::bind((cli.local_ip, port))
+            .with_context(|| format!("binding RTP port {port}"))?;
+        rtp.set_nonblocking(true)?;
+        rtp_sockets.push(Some(rtp));
+    }
     for (r, room) in rooms.iter().enumerate() {
         for m in 0..cli.members {
             let n = r * cli.members + m;
             let port = cli.rtp_base + n as u16;
-            let rtp = UdpSocket::bind((cli.local_ip, port))
-                .with_context(|| format!("binding RTP port {port}"))?;
-            rtp.set_nonblocking(true)?;
+            let Some(rtp) = rtp_sockets[n].take() else {
+                continue;
+            };
             match sip::Call::dial(cli.sip, room, SocketAddr::new(cli.local_ip, port), offer, n) {
                 Ok(call) => {
                     // One listener per room decodes what it hears, for the level.

@@ -169,11 +169,15 @@ impl Leg {
                 None => seq + 65_536,
             };
             self.first_seq.get_or_insert(seq);
-            self.highest_seq = Some(self.highest_seq.map_or(seq, |h| h.max(seq)));
-            if let Some(last) = self.last_arrival {
+            // Pacing is the spacing of consecutive packets: a gap the sender meant (DTX,
+            // a loss passed on) is not lateness.
+            if let (Some(last), Some(high)) = (self.last_arrival, self.highest_seq)
+                && seq == high + 1
+            {
                 self.gaps_ms
                     .push(now.saturating_duration_since(last).as_secs_f32() * 1000.0);
             }
+            self.highest_seq = Some(self.highest_seq.map_or(seq, |h| h.max(seq)));
             self.last_arrival = Some(now);
             let header = 12 + 4 * usize::from(packet[0] & 0x0f);
             let payload_start = if packet[0] & 0x10 != 0 && packet.len() >= header + 4 {
