@@ -1,6 +1,7 @@
 //! Legs coming, changing and going: their codec chains, the conference's bus rate, and
 //! the liveness check that reports legs gone silent.
 
+use super::tick::{rtcp_route, sender_stats};
 use super::*;
 use chorus_codec::OpusSettings;
 use chorus_rtp::JitterConfig;

@@ -191,6 +191,27 @@ fn announcements_reach_everyone_but_the_newcomer() {
 }
 
 #[test]
+fn a_burst_of_joins_chimes_once() {
+    let mut rig = Rig::new(&[(1, "500"), (2, "500")]);
+    join(&mut rig.group, CallId(1));
+    join(&mut rig.group, CallId(2));
+    let chime: Clip = vec![3000i16; FRAME_SAMPLES].into();
+    let announce = |group: &mut MediaGroup, clips: Vec<Clip>| {
+        group.handle_command(MediaCommand::Announce {
+            conference: "500".to_owned(),
+            except: None,
+            clips,
+        });
+    };
+    for _ in 0..10 {
+        announce(&mut rig.group, vec![chime.clone()]);
+    }
+    let name: Clip = vec![2000i16; FRAME_SAMPLES].into();
+    announce(&mut rig.group, vec![name.clone(), chime.clone()]);
+    assert_eq!(rig.group.conferences["500"].announcements.len(), 3);
+}
+
+#[test]
 fn telephone_events_become_one_digit() {
     let mut rig = Rig::new(&[(1, "500")]);
     let (_, port) = rig.senders[&CallId(1)];
