@@ -17,6 +17,7 @@ mod control;
 mod limits;
 mod media;
 mod metrics;
+mod placement;
 mod ports;
 mod recorder;
 mod sip;

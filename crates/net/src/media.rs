@@ -1,6 +1,7 @@
 //! Mixing threads: each sleeps to absolute tick deadlines and owns its legs' sockets.
 
 use crate::metrics::{FramePath, Packets};
+use crate::placement::Placement;
 use crate::recorder::{Recorder, Recording};
 use crate::{Metrics, PortLease};
 use chorus_engine::{CallId, MediaCommand, MediaEvent, MediaGroup, MediaParams, MediaTotals};
@@ -8,7 +9,6 @@ use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
 };
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::IoSliceMut;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -43,7 +43,7 @@ enum Command {
 pub struct MediaThreads {
     senders: Vec<Sender<Command>>,
     threads: Vec<JoinHandle<()>>,
-    placement: HashMap<CallId, usize>,
+    placement: Placement,
 }
 
 impl MediaThreads {
@@ -71,17 +71,12 @@ impl MediaThreads {
             senders.push(tx);
             threads.push(thread);
         }
+        let placement = Placement::new(senders.len());
         Ok(MediaThreads {
             senders,
             threads,
-            placement: HashMap::new(),
+            placement,
         })
-    }
-
-    fn thread_for(&self, conference: &str) -> usize {
-        // A fixed hasher: one conference always maps to the same thread.
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(conference);
-        (hash % self.senders.len() as u64) as usize
     }
 
     /// Hands a leg and its socket to the thread of its conference.
@@ -94,8 +89,7 @@ impl MediaThreads {
         socket: UdpSocket,
         lease: PortLease,
     ) {
-        let index = self.thread_for(conference);
-        self.placement.insert(call, index);
+        let index = self.placement.add(call, conference, params.codec);
         let _ = self.senders[index].send(Command::Add {
             call,
             conference: conference.to_owned(),
@@ -108,7 +102,7 @@ impl MediaThreads {
 
     /// Applies new media parameters to a leg.
     pub fn update(&mut self, call: CallId, params: MediaParams) {
-        if let Some(&index) = self.placement.get(&call) {
+        if let Some(index) = self.placement.leg(call) {
             let _ = self.senders[index].send(Command::Update { call, params });
         }
     }
@@ -116,10 +110,8 @@ impl MediaThreads {
     /// Passes an engine command to the thread of the leg or conference it names.
     pub fn command(&mut self, command: MediaCommand) {
         let index = match &command {
-            MediaCommand::Announce { conference, .. } => Some(self.thread_for(conference)),
-            other => other
-                .call()
-                .and_then(|call| self.placement.get(&call).copied()),
+            MediaCommand::Announce { conference, .. } => self.placement.conference(conference),
+            other => other.call().and_then(|call| self.placement.leg(call)),
         };
         if let Some(index) = index {
             let _ = self.senders[index].send(Command::Engine(command));
@@ -128,7 +120,7 @@ impl MediaThreads {
 
     /// Removes a leg; its socket closes and its port returns to the pool.
     pub fn remove(&mut self, call: CallId) {
-        if let Some(index) = self.placement.remove(&call) {
+        if let Some(index) = self.placement.remove(call) {
             let _ = self.senders[index].send(Command::Remove { call });
         }
     }
