@@ -13,7 +13,8 @@ pub(crate) struct Call {
     call_id: String,
     from_tag: String,
     to: String,
-    request_uri: String,
+    /// The bridge's Contact: where in-dialog requests go.
+    remote_target: String,
     /// Where the bridge wants our RTP.
     pub(crate) media: SocketAddr,
 }
@@ -57,15 +58,16 @@ impl Call {
         offer: Offer,
         n: usize,
     ) -> Result<Call> {
-        for attempt in 0.. {
+        let mut attempt = 0;
+        loop {
             match Self::dial_once(bridge, user, rtp, offer, n, attempt) {
                 Err(e) if attempt < 5 && e.to_string().contains("503") => {
+                    attempt += 1;
                     std::thread::sleep(Duration::from_millis(500));
                 }
                 other => return other,
             }
         }
-        unreachable!("the loop returns")
     }
 
     fn dial_once(
@@ -153,7 +155,7 @@ impl Call {
                 call_id,
                 from_tag,
                 to,
-                request_uri: ack_uri,
+                remote_target: ack_uri,
                 media: SocketAddr::new(ip, port),
             });
         }
@@ -167,7 +169,7 @@ impl Call {
         };
         let bye = format!(
             "BYE {} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKbye{n};rport\r\nMax-Forwards: 70\r\nFrom: <sip:caller{n}@{}>;tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
-            self.request_uri,
+            self.remote_target,
             local.ip(),
             self.from_tag,
             self.to,
