@@ -115,6 +115,19 @@ pub fn parse_expires(value: &str) -> Option<u32> {
     )
 }
 
+/// How long a SUBSCRIBE asks its subscription to last, at most an hour; `Err` with the
+/// answer for a malformed (400) or too short (423) `Expires`.
+fn requested_expires(request: &Request) -> Result<u32, u16> {
+    let expires = match request.header(&Name::EXPIRES) {
+        None => DEFAULT_EXPIRES,
+        Some(value) => parse_expires(value).ok_or(400u16)?.min(DEFAULT_EXPIRES),
+    };
+    if expires != 0 && expires < MIN_EXPIRES {
+        return Err(423);
+    }
+    Ok(expires)
+}
+
 /// Whether an `Accept` header value admits conference-info documents.
 fn accepts_conference_info(value: &str) -> bool {
     value.split(',').any(|range| {
@@ -273,16 +286,10 @@ impl Engine {
         {
             return self.refuse_subscribe(now, key, request, 406, &tag);
         }
-        let expires = match request.header(&Name::EXPIRES) {
-            None => DEFAULT_EXPIRES,
-            Some(value) => match parse_expires(value) {
-                Some(e) => e.min(DEFAULT_EXPIRES),
-                None => return self.refuse_subscribe(now, key, request, 400, &tag),
-            },
+        let expires = match requested_expires(request) {
+            Ok(expires) => expires,
+            Err(code) => return self.refuse_subscribe(now, key, request, code, &tag),
         };
-        if expires != 0 && expires < MIN_EXPIRES {
-            return self.refuse_subscribe(now, key, request, 423, &tag);
-        }
         // As for calls: nothing from outside the trusted networks, nothing new while
         // shedding load or stopping.
         if !self.config.security.is_trusted(source.ip()) {
@@ -312,13 +319,7 @@ impl Engine {
         let dialog = Dialog::new_uas(request, essentials, &tag, transport, source);
         let id = self.subscriptions.next_id;
         self.subscriptions.next_id += 1;
-        let contact = self.focus_contact(&conference, transport);
-        let data = ResponseBuilder::new(request, 200, Some(&tag))
-            .header("Expires", &expires.to_string())
-            .header("Contact", &contact)
-            .header("Server", &self.config.user_agent)
-            .build();
-        self.txns.respond(now, key, 200, data.into());
+        self.accept_subscribe(now, key, request, &tag, expires, &conference, transport);
         info!(%conference, subscription = id, expires, "conference subscription");
         self.subscriptions
             .by_dialog
@@ -343,6 +344,27 @@ impl Engine {
         } else {
             self.notify_subscription(now, id);
         }
+    }
+
+    /// The 200 to a SUBSCRIBE: how long the subscription lasts, and the focus.
+    #[allow(clippy::too_many_arguments)]
+    fn accept_subscribe(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        request: &Request,
+        tag: &str,
+        expires: u32,
+        conference: &str,
+        transport: Transport,
+    ) {
+        let contact = self.focus_contact(conference, transport);
+        let data = ResponseBuilder::new(request, 200, Some(tag))
+            .header("Expires", &expires.to_string())
+            .header("Contact", &contact)
+            .header("Server", &self.config.user_agent)
+            .build();
+        self.txns.respond(now, key, 200, data.into());
     }
 
     fn refuse_subscribe(
@@ -429,14 +451,10 @@ impl Engine {
         if event.is_none_or(|e| e.package != EVENT_PACKAGE) {
             return self.refuse_subscribe(now, key, request, 489, &tag);
         }
-        let expires = match request.header(&Name::EXPIRES).map(parse_expires) {
-            None => DEFAULT_EXPIRES,
-            Some(Some(e)) => e.min(DEFAULT_EXPIRES),
-            Some(None) => return self.refuse_subscribe(now, key, request, 400, &tag),
+        let expires = match requested_expires(request) {
+            Ok(expires) => expires,
+            Err(code) => return self.refuse_subscribe(now, key, request, code, &tag),
         };
-        if expires != 0 && expires < MIN_EXPIRES {
-            return self.refuse_subscribe(now, key, request, 423, &tag);
-        }
         let Some(sub) = self.subscriptions.subs.get_mut(&id) else {
             return;
         };
@@ -448,13 +466,7 @@ impl Engine {
         sub.reported = None;
         let transport = sub.dialog.transport;
         let conference = sub.conference.clone();
-        let contact = self.focus_contact(&conference, transport);
-        let data = ResponseBuilder::new(request, 200, Some(&tag))
-            .header("Expires", &expires.to_string())
-            .header("Contact", &contact)
-            .header("Server", &self.config.user_agent)
-            .build();
-        self.txns.respond(now, key, 200, data.into());
+        self.accept_subscribe(now, key, request, &tag, expires, &conference, transport);
         if expires == 0 {
             info!(subscription = id, "unsubscribed");
             self.end_subscription(now, id, Termination::Timeout);

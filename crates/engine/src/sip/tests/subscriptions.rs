@@ -174,16 +174,22 @@ fn changes_wait_for_the_previous_notify_and_are_sent_together() {
     assert!(doc.contains("version=\"2\""), "{doc}");
 }
 
-#[test]
-fn only_members_or_the_operator_token_may_subscribe() {
-    let mut e = Engine::new(EngineConfig {
+/// An engine whose operators' token is `s3cret-token`.
+fn engine_with_token(security: Security) -> Engine {
+    Engine::new(EngineConfig {
         seed: 7,
+        security,
         subscriptions: SubscriptionConfig {
             operator_token: Some("s3cret-token".to_owned()),
             ..SubscriptionConfig::default()
         },
         ..EngineConfig::default()
-    });
+    })
+}
+
+#[test]
+fn only_members_or_the_operator_token_may_subscribe() {
+    let mut e = engine_with_token(Security::default());
     let now = Instant::now();
     let _member = dial(&mut e, now, 1);
     let event = "Event: conference\r\n";
@@ -212,17 +218,9 @@ fn only_members_or_the_operator_token_may_subscribe() {
 
 #[test]
 fn untrusted_sources_are_refused_even_with_the_token() {
-    let mut e = Engine::new(EngineConfig {
-        seed: 7,
-        security: Security {
-            trusted_networks: vec!["127.0.0.1/32".parse().expect("net")],
-            ..Security::default()
-        },
-        subscriptions: SubscriptionConfig {
-            operator_token: Some("s3cret-token".to_owned()),
-            ..SubscriptionConfig::default()
-        },
-        ..EngineConfig::default()
+    let mut e = engine_with_token(Security {
+        trusted_networks: vec!["127.0.0.1/32".parse().expect("net")],
+        ..Security::default()
     });
     let now = Instant::now();
     let _member = dial(&mut e, now, 1);
