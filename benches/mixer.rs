@@ -18,6 +18,9 @@
 //!   talker hears the shared silence.
 //! - `media_group/rooms_of_5_pcmu`, `rooms_of_5_opus`: the same in rooms of five, N legs in
 //!   all.
+//! - `codec/opus_decoder_reset`: what resuming a member after skipped silence costs (libopus
+//!   probes the processor on each reset unless, as here, the probe is cached: under a
+//!   hypervisor each probe traps).
 
 use chorus_engine::{CallId, MediaCommand, MediaGroup, MediaParams};
 use chorus_mixer::Mixer;
@@ -288,5 +291,13 @@ fn media_group(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, mixer, media_group);
+fn codec(c: &mut Criterion) {
+    let mut group = c.benchmark_group("codec");
+    let mut decoder =
+        chorus_codec::Decoder::new(Codec::Opus, AudioRate::Full).expect("opus decoder");
+    group.bench_function("opus_decoder_reset", |b| b.iter(|| decoder.reset()));
+    group.finish();
+}
+
+criterion_group!(benches, mixer, media_group, codec);
 criterion_main!(benches);

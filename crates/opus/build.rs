@@ -17,6 +17,7 @@ fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("libopus");
     println!("cargo:rerun-if-changed=libopus");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=csrc");
 
     let lists = read_source_lists(&root);
     let list = |name: &str| -> Vec<PathBuf> {
@@ -107,7 +108,14 @@ fn main() {
         lib.files(list(name));
     }
     if x86 {
-        lib.files(list("CELT_SOURCES_X86_RTCD"));
+        // The processor probe is renamed and wrapped by csrc/select_arch.c, which probes
+        // once instead of on every decoder reset (each probe traps under a hypervisor).
+        let mut probe = lib.clone();
+        probe
+            .define("opus_select_arch", "chorus_opus_probe_arch")
+            .files(list("CELT_SOURCES_X86_RTCD"));
+        lib.objects(probe.compile_intermediates());
+        lib.file(Path::new(env!("CARGO_MANIFEST_DIR")).join("csrc/select_arch.c"));
         lib.files(list("SILK_SOURCES_X86_RTCD"));
     }
     lib.objects(objects).compile("opus");

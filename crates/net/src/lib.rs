@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod control;
+mod leg_sockets;
 mod limits;
 mod media;
 mod metrics;

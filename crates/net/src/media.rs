@@ -1,23 +1,17 @@
 //! Mixing threads: each sleeps to absolute tick deadlines and owns its legs' sockets.
 
+use crate::leg_sockets::{LegSockets, Port};
 use crate::metrics::{FramePath, Packets};
 use crate::placement::Placement;
 use crate::recorder::{Recorder, Recording};
 use crate::{Metrics, PortLease};
 use chorus_engine::{CallId, MediaCommand, MediaEvent, MediaGroup, MediaParams, MediaTotals};
-use nix::sys::socket::{
-    ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
-};
-use std::collections::HashMap;
-use std::io::IoSliceMut;
-use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
-use std::time::{SystemTime, UNIX_EPOCH};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 enum Command {
     Add {
@@ -65,9 +59,10 @@ impl MediaThreads {
             let metrics = Arc::clone(&metrics);
             let events = events.clone();
             let recorder = recorder.clone();
+            let sockets = LegSockets::new()?;
             let thread = std::thread::Builder::new()
                 .name(format!("chorus-mix-{index}"))
-                .spawn(move || mix_loop(rx, &metrics, &events, &recorder, config))?;
+                .spawn(move || mix_loop(rx, sockets, &metrics, &events, &recorder, config))?;
             senders.push(tx);
             threads.push(thread);
         }
@@ -134,7 +129,6 @@ impl MediaThreads {
     }
 }
 
-/// Adds what grew since `before` to the packet counters.
 /// The wall clock in 64-bit NTP format (seconds since 1900 and a binary fraction).
 fn ntp_now() -> u64 {
     const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
@@ -172,83 +166,6 @@ fn publish_totals(metrics: &Metrics, before: &mut MediaTotals, now: MediaTotals)
     *before = now;
 }
 
-/// Datagrams read from one socket per tick at most (a 20 ms tick carries one or two).
-const MAX_DATAGRAMS_PER_TICK: usize = 64;
-
-/// Maps kernel receive timestamps (wall clock) onto the monotonic clock of one drain.
-struct ArrivalClock {
-    now: Instant,
-    wall: SystemTime,
-}
-
-impl ArrivalClock {
-    fn new(now: Instant) -> Self {
-        ArrivalClock {
-            now,
-            wall: SystemTime::now(),
-        }
-    }
-
-    /// When a datagram stamped `stamp` arrived; the drain time if it has no stamp.
-    fn instant(&self, stamp: Option<SystemTime>) -> Instant {
-        stamp
-            .and_then(|s| self.wall.duration_since(s).ok())
-            .and_then(|ago| self.now.checked_sub(ago))
-            .unwrap_or(self.now)
-    }
-}
-
-/// Reads one datagram without blocking, with its kernel receive time when the socket
-/// has SO_TIMESTAMPNS on. `None` when nothing is waiting (or on an error such as an ICMP
-/// port-unreachable from the far end, which only ends this drain).
-fn recv_stamped(
-    socket: &UdpSocket,
-    buf: &mut [u8],
-    cmsg: &mut [u8],
-) -> Option<(usize, SocketAddr, Option<SystemTime>)> {
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<SockaddrStorage>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(cmsg),
-        MsgFlags::MSG_DONTWAIT,
-    )
-    .ok()?;
-    let source = msg.address.as_ref().and_then(|a| {
-        a.as_sockaddr_in()
-            .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
-            .or_else(|| {
-                a.as_sockaddr_in6()
-                    .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
-            })
-    })?;
-    let stamp = msg.cmsgs().ok().and_then(|mut cmsgs| {
-        cmsgs.find_map(|c| match c {
-            ControlMessageOwned::ScmTimestampns(ts) => Some(
-                UNIX_EPOCH
-                    + std::time::Duration::new(
-                        u64::try_from(ts.tv_sec()).ok()?,
-                        u32::try_from(ts.tv_nsec()).ok()?,
-                    ),
-            ),
-            _ => None,
-        })
-    });
-    Some((msg.bytes, source, stamp))
-}
-
-fn send_all(group: &mut MediaGroup, sockets: &HashMap<CallId, (UdpSocket, PortLease)>) {
-    while let Some(t) = group.poll_transmit() {
-        let Some((socket, lease)) = sockets.get(&t.leg) else {
-            continue;
-        };
-        let socket = if t.rtcp_port { lease.rtcp() } else { socket };
-        if let Err(e) = socket.send_to(t.data, t.destination) {
-            debug!(leg = %t.leg, error = %e, "media send failed");
-        }
-    }
-}
-
 /// A leg's media figures when it ends: what we received, what the far end said about what
 /// we sent, and the round trip.
 fn log_leg(call: CallId, s: &chorus_engine::LegStats) {
@@ -275,6 +192,7 @@ fn log_leg(call: CallId, s: &chorus_engine::LegStats) {
 
 fn mix_loop(
     commands: Receiver<Command>,
+    mut sockets: LegSockets,
     metrics: &Metrics,
     events: &tokio::sync::mpsc::Sender<MediaEvent>,
     recorder: &Recorder,
@@ -284,9 +202,6 @@ fn mix_loop(
     let mut ticks = 0u64;
     let mut group = MediaGroup::with_config(Instant::now(), config);
     group.set_wall_clock(Instant::now(), ntp_now());
-    let mut sockets: HashMap<CallId, (UdpSocket, PortLease)> = HashMap::new();
-    let mut buf = vec![0u8; 2048];
-    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
     let mut late_reported = 0;
     loop {
         // Deadlines are absolute (start + n × 20 ms), so sleeping from "now" to the next
@@ -312,11 +227,7 @@ fn mix_loop(
                     lease,
                 }) => {
                     group.add_leg(call, &conference, params, ssrc);
-                    for s in [&socket, lease.rtcp()] {
-                        // Without kernel timestamps arrival times fall back to the tick.
-                        let _ = setsockopt(s, sockopt::ReceiveTimestampns, &true);
-                    }
-                    sockets.insert(call, (socket, lease));
+                    sockets.insert(call, socket, lease);
                 }
                 Ok(Command::Update { call, params }) => group.update_leg(call, params),
                 Ok(Command::Engine(command)) => {
@@ -344,8 +255,8 @@ fn mix_loop(
                     metrics.legs.remove(&call);
                     group.remove_leg(call);
                     // The RTCP BYE goes out before the sockets close.
-                    send_all(&mut group, &sockets);
-                    sockets.remove(&call);
+                    sockets.send_all(&mut group);
+                    sockets.remove(call);
                     recorder.send(Recording::Stop { call });
                 }
                 Err(TryRecvError::Empty) => break,
@@ -353,36 +264,20 @@ fn mix_loop(
             }
         }
         let now = Instant::now();
-        let clock = ArrivalClock::new(now);
-        for (call, (socket, lease)) in &sockets {
-            // Bounded per tick, so a flood on one leg cannot starve the others.
-            for _ in 0..MAX_DATAGRAMS_PER_TICK {
-                match recv_stamped(socket, &mut buf, &mut cmsg) {
-                    Some((len, source, stamp)) => {
-                        group.handle_packet(clock.instant(stamp), *call, source, &buf[..len])
-                    }
-                    None => break,
-                }
-            }
-            for _ in 0..MAX_DATAGRAMS_PER_TICK {
-                match recv_stamped(lease.rtcp(), &mut buf, &mut cmsg) {
-                    Some((len, source, stamp)) => {
-                        group.handle_rtcp(clock.instant(stamp), *call, source, &buf[..len]);
-                    }
-                    None => break,
-                }
-            }
-        }
+        sockets.receive(now, |d| match d.port {
+            Port::Rtp => group.handle_packet(d.arrival, d.call, d.source, d.bytes),
+            Port::Rtcp => group.handle_rtcp(d.arrival, d.call, d.source, d.bytes),
+        });
         group.handle_timeout(now);
-        send_all(&mut group, &sockets);
+        sockets.send_all(&mut group);
         metrics.tick_seconds.observe(now.elapsed().as_secs_f64());
         ticks += 1;
         // Totals walk every leg: once a second is plenty.
         if ticks.is_multiple_of(50) {
             publish_totals(metrics, &mut published, group.totals());
-            for call in sockets.keys() {
-                if let Some(stats) = group.leg_stats(*call) {
-                    metrics.legs.insert(*call, stats);
+            for call in sockets.calls() {
+                if let Some(stats) = group.leg_stats(call) {
+                    metrics.legs.insert(call, stats);
                 }
             }
         }

@@ -205,6 +205,12 @@ impl LegAudio {
                         self.pending.resize(len + samples, 0);
                         self.decoder_stale = true;
                         self.skipped += 1;
+                        if started_empty && samples == n {
+                            // A talker's pause can reach its listeners as it sent it.
+                            self.packet.clear();
+                            self.packet.extend_from_slice(payload);
+                            whole = true;
+                        }
                         continue;
                     }
                     if std::mem::take(&mut self.decoder_stale) {

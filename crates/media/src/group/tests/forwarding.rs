@@ -143,6 +143,65 @@ fn a_lone_talker_reaches_each_listener_as_it_sent_and_hears_the_shared_silence()
 }
 
 #[test]
+fn a_lone_talkers_pause_reaches_its_listeners_as_it_sent_it() {
+    let start = Instant::now();
+    let mut group = MediaGroup::new(start);
+    for id in 1..=3u64 {
+        let mut params = params(7730 + id as u16);
+        params.telephone_event = Some(101);
+        params.audio_level_id = Some(1);
+        group.add_leg(CallId(id), "pause", params, id as u32);
+        join(&mut group, CallId(id));
+    }
+    let mut senders: Vec<RtpSender> = (1..=3).map(|id| RtpSender::new(id, 0, 160)).collect();
+    let mut spoken = std::collections::HashSet::new();
+    let mut received: HashMap<CallId, Vec<Got>> = HashMap::new();
+    for tick in 0..100u64 {
+        let now = start + Duration::from_millis(20 * tick);
+        for (i, sender) in senders.iter_mut().enumerate() {
+            let id = i as u64 + 1;
+            // Leg 1 talks for 40 ticks, then pauses: its packets say silent (RFC 6464),
+            // so nobody decodes them. Legs 2 and 3 never talk.
+            let talking = id == 1 && tick < 40;
+            let (level, sample) = if talking { (10u8, 3000i16) } else { (127, 2) };
+            let mut payload = [0u8; FRAME_SAMPLES];
+            chorus_codec::encode(Codec::Pcmu, &[sample; FRAME_SAMPLES], &mut payload);
+            if id == 1 {
+                spoken.insert(payload.to_vec());
+            }
+            let mut packet = [0u8; 300];
+            let n = sender.write(&payload, false, &mut packet[..]);
+            let mut with_ext = packet[..12].to_vec();
+            with_ext[0] |= 0x10;
+            with_ext.extend_from_slice(&[0xBE, 0xDE, 0, 1, 0x10, level, 0, 0]);
+            with_ext.extend_from_slice(&packet[12..n]);
+            group.handle_packet(now, CallId(id), addr(7730 + id as u16), &with_ext);
+        }
+        group.handle_timeout(now);
+        for (leg, packet) in got(&mut group) {
+            received.entry(leg).or_default().push(packet);
+        }
+    }
+    for listener in [CallId(2), CallId(3)] {
+        let packets = &received[&listener];
+        // From the first forwarded packet on, through the pause, nothing is re-encoded
+        // and the stream never switches (one marker, at the start of forwarding).
+        let first = packets
+            .iter()
+            .position(|p| spoken.contains(&p.payload))
+            .expect("forwarded");
+        assert!(first < 10, "forwarded from tick {first}");
+        assert!(
+            packets[first..].iter().all(|p| spoken.contains(&p.payload)),
+            "{listener:?} got a mixed frame"
+        );
+        assert_eq!(packets[first + 1..].iter().filter(|p| p.marker).count(), 0);
+    }
+    let talker = group.leg_stats(CallId(1)).expect("talker");
+    assert!(talker.decodes_skipped >= 55, "{talker:?}");
+}
+
+#[test]
 fn a_listener_with_other_opus_settings_gets_the_mix() {
     let start = Instant::now();
     let mut group = MediaGroup::new(start);
