@@ -9,7 +9,7 @@ use chorus_rtp::rtcp::{RtcpSession, SenderStats};
 use chorus_rtp::telephone_event::TelephoneEvent;
 use chorus_rtp::{AudioLevel, JitterBuffer, RtpReceiver, RtpSender};
 use chorus_types::{AudioRate, Clip, Codec, FRAME_SAMPLES, Frame, OpusFmtp, SILENCE};
-use leg::{Decoding, LegAudio, add_into, frame_level};
+use leg::{Decoding, LegAudio, add_into};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -136,6 +136,11 @@ impl Leg {
         Some(frame)
     }
 
+    /// Whether a prompt or music plays to this leg alone.
+    fn has_personal(&self) -> bool {
+        !self.prompts.is_empty() || self.music.as_ref().is_some_and(|m| !m.is_empty())
+    }
+
     /// Whether this tick needs the input at 8 kHz.
     fn needs_narrow(&self) -> bool {
         matches!(self.keys, Keys::Inband(_))
@@ -177,6 +182,9 @@ struct Conference {
     forward_lost: bool,
     /// Last tick's full mix, to prime an encoder that takes over mid-sound.
     previous_mix: Vec<i16>,
+    /// Last tick every listener took this talker's packet unchanged and nobody needed
+    /// the mix: its next packet is kept undecoded unless someone needs the mix after all.
+    unheard_talker: Option<CallId>,
 }
 
 impl Default for Conference {
@@ -194,6 +202,7 @@ impl Default for Conference {
             forward_codec: (Codec::Pcmu, OpusFmtp::default()),
             forward_lost: false,
             previous_mix: Vec::new(),
+            unheard_talker: None,
         }
     }
 }

@@ -29,6 +29,16 @@ pub(super) enum Decoding {
     Voiced,
     /// None: the leg is not heard (muted, on hold, not in yet) and nothing listens to it.
     Nothing,
+    /// As `Voiced`, but a packet whose sender states its level (RFC 6464) is kept, not
+    /// decoded: the listeners took this talker's packets unchanged last tick and likely
+    /// will again. [`LegAudio::decode_deferred`] decodes it if the mix needs it after all.
+    Deferred,
+}
+
+/// The mean absolute sample value of a frame at `dbov` (RFC 6464: −dBov), as
+/// [`frame_level`] would measure it (a sine's mean absolute value is 0.9 of its RMS).
+pub(super) fn level_of_dbov(dbov: u8) -> u32 {
+    (32767.0 * 0.9 * 10f64.powf(-f64::from(dbov) / 20.0)) as u32
 }
 
 /// Mean absolute sample value.
@@ -87,6 +97,13 @@ pub(super) struct LegAudio {
     pub(super) lost_packet: bool,
     /// Packets not decoded because nobody needed them.
     pub(super) skipped: u64,
+    /// This tick's packet was kept undecoded ([`Decoding::Deferred`]): the level its
+    /// sender stated, in −dBov.
+    deferred: Option<u8>,
+    /// The packet deferred the tick before this one's, to warm a decoder that has to
+    /// take over mid-word, and what it decodes to.
+    warmup: Vec<u8>,
+    warmed: Vec<i16>,
     /// Follows what the leg hears, to bridge the frame in which the converters change.
     out_concealer: Concealer,
     /// The bus rate changed since the last render.
@@ -131,6 +148,9 @@ impl LegAudio {
             lost_packet: false,
             packet: Vec::with_capacity(MAX_PAYLOAD),
             skipped: 0,
+            deferred: None,
+            warmup: Vec::with_capacity(MAX_PAYLOAD),
+            warmed: Vec::with_capacity(chorus_codec::MAX_DECODED),
             out_concealer: Concealer::new(rate.hz()),
             rate_switched: false,
         })
@@ -172,6 +192,13 @@ impl LegAudio {
         let n = self.rate.frame_samples();
         let mut audio = false;
         let started_empty = self.pending.is_empty();
+        if self.deferred.take().is_some() {
+            // Last tick's packet was never decoded: the decoder is behind.
+            std::mem::swap(&mut self.warmup, &mut self.packet);
+            self.decoder_stale = true;
+        } else {
+            self.warmup.clear();
+        }
         let mut pops = 0;
         let mut whole = false;
         let mut lost = false;
@@ -187,12 +214,30 @@ impl LegAudio {
                     self.empty_run = 0;
                     let silent = match decoding {
                         Decoding::Everything => false,
-                        Decoding::Voiced => {
+                        Decoding::Voiced | Decoding::Deferred => {
                             level.is_some_and(|l| l >= SILENT_DBOV)
                                 || (self.codec == Codec::Opus && payload.len() <= 2)
                         }
                         Decoding::Nothing => true,
                     };
+                    let stated = level.filter(|_| decoding == Decoding::Deferred && !silent);
+                    if let Some(dbov) = stated
+                        && started_empty
+                        && chorus_codec::payload_duration(self.codec, payload).is_some_and(|d| {
+                            u64::from(d) * u64::from(self.rate.hz())
+                                == n as u64 * u64::from(self.codec.clock_rate())
+                        })
+                    {
+                        let len = self.pending.len();
+                        self.pending.resize(len + n, 0);
+                        self.packet.clear();
+                        self.packet.extend_from_slice(payload);
+                        self.deferred = Some(dbov);
+                        self.skipped += 1;
+                        whole = true;
+                        audio = true;
+                        continue;
+                    }
                     if silent {
                         let samples = chorus_codec::payload_duration(self.codec, payload)
                             .map_or(n, |d| {
@@ -213,9 +258,7 @@ impl LegAudio {
                         }
                         continue;
                     }
-                    if std::mem::take(&mut self.decoder_stale) {
-                        self.decoder.reset();
-                    }
+                    self.catch_up();
                     let before = self.pending.len();
                     if self.decoder.decode(payload, &mut self.pending) == 0 {
                         self.decoder.conceal(&mut self.pending);
@@ -227,9 +270,7 @@ impl LegAudio {
                     audio = true;
                 }
                 Playout::Lost { next: Some(next) } => {
-                    if std::mem::take(&mut self.decoder_stale) {
-                        self.decoder.reset();
-                    }
+                    self.catch_up();
                     self.decoder.recover(next, &mut self.pending);
                     audio = true;
                     lost = true;
@@ -265,10 +306,58 @@ impl LegAudio {
         self.input[..take].copy_from_slice(&self.pending[..take]);
         self.input[take..].fill(0);
         self.pending.drain(..take);
-        if frame_level(&self.input) < QUIET_LEVEL {
+        if self.level() < QUIET_LEVEL {
             jitter.drop_excess();
         }
         audio
+    }
+
+    /// Readies the decoder for this tick's packet when it is behind: afresh after
+    /// skipped silence, and after deferred packets also warmed on the last of them (kept
+    /// in `warmed`), so that it takes over mid-word close to the talker's own stream.
+    fn catch_up(&mut self) {
+        self.warmed.clear();
+        if !std::mem::take(&mut self.decoder_stale) {
+            return;
+        }
+        self.decoder.reset();
+        if !self.warmup.is_empty() {
+            let _ = self.decoder.decode(&self.warmup, &mut self.warmed);
+            self.warmup.clear();
+        }
+    }
+
+    /// This tick's level ([`frame_level`] of the input, or the stated level of a packet
+    /// kept undecoded).
+    pub(super) fn level(&self) -> u32 {
+        match self.deferred {
+            Some(dbov) => level_of_dbov(dbov),
+            None => frame_level(&self.input),
+        }
+    }
+
+    /// Whether this tick's packet was kept undecoded.
+    pub(super) fn is_deferred(&self) -> bool {
+        self.deferred.is_some()
+    }
+
+    /// Decodes the packet [`Decoding::Deferred`] kept, when the mix needs it after all.
+    /// Returns the frame before it (decoded from the packet deferred last tick): what the
+    /// listeners heard last tick, when there is one.
+    pub(super) fn decode_deferred(&mut self) -> Option<&[i16]> {
+        self.deferred.take()?;
+        self.skipped = self.skipped.saturating_sub(1);
+        self.catch_up();
+        let n = self.rate.frame_samples();
+        self.pending.clear();
+        if self.decoder.decode(&self.packet, &mut self.pending) == 0 {
+            self.decoder.conceal(&mut self.pending);
+        }
+        let take = n.min(self.pending.len());
+        self.input[..take].copy_from_slice(&self.pending[..take]);
+        self.input[take..].fill(0);
+        self.pending.clear();
+        (self.warmed.len() == n).then_some(&self.warmed[..])
     }
 
     /// Silences this tick's input (muted, on hold, or a keypad tone cut out).

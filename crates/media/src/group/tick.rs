@@ -34,7 +34,11 @@ impl MediaGroup {
                     && leg.tone_hangover == 0
                     && leg.params.remote_direction.sends()
                 {
-                    Decoding::Voiced
+                    if conf.unheard_talker == Some(*id) {
+                        Decoding::Deferred
+                    } else {
+                        Decoding::Voiced
+                    }
                 } else {
                     Decoding::Nothing
                 };
@@ -76,7 +80,7 @@ impl MediaGroup {
                     && leg.tone_hangover == 0
                     && leg.params.remote_direction.sends();
                 if leg.joined {
-                    let voiced = speaking && frame_level(&leg.audio.input) >= VOICE_LEVEL;
+                    let voiced = speaking && leg.audio.level() >= VOICE_LEVEL;
                     if voiced {
                         leg.voiced_run += 1;
                         leg.quiet_run = 0;
@@ -95,7 +99,7 @@ impl MediaGroup {
                             .push_back(MediaEvent::Talking { call: *id, talking });
                     }
                 }
-                let level = frame_level(&leg.audio.input);
+                let level = leg.audio.level();
                 if audio && level >= GATE_LEVEL {
                     leg.gate = GATE_HOLD_FRAMES;
                 } else {
@@ -104,21 +108,52 @@ impl MediaGroup {
                 if speaking && leg.gate > 0 {
                     voices += 1;
                     voice = Some(*id);
-                    let input = leg.audio.bus_input();
-                    conf.mixer.set_input(leg.member, input);
+                    // A kept packet joins the mix only if someone needs the mix.
+                    if !leg.audio.is_deferred() {
+                        let input = leg.audio.bus_input();
+                        conf.mixer.set_input(leg.member, input);
+                    }
                 } else if leg.joined && !leg.audio.on_bus_rate() {
                     // Keep the converter's history continuous through silence.
                     leg.audio.clear_input();
                     let _ = leg.audio.bus_input();
                 }
             }
-            conf.mixer.mix();
             conf.forward_from = lone_talker(&self.legs, conf, voices, voice);
             let lone = voice.filter(|_| voices == 1);
             let announcement = conf.announcement_frame();
             if let Some((frame, _)) = &announcement {
                 conf.announcement_at_bus_rate(frame);
             }
+            let mix_needed = conf.legs.iter().any(|id| {
+                self.legs.get(id).is_some_and(|leg| {
+                    let announced = matches!(
+                        &announcement,
+                        Some((_, except)) if leg.joined && *except != Some(*id)
+                    );
+                    let disturbed = leg.has_personal() || early.iter().any(|(to, _)| to == id);
+                    let path = listening(leg, *id, conf, disturbed, announced, voices, lone);
+                    leg.params.remote_direction.receives() && path == Listening::Mix
+                })
+            });
+            if mix_needed {
+                // Someone hears the mix after all: the talker's kept packet is decoded
+                // (its decoder warmed on the one before) and joins it.
+                for id in &conf.legs {
+                    if let Some(leg) = self.legs.get_mut(id)
+                        && leg.audio.is_deferred()
+                    {
+                        if let Some(before) = leg.audio.decode_deferred()
+                            && before.len() == conf.previous_mix.len()
+                        {
+                            conf.previous_mix.copy_from_slice(before);
+                        }
+                        conf.mixer.set_input(leg.member, leg.audio.bus_input());
+                    }
+                }
+            }
+            conf.mixer.mix();
+            conf.unheard_talker = conf.forward_from.filter(|_| !mix_needed);
             for id in &conf.legs {
                 let Some(leg) = self.legs.get_mut(id) else {
                     continue;
@@ -136,25 +171,12 @@ impl MediaGroup {
                     Some((_, except)) if leg.joined && *except != Some(*id)
                 );
                 let base = leg.joined.then(|| conf.mixer.output(leg.member));
-                // What this listener hears is exactly the lone talker's voice, or nothing.
-                let undisturbed = leg.joined
-                    && personal.is_none()
-                    && !leg.recorded
-                    && !announced
-                    && leg.audio.codec != Codec::G722;
-                let forward = conf.forward_from.filter(|talker| {
-                    *talker != *id
-                        // A loss is passed on only to listeners already following the
-                        // talker's stream.
-                        && (!conf.forward_lost || leg.forwarded_from == Some(*talker))
-                        && undisturbed
-                        && leg.audio.on_bus_rate()
-                        && conf.forward_codec.0 == leg.audio.codec
-                        && (leg.audio.codec != Codec::Opus
-                            || conf.forward_codec.1 == leg.audio.fmtp)
-                });
-                let hears_nobody =
-                    undisturbed && forward.is_none() && (voices == 0 || lone == Some(*id));
+                let path = listening(leg, *id, conf, personal.is_some(), announced, voices, lone);
+                let forward = match path {
+                    Listening::Talker(talker) => Some(talker),
+                    _ => None,
+                };
+                let hears_nobody = path == Listening::Nobody;
                 if leg.forwarded_from != forward {
                     // A switch between the talker's stream and ours: a new talkspurt.
                     leg.mark_next = true;
@@ -288,6 +310,45 @@ impl MediaGroup {
             conf.previous_mix.clear();
             conf.previous_mix.extend_from_slice(conf.mixer.shared_mix());
         }
+    }
+}
+
+/// What a listener hears this tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listening {
+    /// Exactly the lone talker's voice, in a codec it can take unchanged.
+    Talker(CallId),
+    /// Nobody (it is the lone talker, or nobody talks).
+    Nobody,
+    /// The mix, or its own sounds.
+    Mix,
+}
+
+fn listening(
+    leg: &Leg,
+    id: CallId,
+    conf: &Conference,
+    disturbed: bool,
+    announced: bool,
+    voices: usize,
+    lone: Option<CallId>,
+) -> Listening {
+    let undisturbed =
+        leg.joined && !disturbed && !leg.recorded && !announced && leg.audio.codec != Codec::G722;
+    let forward = conf.forward_from.filter(|talker| {
+        *talker != id
+            // A loss is passed on only to listeners already following the talker's
+            // stream.
+            && (!conf.forward_lost || leg.forwarded_from == Some(*talker))
+            && undisturbed
+            && leg.audio.on_bus_rate()
+            && conf.forward_codec.0 == leg.audio.codec
+            && (leg.audio.codec != Codec::Opus || conf.forward_codec.1 == leg.audio.fmtp)
+    });
+    match forward {
+        Some(talker) => Listening::Talker(talker),
+        None if undisturbed && (voices == 0 || lone == Some(id)) => Listening::Nobody,
+        None => Listening::Mix,
     }
 }
 

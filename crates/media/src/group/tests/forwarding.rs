@@ -49,6 +49,8 @@ struct Talker {
     sender: RtpSender,
     encoder: Encoder,
     freq: f64,
+    /// The level it states on each packet (RFC 6464, −dBov), if it does.
+    level: Option<u8>,
 }
 
 impl Talker {
@@ -65,6 +67,7 @@ impl Talker {
             )
             .expect("encoder"),
             freq,
+            level: None,
         }
     }
 
@@ -81,7 +84,16 @@ impl Talker {
         if n > 0 {
             let mut packet = [0u8; 1500];
             let len = self.sender.write(&payload, false, &mut packet);
-            group.handle_packet(now, self.call, addr(self.port), &packet[..len]);
+            match self.level {
+                Some(level) => {
+                    let mut with_ext = packet[..12].to_vec();
+                    with_ext[0] |= 0x10;
+                    with_ext.extend_from_slice(&[0xBE, 0xDE, 0, 1, 0x10, level, 0, 0]);
+                    with_ext.extend_from_slice(&packet[12..len]);
+                    group.handle_packet(now, self.call, addr(self.port), &with_ext);
+                }
+                None => group.handle_packet(now, self.call, addr(self.port), &packet[..len]),
+            }
         }
         payload
     }
@@ -265,23 +277,32 @@ fn silent_and_unheard_packets_are_not_decoded() {
         let _ = got(&mut group);
     }
     let skipped = |id| group.leg_stats(CallId(id)).expect("leg").decodes_skipped;
-    assert_eq!(skipped(1), 0, "the talker is decoded");
+    // Its listeners take the talker's packets unchanged and nobody needs the mix.
+    assert!(skipped(1) >= 45, "the forwarded talker: {}", skipped(1));
     assert!(skipped(2) >= 45, "silent packets: {}", skipped(2));
     assert!(skipped(3) >= 45, "a muted leg nobody hears: {}", skipped(3));
-    assert_eq!(group.totals().decodes_skipped, skipped(2) + skipped(3));
+    assert_eq!(
+        group.totals().decodes_skipped,
+        skipped(1) + skipped(2) + skipped(3)
+    );
 }
 
 /// What an Opus listener decodes while an Opus talker plays a 300 Hz sine and a silent
 /// announcement sends everyone to the mixed path for `announce` ticks in the middle:
-/// (largest step in steady state, largest step around the switches, markers seen).
-fn through_forwarding_switches(announce: usize) -> (i32, i32, usize) {
+/// (largest step in steady state, largest step around the switches, markers seen,
+/// the talker's packets left undecoded). With `level` the talker states it (RFC 6464),
+/// so while it is forwarded its packets are not decoded at all.
+fn through_forwarding_switches(announce: usize, level: Option<u8>) -> (i32, i32, usize, u64) {
     let start = Instant::now();
     let mut group = MediaGroup::new(start);
-    group.add_leg(CallId(1), "sw", opus_params(7731), 1);
-    group.add_leg(CallId(2), "sw", opus_params(7732), 2);
-    join(&mut group, CallId(1));
-    join(&mut group, CallId(2));
+    for (id, port) in [(1u64, 7731u16), (2, 7732)] {
+        let mut params = opus_params(port);
+        params.audio_level_id = level.map(|_| 1);
+        group.add_leg(CallId(id), "sw", params, id as u32);
+        join(&mut group, CallId(id));
+    }
     let mut talker = Talker::opus(1, 7731, 300.0);
+    talker.level = level;
     let mut decoder = chorus_codec::Decoder::new(Codec::Opus, AudioRate::Full).expect("dec");
     let mut heard: Vec<i16> = Vec::new();
     let mut markers = 0;
@@ -312,12 +333,30 @@ fn through_forwarding_switches(announce: usize) -> (i32, i32, usize) {
             .max()
             .unwrap_or(0)
     };
-    (step(20, 38), step(38, 40 + announce + 6), markers)
+    let undecoded = group.leg_stats(CallId(1)).expect("talker").decodes_skipped;
+    (
+        step(20, 38),
+        step(38, 40 + announce + 6),
+        markers,
+        undecoded,
+    )
 }
 
 #[test]
 fn switching_between_forwarded_and_mixed_frames_makes_no_click() {
-    let (steady, switching, markers) = through_forwarding_switches(20);
+    let (steady, switching, markers, _) = through_forwarding_switches(20, None);
+    assert!(
+        switching <= steady * 2,
+        "largest step {switching} around the switches, {steady} in steady state"
+    );
+    assert_eq!(markers, 2, "a marker on each switch");
+}
+
+#[test]
+fn a_talker_left_undecoded_while_forwarded_joins_the_mix_without_a_click() {
+    let (steady, switching, markers, undecoded) = through_forwarding_switches(20, Some(20));
+    // Forwarded before and after the announcement: not decoded then.
+    assert!(undecoded >= 60, "{undecoded} packets left undecoded");
     assert!(
         switching <= steady * 2,
         "largest step {switching} around the switches, {steady} in steady state"
