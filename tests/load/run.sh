@@ -8,7 +8,7 @@
 #   tests/load/run.sh [chorus-load options]      e.g. --rooms 40 --members 5 --codec opus
 #
 # Builds both binaries in release unless CHORUS_BIN and CHORUS_LOAD_BIN name them. Ports:
-# SIP 5700, REST 45700, bridge RTP 25000-29999, the callers' RTP from 40000.
+# SIP 5700, REST 45700, bridge RTP 20000-31999, the callers' RTP from 40000.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -20,8 +20,8 @@ if [ -z "$bin" ] || [ -z "$load" ]; then
   load=${load:-$root/target/release/chorus-load}
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/chorus-load.XXXXXX")
-"$bin" --sip-listen 127.0.0.1:5700 --http-listen 127.0.0.1:45700 --rtp-ports 25000-29999 \
-  --adhoc-max 1000 --data-dir "$work/data" 2>"$work/chorus.log" &
+"$bin" --sip-listen 127.0.0.1:5700 --http-listen 127.0.0.1:45700 --rtp-ports 20000-31999 \
+  --adhoc-max 1000 --realtime-media true --data-dir "$work/data" 2>"$work/chorus.log" &
 bridge=$!
 trap 'kill -TERM $bridge 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

@@ -48,6 +48,11 @@ pub struct Cli {
     /// Mixing threads [default: the number of cores].
     #[arg(long)]
     pub media_threads: Option<usize>,
+    /// Run mixing threads at real-time priority (SCHED_FIFO 10), so that other work on a
+    /// busy machine cannot delay a tick. Needs CAP_SYS_NICE or LimitRTPRIO=10 [default:
+    /// false].
+    #[arg(long)]
+    pub realtime_media: Option<bool>,
     /// Ring this many milliseconds before answering [default: 0].
     #[arg(long)]
     pub answer_delay_ms: Option<u64>,
@@ -251,6 +256,7 @@ struct FileConfig {
     rtp_ports: Option<String>,
     media_ip: Option<IpAddr>,
     media_threads: Option<usize>,
+    realtime_media: Option<bool>,
     answer_delay_ms: Option<u64>,
     api_token: Option<String>,
     api_token_file: Option<PathBuf>,
@@ -317,6 +323,8 @@ pub struct Settings {
     pub media_ip: IpAddr,
     /// Mixing threads.
     pub media_threads: usize,
+    /// Mixing threads at real-time priority.
+    pub realtime_media: bool,
     /// Ring before answering.
     pub answer_delay: std::time::Duration,
     /// REST bearer token.
@@ -608,6 +616,7 @@ impl Settings {
             rtp_ports,
             media_ip,
             media_threads: media_threads.max(1),
+            realtime_media: cli.realtime_media.or(file.realtime_media).unwrap_or(false),
             answer_delay: std::time::Duration::from_millis(
                 cli.answer_delay_ms.or(file.answer_delay_ms).unwrap_or(0),
             ),

@@ -79,6 +79,7 @@ fn main() -> Result<()> {
         media_ip: settings.media_ip,
         rtp_ports: settings.rtp_ports,
         media_threads: settings.media_threads,
+        realtime_media: settings.realtime_media,
         extensions,
         prompts: chorus::sounds::builtin_prompts()?,
         codecs: settings.codecs.clone(),

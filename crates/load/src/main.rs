@@ -90,6 +90,18 @@ fn create_rooms(api: &str, token: Option<&str>, count: usize) -> Result<Vec<Stri
     Ok(ids)
 }
 
+/// The bridge's `chorus_late_ticks_total` from its `/metrics`, if it answers.
+fn bridge_late_ticks(api: &str, token: Option<&str>) -> Option<f64> {
+    let mut request = ureq::get(format!("{api}/metrics"));
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let text = request.call().ok()?.body_mut().read_to_string().ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("chorus_late_ticks_total "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 fn provisioned(range: &str) -> Result<Vec<String>> {
     let (from, to) = range.split_once('-').unwrap_or((range, range));
     let (from, to): (u64, u64) = (from.trim().parse()?, to.trim().parse()?);
@@ -105,6 +117,23 @@ fn cpu_time(pid: u32) -> Option<Duration> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(Duration::from_millis(ticks * 10))
+}
+
+/// The machine's CPU time so far from `/proc/stat`: (stolen by the hypervisor, all), in
+/// clock ticks. Steal is time the host ran something else while this VM wanted to run:
+/// late ticks during steal are the host's, not the bridge's.
+fn machine_time() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map_while(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let all = fields.iter().take(8).sum();
+    Some((*fields.get(7)?, all))
 }
 
 fn percentile(sorted: &[f32], p: f64) -> f32 {
@@ -127,14 +156,22 @@ fn main() -> Result<()> {
     };
     let speech = media::encode(codec, rate, &media::speech(&cli.speech, rate)?);
     let noise = media::encode(codec, rate, &media::noise(rate));
-    let rooms = match &cli.extensions {
-        Some(range) => provisioned(range)?.into_iter().take(cli.rooms).collect(),
-        None => create_rooms(&cli.api, cli.token.as_deref(), cli.rooms)?,
+    // Temporary rooms are made one at a time just before their callers dial: an empty
+    // temporary conference ends soon after it is made.
+    let provisioned_rooms = match &cli.extensions {
+        Some(range) => Some(
+            provisioned(range)?
+                .into_iter()
+                .take(cli.rooms)
+                .collect::<Vec<_>>(),
+        ),
+        None => None,
     };
-    let participants = rooms.len() * cli.members;
+    let room_count = provisioned_rooms.as_ref().map_or(cli.rooms, Vec::len);
+    let participants = room_count * cli.members;
     eprintln!(
         "chorus-load: {} rooms × {} ({} talking), {}, {participants} callers",
-        rooms.len(),
+        room_count,
         cli.members,
         cli.talkers.min(cli.members),
         cli.codec
@@ -156,9 +193,20 @@ fn main() -> Result<()> {
         let rtp = UdpSocket::bind((cli.local_ip, port))
             .with_context(|| format!("binding RTP port {port}"))?;
         rtp.set_nonblocking(true)?;
+        // Without kernel stamps arrivals read as when this tool got to them.
+        let _ = nix::sys::socket::setsockopt(
+            &rtp,
+            nix::sys::socket::sockopt::ReceiveTimestampns,
+            &true,
+        );
         rtp_sockets.push(Some(rtp));
     }
-    for (r, room) in rooms.iter().enumerate() {
+    for r in 0..room_count {
+        let room = match &provisioned_rooms {
+            Some(rooms) => rooms[r].clone(),
+            None => create_rooms(&cli.api, cli.token.as_deref(), 1)?.remove(0),
+        };
+        let room = &room;
         for m in 0..cli.members {
             let n = r * cli.members + m;
             let port = cli.rtp_base + n as u16;
@@ -170,7 +218,7 @@ fn main() -> Result<()> {
                     // One listener per room decodes what it hears, for the level; in
                     // at most 20 rooms, so that at capacity the tool's own decoding
                     // does not take the cores it measures.
-                    let sampled = m == cli.members - 1 && r % rooms.len().div_ceil(20) == 0;
+                    let sampled = m == cli.members - 1 && r % room_count.div_ceil(20) == 0;
                     legs.push(media::Leg::new(
                         rtp,
                         call.media,
@@ -200,7 +248,10 @@ fn main() -> Result<()> {
     let ticks = settle + cli.seconds * 50;
     let mut cpu_before = None;
     let mut own_before = None;
+    let mut machine_before = None;
+    let mut late_before = None;
     let mut buf = vec![0u8; 2048];
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
     let mut late = 0u64;
     for tick in 0..ticks {
         let due = start + Duration::from_millis(20 * tick);
@@ -212,17 +263,21 @@ fn main() -> Result<()> {
         if tick == settle {
             cpu_before = cli.pid.and_then(cpu_time).map(|c| (c, Instant::now()));
             own_before = cpu_time(std::process::id());
+            machine_before = machine_time();
+            late_before = bridge_late_ticks(&cli.api, cli.token.as_deref());
         }
         for leg in &mut legs {
             let frames = if leg.talker { &speech } else { &noise };
             leg.send(frames, tick, payload_type, samples);
-            leg.drain(&mut buf, tick >= settle);
+            leg.drain(&mut buf, &mut cmsg, tick >= settle);
         }
     }
     let cpu = cpu_before.and_then(|(before, at)| {
         let after = cli.pid.and_then(cpu_time)?;
         Some((after.saturating_sub(before), at.elapsed()))
     });
+    let bridge_late = late_before
+        .and_then(|before| Some(bridge_late_ticks(&cli.api, cli.token.as_deref())? - before));
     let own =
         own_before.and_then(|before| Some(cpu_time(std::process::id())?.saturating_sub(before)));
     for (n, call) in &calls {
@@ -245,7 +300,7 @@ fn main() -> Result<()> {
             .log10();
     println!(
         "participants      {participants} ({} rooms × {}, {} talking, {})",
-        rooms.len(),
+        room_count,
         cli.members,
         cli.talkers.min(cli.members),
         cli.codec
@@ -278,7 +333,16 @@ fn main() -> Result<()> {
             100.0 * own.as_secs_f64() / wall.as_secs_f64()
         );
     }
+    if let Some(bridge_late) = bridge_late {
+        println!("bridge late       {bridge_late} ticks in the measured window");
+    }
     println!("load tool late    {late} ticks");
+    if let (Some((steal0, all0)), Some((steal1, all1))) = (machine_before, machine_time()) {
+        println!(
+            "host steal        {:.1} % of the machine's time (late ticks then are the host's)",
+            100.0 * steal1.saturating_sub(steal0) as f64 / all1.saturating_sub(all0).max(1) as f64
+        );
+    }
     if failed > 0 || loss > cli.max_loss {
         bail!("{failed} calls failed, {loss:.2} % lost");
     }

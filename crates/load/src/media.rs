@@ -3,8 +3,11 @@
 
 use chorus_codec::{Decoder, Encoder, OpusSettings, Resampler};
 use chorus_types::{AudioRate, Codec, OpusFmtp};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+use std::io::IoSliceMut;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::Instant;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One encoded 20 ms frame and the level its sender states.
 #[derive(Debug, Clone)]
@@ -89,7 +92,7 @@ pub(crate) struct Leg {
     pub(crate) received: u64,
     pub(crate) highest_seq: Option<u32>,
     pub(crate) first_seq: Option<u32>,
-    pub(crate) last_arrival: Option<Instant>,
+    pub(crate) last_arrival: Option<SystemTime>,
     pub(crate) gaps_ms: Vec<f32>,
     pub(crate) heard_power: f64,
     pub(crate) heard_samples: u64,
@@ -146,9 +149,11 @@ impl Leg {
     }
 
     /// Reads everything waiting; `measure` says whether the steady window has begun.
-    pub(crate) fn drain(&mut self, buf: &mut [u8], measure: bool) {
-        while let Ok(len) = self.socket.recv(buf) {
-            let now = Instant::now();
+    /// Arrival times are the kernel's (SO_TIMESTAMPNS), so the pacing measured is the
+    /// bridge's even when this tool runs late.
+    pub(crate) fn drain(&mut self, buf: &mut [u8], cmsg: &mut [u8], measure: bool) {
+        while let Some((len, stamp)) = recv_stamped(&self.socket, buf, cmsg) {
+            let now = stamp.unwrap_or_else(SystemTime::now);
             let Some(packet) = buf.get(..len).filter(|p| p.len() >= 12 && p[0] >> 6 == 2) else {
                 continue;
             };
@@ -174,8 +179,8 @@ impl Leg {
             if let (Some(last), Some(high)) = (self.last_arrival, self.highest_seq)
                 && seq == high + 1
             {
-                self.gaps_ms
-                    .push(now.saturating_duration_since(last).as_secs_f32() * 1000.0);
+                let gap = now.duration_since(last).unwrap_or_default();
+                self.gaps_ms.push(gap.as_secs_f32() * 1000.0);
             }
             self.highest_seq = Some(self.highest_seq.map_or(seq, |h| h.max(seq)));
             self.last_arrival = Some(now);
@@ -206,4 +211,33 @@ impl Leg {
             _ => 0,
         }
     }
+}
+
+/// Reads one datagram without blocking, with the kernel's receive time when it gave one.
+fn recv_stamped(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    cmsg: &mut [u8],
+) -> Option<(usize, Option<SystemTime>)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(cmsg),
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .ok()?;
+    let stamp = msg.cmsgs().ok().and_then(|mut cmsgs| {
+        cmsgs.find_map(|c| match c {
+            ControlMessageOwned::ScmTimestampns(ts) => Some(
+                UNIX_EPOCH
+                    + Duration::new(
+                        u64::try_from(ts.tv_sec()).ok()?,
+                        u32::try_from(ts.tv_nsec()).ok()?,
+                    ),
+            ),
+            _ => None,
+        })
+    });
+    Some((msg.bytes, stamp))
 }

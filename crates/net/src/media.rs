@@ -50,6 +50,7 @@ impl MediaThreads {
         recordings: std::path::PathBuf,
         notify: tokio::sync::broadcast::Sender<chorus_engine::Notification>,
         config: chorus_engine::MediaConfig,
+        realtime: bool,
     ) -> std::io::Result<Self> {
         let recorder = Recorder::start(recordings, notify)?;
         let mut senders = Vec::new();
@@ -62,7 +63,12 @@ impl MediaThreads {
             let sockets = LegSockets::new()?;
             let thread = std::thread::Builder::new()
                 .name(format!("chorus-mix-{index}"))
-                .spawn(move || mix_loop(rx, sockets, &metrics, &events, &recorder, config))?;
+                .spawn(move || {
+                    if realtime {
+                        ask_for_realtime(index);
+                    }
+                    mix_loop(rx, sockets, &metrics, &events, &recorder, config);
+                })?;
             senders.push(tx);
             threads.push(thread);
         }
@@ -125,6 +131,30 @@ impl MediaThreads {
         self.senders.clear();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
+        }
+    }
+}
+
+/// Asks for SCHED_FIFO at a low real-time priority, so that a busy machine's ordinary
+/// threads (the SIP task, a load generator, a build) cannot delay a tick. Needs
+/// CAP_SYS_NICE or an RLIMIT_RTPRIO of at least 10 (systemd: `LimitRTPRIO=10`); refused, the
+/// thread runs as before. The kernel's real-time throttling keeps 5 % of each core for
+/// everything else even if a thread never slept.
+fn ask_for_realtime(index: usize) {
+    use thread_priority::{
+        RealtimeThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+    };
+    let Ok(value) = ThreadPriorityValue::try_from(10u8) else {
+        return;
+    };
+    match thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        ThreadPriority::Crossplatform(value),
+        ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo),
+    ) {
+        Ok(()) => info!(thread = index, "mixing thread runs at real-time priority"),
+        Err(e) => {
+            warn!(thread = index, error = ?e, "real-time priority refused; mixing thread runs at normal priority")
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct DriverConfig {
     pub rtp_ports: (u16, u16),
     /// Mixing threads.
     pub media_threads: usize,
+    /// Mixing threads ask for real-time scheduling (SCHED_FIFO).
+    pub realtime_media: bool,
     /// Conference extensions with their rules and sounds.
     pub extensions: HashMap<String, ExtensionConfig>,
     /// Built-in prompts, chime and music.
@@ -133,6 +135,7 @@ pub async fn run(
         config.recordings.clone(),
         notify.clone(),
         config.media,
+        config.realtime_media,
     )?;
     let (inbound_tx, mut inbound_rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
     let connections = Connections::new(tcp_limits, inbound_tx);
