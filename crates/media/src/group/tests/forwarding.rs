@@ -42,6 +42,15 @@ fn got(group: &mut MediaGroup) -> Vec<(CallId, Got)> {
     out
 }
 
+/// `packet` (a plain RTP packet) with an RFC 6464 audio level of `level` −dBov.
+fn with_level(packet: &[u8], level: u8) -> Vec<u8> {
+    let mut with_ext = packet[..12].to_vec();
+    with_ext[0] |= 0x10;
+    with_ext.extend_from_slice(&[0xBE, 0xDE, 0, 1, 0x10, level, 0, 0]);
+    with_ext.extend_from_slice(&packet[12..]);
+    with_ext
+}
+
 /// A phone that encodes a sine (or silence) and sends it every tick.
 struct Talker {
     call: CallId,
@@ -86,11 +95,8 @@ impl Talker {
             let len = self.sender.write(&payload, false, &mut packet);
             match self.level {
                 Some(level) => {
-                    let mut with_ext = packet[..12].to_vec();
-                    with_ext[0] |= 0x10;
-                    with_ext.extend_from_slice(&[0xBE, 0xDE, 0, 1, 0x10, level, 0, 0]);
-                    with_ext.extend_from_slice(&packet[12..len]);
-                    group.handle_packet(now, self.call, addr(self.port), &with_ext);
+                    let packet = with_level(&packet[..len], level);
+                    group.handle_packet(now, self.call, addr(self.port), &packet);
                 }
                 None => group.handle_packet(now, self.call, addr(self.port), &packet[..len]),
             }
@@ -183,11 +189,8 @@ fn a_lone_talkers_pause_reaches_its_listeners_as_it_sent_it() {
             }
             let mut packet = [0u8; 300];
             let n = sender.write(&payload, false, &mut packet[..]);
-            let mut with_ext = packet[..12].to_vec();
-            with_ext[0] |= 0x10;
-            with_ext.extend_from_slice(&[0xBE, 0xDE, 0, 1, 0x10, level, 0, 0]);
-            with_ext.extend_from_slice(&packet[12..n]);
-            group.handle_packet(now, CallId(id), addr(7730 + id as u16), &with_ext);
+            let packet = with_level(&packet[..n], level);
+            group.handle_packet(now, CallId(id), addr(7730 + id as u16), &packet);
         }
         group.handle_timeout(now);
         for (leg, packet) in got(&mut group) {
@@ -267,11 +270,8 @@ fn silent_and_unheard_packets_are_not_decoded() {
             let mut packet = [0u8; 300];
             let n = sender.write(&payload, false, &mut packet[..]);
             // Add the RFC 6464 extension: X bit, profile 0xBEDE, element 1.
-            let mut with_ext = packet[..12].to_vec();
-            with_ext[0] |= 0x10;
-            with_ext.extend_from_slice(&[0xBE, 0xDE, 0, 1, 0x10, level, 0, 0]);
-            with_ext.extend_from_slice(&packet[12..n]);
-            group.handle_packet(now, CallId(id), addr(7720 + id as u16), &with_ext);
+            let packet = with_level(&packet[..n], level);
+            group.handle_packet(now, CallId(id), addr(7720 + id as u16), &packet);
         }
         group.handle_timeout(now);
         let _ = got(&mut group);
