@@ -13,6 +13,7 @@ mod jitter;
 mod receiver;
 pub mod rtcp;
 mod sender;
+pub mod srtp;
 pub mod telephone_event;
 
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
