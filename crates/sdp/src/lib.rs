@@ -10,6 +10,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod crypto;
+
+pub use crypto::SdesCrypto;
+
 use chorus_types::{Codec, Direction, OpusFmtp};
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -68,6 +72,10 @@ pub struct Negotiated {
     pub audio_level_id: Option<u8>,
     /// Index of the chosen `m=` line in the offer.
     pub media_index: usize,
+    /// Whether the stream's profile is secure (`RTP/SAVP`, `RTP/SAVPF`): SRTP or nothing.
+    pub secure: bool,
+    /// Its usable `a=crypto` lines (RFC 4568), in the offer's order.
+    pub crypto: Vec<SdesCrypto>,
     /// How many `m=` lines the offer had (the answer must have as many).
     media_count: usize,
     /// Media type and proto of every `m=` line, to reject the others in the answer.
@@ -250,6 +258,11 @@ pub fn negotiate_with(offer: &str, preference: &[Codec]) -> Result<Negotiated, S
             remote_direction: direction(&session, media),
             ptime,
             media_index: index,
+            secure: matches!(
+                media.get_proto().to_string().as_str(),
+                "RTP/SAVP" | "RTP/SAVPF"
+            ),
+            crypto: crypto::crypto_lines(offer, index),
             media_count: session.media.len(),
             media_lines,
         });
@@ -268,6 +281,19 @@ fn header(out: &mut String, session_id: u64, version: u64, ip: IpAddr) {
 /// Writes the answer to an offer that [`negotiate`] accepted. `local` is our RTP
 /// address; `version` must grow with every new answer in the same dialog (RFC 3264 §8).
 pub fn answer(neg: &Negotiated, local: SocketAddr, session_id: u64, version: u64) -> String {
+    answer_with_crypto(neg, local, session_id, version, None)
+}
+
+/// [`answer`], with SRTP keyed by `crypto` (our key under the tag and suite we took from
+/// the offer) when given: the stream keeps the offer's profile, `RTP/SAVP` or `RTP/AVP`
+/// for an offer that put keys on a plain stream (best-effort SRTP).
+pub fn answer_with_crypto(
+    neg: &Negotiated,
+    local: SocketAddr,
+    session_id: u64,
+    version: u64,
+    crypto: Option<&SdesCrypto>,
+) -> String {
     let mut out = String::with_capacity(300);
     header(&mut out, session_id, version, local.ip());
     for i in 0..neg.media_count {
@@ -280,9 +306,13 @@ pub fn answer(neg: &Negotiated, local: SocketAddr, session_id: u64, version: u64
         if let Some(te) = neg.telephone_event {
             let _ = write!(formats, " {te}");
         }
+        let proto = match crypto {
+            Some(_) if neg.secure => "RTP/SAVP",
+            _ => "RTP/AVP",
+        };
         let _ = write!(
             out,
-            "m=audio {} RTP/AVP {formats}\r\na=rtpmap:{} {}/{}\r\n",
+            "m=audio {} {proto} {formats}\r\na=rtpmap:{} {}/{}\r\n",
             local.port(),
             neg.payload_type,
             neg.codec.encoding_name(),
@@ -309,6 +339,9 @@ pub fn answer(neg: &Negotiated, local: SocketAddr, session_id: u64, version: u64
         if let Some(id) = neg.audio_level_id {
             let _ = write!(out, "a=extmap:{id} {AUDIO_LEVEL_URI}\r\n");
         }
+        if let Some(crypto) = crypto {
+            out.push_str(&crypto.attribute());
+        }
     }
     out
 }
@@ -325,14 +358,30 @@ fn write_opus_fmtp(out: &mut String, pt: u8) {
 /// Writes our own offer (for an INVITE that arrived without SDP, or a call we place),
 /// listing `codecs` in order.
 pub fn offer(local: SocketAddr, session_id: u64, version: u64, codecs: &[Codec]) -> String {
+    offer_with_crypto(local, session_id, version, codecs, None)
+}
+
+/// [`offer`], as `RTP/SAVP` with our key in `crypto` when given.
+pub fn offer_with_crypto(
+    local: SocketAddr,
+    session_id: u64,
+    version: u64,
+    codecs: &[Codec],
+    crypto: Option<&SdesCrypto>,
+) -> String {
     let mut out = String::with_capacity(400);
     header(&mut out, session_id, version, local.ip());
     let pt_of = |c: Codec| c.static_payload_type().unwrap_or(OPUS_PT);
     let pts: Vec<String> = codecs.iter().map(|&c| pt_of(c).to_string()).collect();
     let _ = write!(
         out,
-        "m=audio {} RTP/AVP {} {TELEPHONE_EVENT_PT}\r\n",
+        "m=audio {} {} {} {TELEPHONE_EVENT_PT}\r\n",
         local.port(),
+        if crypto.is_some() {
+            "RTP/SAVP"
+        } else {
+            "RTP/AVP"
+        },
         pts.join(" ")
     );
     for &c in codecs {
@@ -351,6 +400,9 @@ pub fn offer(local: SocketAddr, session_id: u64, version: u64, codecs: &[Codec])
         out,
         "a=rtpmap:{TELEPHONE_EVENT_PT} telephone-event/8000\r\na=fmtp:{TELEPHONE_EVENT_PT} 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
     );
+    if let Some(crypto) = crypto {
+        out.push_str(&crypto.attribute());
+    }
     out
 }
 
@@ -479,5 +531,42 @@ mod tests {
     #[test]
     fn garbage_is_malformed() {
         assert!(matches!(negotiate("hello"), Err(SdpError::Malformed(_))));
+    }
+
+    #[test]
+    fn srtp_offers_are_read_and_answered_with_our_key() {
+        let offer = SIPP_OFFER.replace("RTP/AVP 0", "RTP/SAVP 0")
+            + "a=crypto:7 AES_CM_128_HMAC_SHA1_32 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n";
+        let neg = negotiate(&offer).expect("negotiate");
+        assert!(neg.secure);
+        assert_eq!(neg.crypto.len(), 1);
+        assert_eq!(
+            (neg.crypto[0].tag, neg.crypto[0].suite.as_str()),
+            (7, "AES_CM_128_HMAC_SHA1_32")
+        );
+        let ours = SdesCrypto {
+            tag: 7,
+            suite: "AES_CM_128_HMAC_SHA1_32".into(),
+            key: vec![1; 30],
+        };
+        let local = "127.0.0.1:20000".parse().expect("addr");
+        let ans = answer_with_crypto(&neg, local, 1, 1, Some(&ours));
+        assert!(ans.contains("m=audio 20000 RTP/SAVP 0"), "{ans}");
+        let back = negotiate(&ans).expect("answer parses");
+        assert_eq!(back.crypto, vec![ours.clone()]);
+        // Keys on a plain stream (best effort) are answered on a plain stream.
+        let best_effort = offer.replace("RTP/SAVP", "RTP/AVP");
+        let neg = negotiate(&best_effort).expect("negotiate");
+        assert!(!neg.secure && neg.crypto.len() == 1);
+        let ans = answer_with_crypto(&neg, local, 1, 1, Some(&ours));
+        assert!(
+            ans.contains("RTP/AVP 0") && ans.contains("a=crypto:7"),
+            "{ans}"
+        );
+        // Our own offer.
+        let ours_offer = offer_with_crypto(local, 1, 1, &[Codec::Pcmu], Some(&ours));
+        let read = negotiate(&ours_offer).expect("offer parses");
+        assert!(read.secure && read.crypto == vec![ours]);
+        assert!(!negotiate(SIPP_OFFER).expect("plain").secure);
     }
 }
