@@ -150,6 +150,7 @@ fn bench_ticks(c: &mut Criterion, load: &Load) {
                 codec,
                 payload_type: codec.static_payload_type().unwrap_or(111),
                 audio_level_id: load.levels.then_some(1),
+                srtp: None,
                 ..MediaParams::pcmu(remote)
             };
             let (room, seat) = match i.checked_div(load.room) {

@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
             // Whatever type the first packet claims, so its payload reaches the decoder.
             payload_type: data.get(1).map_or(0, |b| b & 0x7f),
             audio_level_id: Some(1),
+            srtp: None,
             ..MediaParams::pcmu(remote)
         };
         group.add_leg(CallId(i as u64), "fuzz", params, i as u32);

@@ -31,12 +31,15 @@ pub use sip::{
     AdhocConfig, AdhocRefusal, CallSummary, ConferenceInfo, DialOut, DialPolicy, DigestUsers,
     EVENT_PACKAGE, EndReason, Engine, EngineConfig, EngineStats, Event, EventHeader,
     ExtensionConfig, MIN_EXPIRES, MemberInfo, Notification, Prompts, ReferTarget, Security,
-    SubscriptionConfig, TEMPORARY_PREFIX, UnknownExtension, parse_event, parse_expires,
+    SrtpMode, SrtpPolicy, SubscriptionConfig, TEMPORARY_PREFIX, UnknownExtension, parse_event, parse_expires,
     parse_refer_to,
 };
 
 /// The media a negotiation agreed on, as the media side needs it.
-pub(crate) fn media_of(n: &chorus_sdp::Negotiated) -> MediaParams {
+pub(crate) fn media_of(
+    n: &chorus_sdp::Negotiated,
+    srtp: Option<chorus_media::SrtpKeys>,
+) -> MediaParams {
     MediaParams {
         remote: n.remote,
         codec: n.codec,
@@ -48,5 +51,6 @@ pub(crate) fn media_of(n: &chorus_sdp::Negotiated) -> MediaParams {
         rtcp_mux: n.rtcp_mux,
         remote_rtcp: n.remote_rtcp,
         audio_level_id: n.audio_level_id,
+        srtp,
     }
 }

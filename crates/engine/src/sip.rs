@@ -26,6 +26,7 @@ mod prompts;
 mod refer;
 mod security;
 mod session_timer;
+mod srtp;
 mod subscriptions;
 mod temporary;
 
@@ -42,6 +43,7 @@ pub use security::{DigestUsers, Security, UnknownExtension};
 pub use subscriptions::{
     EVENT_PACKAGE, EventHeader, MIN_EXPIRES, SubscriptionConfig, parse_event, parse_expires,
 };
+pub use srtp::{SrtpMode, SrtpPolicy};
 use temporary::TemporaryConferences;
 pub use temporary::{AdhocConfig, AdhocRefusal, TEMPORARY_PREFIX};
 
@@ -56,6 +58,8 @@ const KNOWN_NOT_ALLOWED: [&str; 7] = [
 pub struct EngineConfig {
     /// Our SIP address, written in Via and Contact.
     pub local_sip: SocketAddr,
+    /// Our SIP-over-TLS address, written in Via and Contact of dialogs over TLS.
+    pub tls_sip: Option<SocketAddr>,
     /// The conference extensions that answer, with their rules and sounds; any other
     /// Request-URI user gets 404.
     pub extensions: HashMap<String, ExtensionConfig>,
@@ -88,6 +92,18 @@ pub struct EngineConfig {
     /// Limits on conference subscriptions (RFC 4575) and the token that lifts the
     /// members-only rule.
     pub subscriptions: SubscriptionConfig,
+    /// When calls are encrypted (SRTP keyed by SDES).
+    pub srtp: SrtpPolicy,
+}
+
+impl EngineConfig {
+    /// The address we write in Via and Contact for `transport`.
+    pub(crate) fn local_for(&self, transport: Transport) -> SocketAddr {
+        match (transport, self.tls_sip) {
+            (Transport::Tls, Some(tls)) => tls,
+            _ => self.local_sip,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -96,6 +112,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             local_sip: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            tls_sip: None,
             extensions: [("500".to_owned(), ExtensionConfig::default())]
                 .into_iter()
                 .collect(),
@@ -114,6 +131,7 @@ impl Default for EngineConfig {
                 .filter_map(|n| n.parse().ok())
                 .collect(),
             secret: [0; 32],
+            srtp: SrtpPolicy::default(),
             subscriptions: SubscriptionConfig::default(),
         }
     }
@@ -162,6 +180,8 @@ struct Call {
     timer: Option<session_timer::SessionTimer>,
     /// When the INVITE arrived (or, for an invitation, when it was answered).
     created: Instant,
+    /// Its SRTP, when encrypted.
+    srtp: Option<srtp::CallSrtp>,
     span: tracing::Span,
 }
 
@@ -204,6 +224,8 @@ pub struct Engine {
     refreshes: HashMap<ClientKey, (CallId, String)>,
     /// Keys the stateless digest nonces.
     nonce_secret: String,
+    /// Fresh SRTP master keys.
+    srtp_keys: srtp::KeyMaker,
     /// The instant digest nonce times count from.
     auth_epoch: Option<Instant>,
 }
@@ -218,6 +240,7 @@ impl Engine {
         Engine {
             rng,
             nonce_secret,
+            srtp_keys: srtp::KeyMaker::new(&config.secret),
             auth_epoch: None,
             txns: Transactions::new(config.timers),
             pin_guard: security::new_guard(&config.security),
@@ -586,10 +609,10 @@ impl Engine {
 
     fn send_bye(&mut self, now: Instant, id: CallId) {
         let branch = format!("z9hG4bK{}", self.token());
-        let local = self.config.local_sip;
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        let local = self.config.local_for(call.dialog.transport);
         let data = call.dialog.request("BYE", &branch, local);
         let (transport, peer) = (call.dialog.transport, call.dialog.peer);
         let key = self

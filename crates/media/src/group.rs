@@ -6,6 +6,7 @@ use chorus_codec::{Encoder, Resampler};
 use chorus_dtmf::{EventReceiver, InbandDetector};
 use chorus_mixer::{MemberId, Mixer, Output, TickClock};
 use chorus_rtp::rtcp::{RtcpSession, SenderStats};
+use chorus_rtp::srtp::{SrtpContext, SrtpError};
 use chorus_rtp::telephone_event::TelephoneEvent;
 use chorus_rtp::{AudioLevel, JitterBuffer, RtpReceiver, RtpSender};
 use chorus_types::{AudioRate, Clip, Codec, FRAME_SAMPLES, Frame, OpusFmtp, SILENCE};
@@ -98,8 +99,70 @@ struct Leg {
     inactive: bool,
     /// The talker whose packets this leg was sent last tick, if they were forwarded.
     forwarded_from: Option<CallId>,
+    /// SRTP both ways, when the leg is encrypted.
+    srtp: Option<Box<LegSrtp>>,
     /// Packets it was sent as a lone talker sent them.
     forwarded: u64,
+}
+
+/// An encrypted leg's two SRTP contexts and what its far end sent that failed them.
+#[derive(Debug)]
+struct LegSrtp {
+    send: SrtpContext,
+    receive: SrtpContext,
+    /// Datagrams refused: bad tag, or too short to carry one.
+    auth_failures: u64,
+    /// Authentic datagrams seen before (or older than the replay window).
+    replayed: u64,
+}
+
+impl LegSrtp {
+    fn new(keys: &crate::SrtpKeys) -> Box<Self> {
+        Box::new(LegSrtp {
+            send: SrtpContext::new(&keys.send),
+            receive: SrtpContext::new(&keys.receive),
+            auth_failures: 0,
+            replayed: 0,
+        })
+    }
+
+    /// Checks and decrypts a datagram from the far end into `plain`; false (counted) if
+    /// it must be dropped.
+    fn open(&mut self, data: &[u8], rtcp: bool, plain: &mut Vec<u8>) -> bool {
+        let result = if rtcp || chorus_rtp::srtp::is_rtcp(data) {
+            self.receive.unprotect_rtcp(data, plain)
+        } else {
+            self.receive.unprotect_rtp(data, plain)
+        };
+        match result {
+            Ok(()) => true,
+            Err(SrtpError::Replayed) => {
+                self.replayed += 1;
+                false
+            }
+            Err(SrtpError::AuthFailed | SrtpError::Malformed) => {
+                self.auth_failures += 1;
+                false
+            }
+        }
+    }
+}
+
+/// Encrypts the packet just written at `out[start..]` if the leg is encrypted: its length
+/// now, or 0 (and nothing kept) if it could not be protected, so nothing leaves in clear.
+fn seal(srtp: &mut Option<Box<LegSrtp>>, out: &mut Vec<u8>, start: usize, rtcp: bool) -> usize {
+    let Some(srtp) = srtp else {
+        return out.len() - start;
+    };
+    let sealed = if rtcp {
+        srtp.send.protect_rtcp(out, start)
+    } else {
+        srtp.send.protect_rtp(out, start)
+    };
+    if sealed.is_err() {
+        out.truncate(start);
+    }
+    out.len() - start
 }
 
 fn keys_for(params: &MediaParams) -> Keys {
@@ -273,6 +336,8 @@ pub struct MediaGroup {
     /// Frames sent as a talker's own packet, and as the shared silence.
     forwarded: u64,
     silent_frames: u64,
+    /// Where an SRTP datagram is decrypted, reused.
+    plain: Vec<u8>,
 }
 
 /// Counters summed over every leg this group has had.
@@ -292,6 +357,10 @@ pub struct MediaTotals {
     pub silent: u64,
     /// Received packets not decoded: silent (RFC 6464, DTX) or not heard by anyone.
     pub decodes_skipped: u64,
+    /// SRTP/SRTCP datagrams dropped for a bad tag (or too short to carry one).
+    pub srtp_auth_failures: u64,
+    /// SRTP/SRTCP datagrams dropped as replays.
+    pub srtp_replayed: u64,
 }
 
 fn add_stats(total: &mut MediaTotals, s: &LegStats) {
@@ -301,6 +370,8 @@ fn add_stats(total: &mut MediaTotals, s: &LegStats) {
     total.lost += r.lost;
     total.sent += s.sent;
     total.decodes_skipped += s.decodes_skipped;
+    total.srtp_auth_failures += s.srtp_auth_failures;
+    total.srtp_replayed += s.srtp_replayed;
 }
 
 impl MediaGroup {
@@ -327,6 +398,7 @@ impl MediaGroup {
             silence: Vec::new(),
             forwarded: 0,
             silent_frames: 0,
+            plain: Vec::new(),
         }
     }
 
@@ -382,6 +454,9 @@ impl MediaGroup {
             rtcp_sent: leg.rtcp.reports_sent(),
             decodes_skipped: leg.audio.skipped,
             forwarded: leg.forwarded,
+            encrypted: leg.srtp.is_some(),
+            srtp_auth_failures: leg.srtp.as_ref().map_or(0, |s| s.auth_failures),
+            srtp_replayed: leg.srtp.as_ref().map_or(0, |s| s.replayed),
         })
     }
 
@@ -460,8 +535,24 @@ impl MediaGroup {
     }
 
     /// One datagram that arrived on a leg's socket at `now`. Bad packets are counted and
-    /// dropped.
+    /// dropped. On an encrypted leg it is checked and decrypted first: nothing forged or
+    /// replayed reaches the latch, the jitter buffer or the keys.
     pub fn handle_packet(&mut self, now: Instant, id: CallId, source: SocketAddr, data: &[u8]) {
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return;
+        };
+        if let Some(srtp) = &mut leg.srtp {
+            let mut plain = std::mem::take(&mut self.plain);
+            if srtp.open(data, false, &mut plain) {
+                self.handle_plain_packet(now, id, source, &plain);
+            }
+            self.plain = plain;
+            return;
+        }
+        self.handle_plain_packet(now, id, source, data);
+    }
+
+    fn handle_plain_packet(&mut self, now: Instant, id: CallId, source: SocketAddr, data: &[u8]) {
         let Some(leg) = self.legs.get_mut(&id) else {
             return;
         };
@@ -527,6 +618,15 @@ impl MediaGroup {
             return;
         };
         if source.ip() != leg.params.remote_rtcp.ip() && source.ip() != leg.params.remote.ip() {
+            return;
+        }
+        if let Some(srtp) = &mut leg.srtp {
+            let mut plain = std::mem::take(&mut self.plain);
+            if srtp.open(data, true, &mut plain) {
+                leg.heard_at = Some(now);
+                leg.rtcp.handle_rtcp(now, &plain);
+            }
+            self.plain = plain;
             return;
         }
         leg.heard_at = Some(now);

@@ -13,6 +13,7 @@
 mod group;
 
 pub use chorus_codec::OpusSettings;
+pub use chorus_rtp::srtp::{SrtpKey, SrtpProfile};
 pub use group::{
     LegStats, MediaCommand, MediaConfig, MediaEvent, MediaGroup, MediaTotals, MediaTransmit,
 };
@@ -53,6 +54,17 @@ pub struct MediaParams {
     pub remote_rtcp: SocketAddr,
     /// The RFC 6464 audio-level header extension id, if negotiated.
     pub audio_level_id: Option<u8>,
+    /// SRTP keys (SDES), when the leg is encrypted.
+    pub srtp: Option<SrtpKeys>,
+}
+
+/// The two master keys of an encrypted leg. `Debug` names the profile, never a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrtpKeys {
+    /// Ours: protects what the bridge sends.
+    pub send: SrtpKey,
+    /// The far end's: checks and decrypts what it sends.
+    pub receive: SrtpKey,
 }
 
 impl MediaParams {
@@ -70,6 +82,7 @@ impl MediaParams {
             rtcp_mux: false,
             remote_rtcp: SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)),
             audio_level_id: None,
+            srtp: None,
         }
     }
 }

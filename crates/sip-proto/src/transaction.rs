@@ -15,6 +15,8 @@ pub enum Transport {
     Udp,
     /// A stream: no retransmission.
     Tcp,
+    /// A TLS stream (RFC 3261 §26): reliable, and what SDES keys may travel over.
+    Tls,
 }
 
 impl Transport {
@@ -23,11 +25,21 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
+
+    /// The `transport=` URI parameter that routes back over this transport, with its `;`.
+    pub fn uri_param(self) -> &'static str {
+        match self {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
         }
     }
 
     fn reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
     }
 }
 

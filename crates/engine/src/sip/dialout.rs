@@ -49,6 +49,8 @@ pub(super) struct Dialing {
     extra_headers: String,
     /// Set when a member's REFER asked for this call: progress goes back as NOTIFY.
     pub(super) referral: Option<super::refer::Referral>,
+    /// The SRTP we offered, when the policy requires it.
+    srtp: Option<super::srtp::CallSrtp>,
 }
 
 impl Dialing {
@@ -80,6 +82,7 @@ impl Dialing {
             cancelled: false,
             session_id: engine.rng.u64(1..1 << 40),
             early: false,
+            srtp: None,
             conference,
             destination: route.0,
             transport: route.1,
@@ -285,18 +288,24 @@ impl Engine {
         id: CallId,
         credentials: Option<(&'static str, String)>,
     ) {
-        let local_sip = self.config.local_sip;
         let Some(dial) = self.dialing.get_mut(&id) else {
             return;
         };
+        let local_sip = self.config.local_for(dial.transport);
         let Some(local_rtp) = dial.local_rtp else {
             return;
         };
-        let sdp = chorus_sdp::offer(local_rtp, dial.session_id, 1, &self.config.codecs);
-        let transport = match dial.transport {
-            Transport::Udp => "",
-            Transport::Tcp => ";transport=tcp",
-        };
+        if dial.srtp.is_none() && self.config.srtp.offers_srtp(dial.transport) {
+            dial.srtp = self.srtp_keys.offer(None);
+        }
+        let sdp = chorus_sdp::offer_with_crypto(
+            local_rtp,
+            dial.session_id,
+            1,
+            &self.config.codecs,
+            dial.srtp.as_ref().map(|s| &s.ours),
+        );
+        let transport = dial.transport.uri_param();
         let mut text = format!(
             "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/{t} {local_sip};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{from}>;tag={tag}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:{ext}@{local_sip}{transport}>\r\nAllow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO\r\nUser-Agent: {ua}\r\n",
             uri = dial.request_uri,
@@ -353,7 +362,7 @@ impl Engine {
             "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{t} {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{from}>;tag={tag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
             uri = dial.request_uri,
             t = transport.via_token(),
-            local = self.config.local_sip,
+            local = self.config.local_for(transport),
             branch = dial.branch,
             from = dial.from_uri,
             tag = dial.from_tag,
@@ -446,13 +455,18 @@ impl Engine {
         let Ok(negotiated) = chorus_sdp::negotiate_answer(&answer, &self.config.codecs) else {
             return;
         };
+        let keys = match dial.srtp.as_ref().map(|s| s.answered(&negotiated)) {
+            Some(Some(answered)) => answered.keys(),
+            Some(None) => return, // early media in clear when we asked for SRTP: not played
+            None => None,
+        };
         dial.early = true;
         info!(number = %dial.number, "early media from the invited number");
         let ssrc = self.rng.u32(..);
         self.events.push_back(Event::CallStarted {
             call: id,
             conference: dial.conference.clone(),
-            media: crate::media_of(&negotiated),
+            media: crate::media_of(&negotiated, keys),
             ssrc,
             sip_call_id: dial.call_id.clone(),
         });
@@ -528,7 +542,7 @@ impl Engine {
             dial.destination,
         );
         let ack_branch = format!("z9hG4bK{}", self.token());
-        let ack = Bytes::from(dialog.ack(&ack_branch, self.config.local_sip, dial.cseq));
+        let ack = Bytes::from(dialog.ack(&ack_branch, self.config.local_for(dial.transport), dial.cseq));
         self.stateless.push_back(chorus_sip_proto::Transmit {
             transport: dial.transport,
             destination: dial.destination,
@@ -543,7 +557,18 @@ impl Engine {
             self.media(MediaCommand::Patch { call: id, to: None });
         }
         let answer = String::from_utf8_lossy(&response.body).into_owned();
-        let negotiated = chorus_sdp::negotiate_answer(&answer, &self.config.codecs);
+        let mut srtp = None;
+        let negotiated = chorus_sdp::negotiate_answer(&answer, &self.config.codecs).and_then(|neg| {
+            match dial.srtp.as_ref().map(|s| s.answered(&neg)) {
+                // We offered SRTP: an answer without our key must not go on in clear.
+                Some(None) => Err(chorus_sdp::SdpError::NoCommonCodec),
+                Some(answered) => {
+                    srtp = answered;
+                    Ok(neg)
+                }
+                None => Ok(neg),
+            }
+        });
         // The INVITE we sent stands in for a request in the call's record.
         let Some(Ok(Message::Request(invite))) = dial.invite.as_ref().map(|b| parse(b)) else {
             return self.dial_failed(now, id, &dial, Failure::Failed);
@@ -580,6 +605,7 @@ impl Engine {
                 ack: Some(ack),
                 timer: super::session_timer::for_answered(now, response),
                 created: now,
+                srtp,
                 span,
             },
         );
@@ -589,7 +615,12 @@ impl Engine {
                     call.span
                         .in_scope(|| info!(number = %dial.number, "invited number answered"));
                 }
-                let media = crate::media_of(&neg);
+                let keys = self
+                    .calls
+                    .get(&id)
+                    .and_then(|c| c.srtp.as_ref())
+                    .and_then(super::srtp::CallSrtp::keys);
+                let media = crate::media_of(&neg, keys);
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.offer = Some(neg);
                 }

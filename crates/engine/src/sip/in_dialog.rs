@@ -1,6 +1,7 @@
 //! Requests inside an existing dialog: the ACK of our 2xx, CANCEL before the answer,
 //! re-INVITEs (which also refresh RFC 4028 session timers), and BYE, INFO and OPTIONS.
 
+use super::srtp;
 use super::{CallId, CallState, EndReason, Engine, Event, session_timer};
 use chorus_sip_msg::{Essentials, Request, ezk_sip_types::Method, ezk_sip_types::Name};
 use chorus_sip_proto::ServerKey;
@@ -30,7 +31,22 @@ impl Engine {
         let text = String::from_utf8_lossy(&ack.body).into_owned();
         match chorus_sdp::negotiate_answer(&text, &self.config.codecs) {
             Ok(neg) => {
-                let media = crate::media_of(&neg);
+                let keys = match call.srtp.as_ref().map(|s| s.answered(&neg)) {
+                    Some(Some(answered)) => {
+                        let keys = answered.keys();
+                        call.srtp = Some(answered);
+                        keys
+                    }
+                    Some(None) => {
+                        // We offered SRTP; an answer without our key cannot go on in clear.
+                        call.span
+                            .in_scope(|| warn!("SDP answer in ACK lacks our SRTP key; hanging up"));
+                        self.send_bye(now, id);
+                        return self.end(now, id, EndReason::BadAnswer);
+                    }
+                    None => None,
+                };
+                let media = crate::media_of(&neg, keys);
                 let started = call.started;
                 call.offer = Some(neg);
                 if started {
@@ -116,22 +132,45 @@ impl Engine {
             // Offer-less re-INVITE: we offer again, the ACK answers.
             call.offer = None;
             call.sdp_version += 1;
-            chorus_sdp::offer(
+            if call.srtp.is_some() {
+                call.srtp = self.srtp_keys.offer(call.srtp.as_ref());
+            }
+            chorus_sdp::offer_with_crypto(
                 local_rtp,
                 call.session_id,
                 call.sdp_version,
                 &self.config.codecs,
+                call.srtp.as_ref().map(|s| &s.ours),
             )
         } else {
             let text = String::from_utf8_lossy(&request.body);
             match chorus_sdp::negotiate_with(&text, &self.config.codecs) {
                 Ok(neg) => {
+                    let transport = call.dialog.transport;
+                    call.srtp = match self.srtp_keys.answer(
+                        &self.config.srtp,
+                        transport,
+                        &neg,
+                        call.srtp.as_ref(),
+                    ) {
+                        srtp::SrtpAnswer::Srtp(srtp) => Some(srtp),
+                        srtp::SrtpAnswer::Plain => None,
+                        srtp::SrtpAnswer::Refuse => {
+                            return self.respond(now, &key, request, 488, Some(&tag));
+                        }
+                    };
                     call.sdp_version += 1;
-                    let sdp =
-                        chorus_sdp::answer(&neg, local_rtp, call.session_id, call.sdp_version);
+                    let sdp = chorus_sdp::answer_with_crypto(
+                        &neg,
+                        local_rtp,
+                        call.session_id,
+                        call.sdp_version,
+                        call.srtp.as_ref().map(|s| &s.ours),
+                    );
+                    let keys = call.srtp.as_ref().and_then(srtp::CallSrtp::keys);
                     self.events.push_back(Event::MediaChanged {
                         call: id,
-                        media: crate::media_of(&neg),
+                        media: crate::media_of(&neg, keys),
                     });
                     call.offer = Some(neg);
                     sdp

@@ -130,6 +130,16 @@ impl Engine {
                 Err(SdpError::NoCommonCodec | SdpError::BadAddress) => return refuse(self, 488),
             }
         };
+        let srtp = match &offer {
+            Some(offer) => match self.srtp_keys.answer(&self.config.srtp, transport, offer, None) {
+                srtp::SrtpAnswer::Srtp(call) => Some(call),
+                srtp::SrtpAnswer::Plain => None,
+                srtp::SrtpAnswer::Refuse => return refuse(self, 488),
+            },
+            None if self.config.srtp.offers_srtp(transport) => self.srtp_keys.offer(None),
+            None if self.config.srtp.mode == SrtpMode::Required => return refuse(self, 488),
+            None => None,
+        };
         let timer = match session_timer::for_incoming(now, &invite, self.config.session_expires) {
             Ok(timer) => timer,
             Err(code) => return refuse(self, code),
@@ -173,6 +183,7 @@ impl Engine {
                 ack: None,
                 timer,
                 created: now,
+                srtp,
                 span,
             },
         );
@@ -186,13 +197,10 @@ impl Engine {
     /// Our Contact for a dialog about `conference`: RFC 4579 makes the bridge the focus of
     /// every conference it hosts.
     pub(super) fn focus_contact(&self, conference: &str, transport: Transport) -> String {
-        let transport = match transport {
-            Transport::Udp => "",
-            Transport::Tcp => ";transport=tcp",
-        };
         format!(
-            "<sip:{conference}@{}{transport}>;isfocus",
-            self.config.local_sip
+            "<sip:{conference}@{}{}>;isfocus",
+            self.config.local_for(transport),
+            transport.uri_param()
         )
     }
 
@@ -251,13 +259,21 @@ impl Engine {
         };
         call.answer_at = None;
         call.state = CallState::Answered;
+        let crypto = call.srtp.as_ref().map(|s| &s.ours);
         let sdp = match &call.offer {
-            Some(offer) => chorus_sdp::answer(offer, local_rtp, call.session_id, call.sdp_version),
-            None => chorus_sdp::offer(
+            Some(offer) => chorus_sdp::answer_with_crypto(
+                offer,
+                local_rtp,
+                call.session_id,
+                call.sdp_version,
+                crypto,
+            ),
+            None => chorus_sdp::offer_with_crypto(
                 local_rtp,
                 call.session_id,
                 call.sdp_version,
                 &self.config.codecs,
+                crypto,
             ),
         };
         let Some(call) = self.calls.get(&id) else {
@@ -265,7 +281,8 @@ impl Engine {
         };
         let data = self.ok_with_sdp(call, &call.invite, sdp);
         let key = call.invite_key.clone();
-        let started = call.offer.as_ref().map(crate::media_of);
+        let keys = call.srtp.as_ref().and_then(srtp::CallSrtp::keys);
+        let started = call.offer.as_ref().map(|offer| crate::media_of(offer, keys));
         call.span.in_scope(|| info!(%local_rtp, "answered"));
         self.txns.respond(now, &key, 200, data);
         self.stats.calls_answered += 1;

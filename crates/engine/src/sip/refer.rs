@@ -326,13 +326,13 @@ impl Engine {
         terminated: bool,
     ) {
         let branch = format!("z9hG4bK{}", self.token());
-        let local = self.config.local_sip;
         let Some(contact) = self.calls.get(&referral.referrer).map(|c| self.contact(c)) else {
             return;
         };
         let Some(call) = self.calls.get_mut(&referral.referrer) else {
             return;
         };
+        let local = self.config.local_for(call.dialog.transport);
         let state = if terminated {
             "terminated;reason=noresource"
         } else {

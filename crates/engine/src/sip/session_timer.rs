@@ -211,7 +211,6 @@ impl Engine {
     /// Sends a refresh re-INVITE offering the codec in use.
     fn send_refresh(&mut self, now: Instant, id: CallId) {
         let branch = format!("z9hG4bK{}", self.token());
-        let local_sip = self.config.local_sip;
         let contact = match self.calls.get(&id) {
             Some(call) => self.contact(call),
             None => return,
@@ -224,6 +223,7 @@ impl Engine {
         let (Some(local_rtp), Some(timer)) = (call.local_rtp, call.timer.as_ref()) else {
             return;
         };
+        let local_sip = self.config.local_for(call.dialog.transport);
         // In our own re-INVITE we are the UAC, whichever side began the call.
         let session_expires = timer.header(false);
         let in_use: Vec<chorus_types::Codec> = match &call.offer {
@@ -231,7 +231,14 @@ impl Engine {
             None => codecs,
         };
         call.sdp_version += 1;
-        let sdp = chorus_sdp::offer(local_rtp, call.session_id, call.sdp_version, &in_use);
+        // An encrypted call offers its key again: the refresh changes nothing.
+        let sdp = chorus_sdp::offer_with_crypto(
+            local_rtp,
+            call.session_id,
+            call.sdp_version,
+            &in_use,
+            call.srtp.as_ref().map(|s| &s.ours),
+        );
         let headers = format!(
             "Contact: {contact}\r\nSession-Expires: {session_expires}\r\nMin-SE: {MIN_SE}\r\nSupported: timer\r\nUser-Agent: {user_agent}\r\n"
         );
@@ -275,11 +282,11 @@ impl Engine {
         if code < 200 {
             return true;
         }
-        let local_sip = self.config.local_sip;
         let Some(call) = self.calls.get_mut(&id) else {
             self.refreshes.remove(key);
             return true;
         };
+        let local_sip = self.config.local_for(call.dialog.transport);
         let cseq = essentials.cseq.cseq;
         if code >= 300 {
             // The ACK of a non-2xx is part of the INVITE transaction: same branch.
@@ -325,7 +332,16 @@ impl Engine {
                 }
                 let answer = String::from_utf8_lossy(&response.body).into_owned();
                 if let Ok(neg) = chorus_sdp::negotiate_answer(&answer, &self.config.codecs) {
-                    let media = crate::media_of(&neg);
+                    let srtp = match &call.srtp {
+                        Some(srtp) => match srtp.answered(&neg) {
+                            Some(answered) => Some(answered),
+                            // No key in the answer: the media stays as it was.
+                            None => return true,
+                        },
+                        None => None,
+                    };
+                    let media = crate::media_of(&neg, srtp.as_ref().and_then(|s| s.keys()));
+                    call.srtp = srtp;
                     call.offer = Some(neg);
                     self.events
                         .push_back(Event::MediaChanged { call: id, media });

@@ -631,10 +631,10 @@ impl Engine {
 
     fn send_notify(&mut self, now: Instant, id: u64, state: &str, body: &str) {
         let branch = format!("z9hG4bK{}", self.token());
-        let local = self.config.local_sip;
         let Some(sub) = self.subscriptions.subs.get(&id) else {
             return;
         };
+        let local = self.config.local_for(sub.dialog.transport);
         let contact = self.focus_contact(&sub.conference, sub.dialog.transport);
         let Some(sub) = self.subscriptions.subs.get_mut(&id) else {
             return;

@@ -9,6 +9,7 @@ mod dialout;
 mod hostile;
 mod operators;
 mod refer;
+mod srtp;
 mod subscriptions;
 mod temporary;
 

@@ -73,6 +73,7 @@ impl MediaGroup {
             inactive: false,
             forwarded_from: None,
             forwarded: 0,
+            srtp: params.srtp.as_ref().map(LegSrtp::new),
             params,
         };
         self.legs.insert(id, leg);
@@ -105,6 +106,15 @@ impl MediaGroup {
         if let (Some(jitter), Some(audio)) = (jitter, audio) {
             leg.jitter = jitter;
             leg.audio = audio;
+        }
+        if params.srtp != leg.params.srtp {
+            // New keys (or none): fresh contexts; the old counts stay with the leg.
+            let counted = leg.srtp.as_ref().map(|s| (s.auth_failures, s.replayed));
+            leg.srtp = params.srtp.as_ref().map(LegSrtp::new);
+            if let (Some(srtp), Some((failures, replayed))) = (&mut leg.srtp, counted) {
+                srtp.auth_failures = failures;
+                srtp.replayed = replayed;
+            }
         }
         leg.params = params;
         // A renegotiation is a sign of life (it is how a held phone refreshes).
@@ -179,6 +189,8 @@ impl MediaGroup {
             r.lost += stats.receive.lost;
             self.retired.sent += stats.sent;
             self.retired.decodes_skipped += stats.decodes_skipped;
+            self.retired.srtp_auth_failures += stats.srtp_auth_failures;
+            self.retired.srtp_replayed += stats.srtp_replayed;
         }
         let Some(mut leg) = self.legs.remove(&id) else {
             return;
@@ -195,6 +207,11 @@ impl MediaGroup {
             &mut self.out[start..],
         );
         self.out.truncate(start + n);
+        let n = if n > 0 {
+            seal(&mut leg.srtp, &mut self.out, start, true)
+        } else {
+            0
+        };
         if n > 0 {
             let (to, own_port) = rtcp_route(&leg);
             self.queue.push_back((id, to, start..start + n, own_port));

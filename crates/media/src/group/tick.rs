@@ -284,6 +284,11 @@ impl MediaGroup {
                     n
                 };
                 self.out.truncate(start + written);
+                let written = if written > 0 {
+                    seal(&mut leg.srtp, &mut self.out, start, false)
+                } else {
+                    0
+                };
                 if written > 0 {
                     self.queue.push_back((
                         *id,
@@ -301,6 +306,11 @@ impl MediaGroup {
                         .rtcp
                         .write_report(now, sent, jitter, &mut self.out[start..]);
                     self.out.truncate(start + n);
+                    let n = if n > 0 {
+                        seal(&mut leg.srtp, &mut self.out, start, true)
+                    } else {
+                        0
+                    };
                     if n > 0 {
                         let (to, own_port) = rtcp_route(leg);
                         self.queue.push_back((*id, to, start..start + n, own_port));

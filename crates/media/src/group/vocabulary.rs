@@ -31,6 +31,12 @@ pub struct LegStats {
     pub decodes_skipped: u64,
     /// Packets sent to it as a lone talker sent them.
     pub forwarded: u64,
+    /// Whether its media is SRTP.
+    pub encrypted: bool,
+    /// SRTP/SRTCP datagrams dropped for a bad tag.
+    pub srtp_auth_failures: u64,
+    /// SRTP/SRTCP datagrams dropped as replays.
+    pub srtp_replayed: u64,
 }
 
 /// What the engine asks of the media side, beyond adding a leg (which needs its socket).
