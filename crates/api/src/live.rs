@@ -44,6 +44,10 @@ pub(crate) struct Member {
     codec: String,
     /// When they entered, RFC 3339.
     joined_at: String,
+    /// The SIP transport of its call: udp, tcp or tls.
+    transport: String,
+    /// Whether its media is encrypted (SRTP).
+    encrypted: bool,
     /// Media figures both ways, refreshed once a second; null in the first second.
     media: Option<MemberMedia>,
 }
@@ -74,6 +78,10 @@ pub(crate) struct MemberMedia {
     rtt_ms: Option<u32>,
     /// The audio level they last signalled (RFC 6464), dBov.
     audio_level_dbov: Option<i32>,
+    /// SRTP/SRTCP datagrams from them dropped for a bad authentication tag.
+    srtp_auth_failures: u64,
+    /// SRTP/SRTCP datagrams from them dropped as replays.
+    srtp_replayed: u64,
 }
 
 fn member_media(s: &chorus_engine::LegStats, clock_rate: u32) -> MemberMedia {
@@ -93,6 +101,8 @@ fn member_media(s: &chorus_engine::LegStats, clock_rate: u32) -> MemberMedia {
             .map(|f| f64::from(f.jitter) * 1000.0 / f64::from(clock_rate)),
         rtt_ms: s.rtt_ms,
         audio_level_dbov: s.audio_level.map(|l| -i32::from(l.level)),
+        srtp_auth_failures: s.srtp_auth_failures,
+        srtp_replayed: s.srtp_replayed,
     }
 }
 
@@ -173,6 +183,8 @@ pub(crate) async fn members(
                 invited: m.info.invited,
                 codec: m.info.codec.encoding_name().to_owned(),
                 joined_at: humantime::format_rfc3339_seconds(m.joined_at).to_string(),
+                transport: m.info.transport.via_token().to_ascii_lowercase(),
+                encrypted: m.info.encrypted,
                 media: m
                     .media
                     .as_ref()

@@ -3,6 +3,7 @@
 //! data in `./data`, RTP on 20000–29999, conference extension 500).
 #![forbid(unsafe_code)]
 
+pub mod encryption;
 mod parse;
 pub mod sounds;
 
@@ -213,6 +214,9 @@ pub struct Cli {
     /// number), comma-separated CIDRs [default: loopback and the SIP listen network].
     #[arg(long)]
     pub refer_direct_networks: Option<String>,
+    /// SIP over TLS and SRTP.
+    #[command(flatten)]
+    pub encryption: encryption::EncryptionFlags,
     /// A TOML file with the same keys, plus one `[extension.ID]` table per conference.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -304,6 +308,13 @@ struct FileConfig {
     adhoc_linger: Option<u64>,
     adhoc_max: Option<usize>,
     refer_direct_networks: Option<String>,
+    sip_tls_listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    dialout_ca: Option<PathBuf>,
+    dialout_tls_name: Option<String>,
+    srtp: Option<String>,
+    srtp_allow_cleartext_keys: Option<bool>,
     #[serde(default)]
     extension: BTreeMap<String, ConferenceSettings>,
 }
@@ -358,6 +369,8 @@ pub struct Settings {
     pub adhoc: chorus_engine::AdhocConfig,
     /// Networks a REFER may name as a direct target.
     pub refer_direct_networks: Vec<ipnet::IpNet>,
+    /// SIP over TLS and SRTP.
+    pub encryption: encryption::Encryption,
 }
 
 /// A commented configuration file with every key, its help and its default, made from
@@ -755,6 +768,18 @@ impl Settings {
                 Some(text) => parse::networks("refer_direct_networks", &text)?,
                 None => parse::listen_networks(sip_listen),
             },
+            encryption: encryption::Encryption::from(
+                cli.encryption,
+                encryption::EncryptionFile {
+                    sip_tls_listen: file.sip_tls_listen,
+                    tls_cert: file.tls_cert,
+                    tls_key: file.tls_key,
+                    dialout_ca: file.dialout_ca,
+                    dialout_tls_name: file.dialout_tls_name,
+                    srtp: file.srtp,
+                    srtp_allow_cleartext_keys: file.srtp_allow_cleartext_keys,
+                },
+            )?,
             adhoc: parse::adhoc(
                 cli.adhoc_factory.or(file.adhoc_factory),
                 cli.adhoc_linger.or(file.adhoc_linger),

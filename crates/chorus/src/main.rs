@@ -74,6 +74,7 @@ fn main() -> Result<()> {
         extensions = ?extensions.keys().collect::<Vec<_>>(),
         "chorus starting"
     );
+    let tls_server = settings.encryption.tls_server()?;
     let config = DriverConfig {
         sip_listen: settings.sip_listen,
         media_ip: settings.media_ip,
@@ -98,6 +99,9 @@ fn main() -> Result<()> {
         answer_delay: settings.answer_delay,
         dialout: settings.dialout.clone(),
         recordings: settings.data_dir.join("recordings"),
+        sip_tls: tls_server.clone(),
+        tls_client: settings.encryption.tls_client(settings.dialout.as_ref())?,
+        srtp: settings.encryption.srtp,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -126,6 +130,9 @@ fn main() -> Result<()> {
             stop_signal().await;
             let _ = stop_tx.send(true);
         });
+        if let Some((_, server)) = tls_server {
+            tokio::spawn(reload_on_hangup(server));
+        }
         let sip = chorus_net::run(config, control_rx, notify, metrics, stopped(stop_rx)).await;
         api.abort();
         sip.context("SIP driver")
@@ -134,6 +141,19 @@ fn main() -> Result<()> {
 
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// SIGHUP reads the TLS certificate and key again: new connections get the new ones,
+/// calls up keep theirs.
+async fn reload_on_hangup(server: Arc<chorus_net::TlsServer>) {
+    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        // A bad file is logged and the old certificate kept.
+        let _ = server.reload();
+    }
 }
 
 async fn stop_signal() {

@@ -144,7 +144,8 @@ pub(crate) fn dialout(
     {
         "udp" => chorus_engine::Transport::Udp,
         "tcp" => chorus_engine::Transport::Tcp,
-        other => bail!("dialout_transport must be udp or tcp, not {other}"),
+        "tls" => chorus_engine::Transport::Tls,
+        other => bail!("dialout_transport must be udp, tcp or tls, not {other}"),
     };
     let destination = match proxy {
         Some(proxy) => proxy,

@@ -40,10 +40,10 @@ pub use events::{
 pub use prompts::Prompts;
 pub use refer::{ReferTarget, parse_refer_to};
 pub use security::{DigestUsers, Security, UnknownExtension};
+pub use srtp::{SrtpMode, SrtpPolicy};
 pub use subscriptions::{
     EVENT_PACKAGE, EventHeader, MIN_EXPIRES, SubscriptionConfig, parse_event, parse_expires,
 };
-pub use srtp::{SrtpMode, SrtpPolicy};
 use temporary::TemporaryConferences;
 pub use temporary::{AdhocConfig, AdhocRefusal, TEMPORARY_PREFIX};
 

@@ -23,6 +23,7 @@ mod ports;
 mod recorder;
 mod sip;
 mod tcp;
+mod tls;
 
 pub use control::{Control, ControlHandle, Member, Stopped};
 pub use media::MediaThreads;
@@ -30,3 +31,4 @@ pub use metrics::{HttpRequest, Metrics};
 pub use ports::{PortLease, PortPool};
 pub use sip::{DriverConfig, run};
 pub use tcp::TcpLimits;
+pub use tls::{TlsClient, TlsServer};

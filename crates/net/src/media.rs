@@ -193,6 +193,19 @@ fn publish_totals(metrics: &Metrics, before: &mut MediaTotals, now: MediaTotals)
     metrics
         .decodes_skipped
         .inc_by(now.decodes_skipped.saturating_sub(before.decodes_skipped));
+    for (reason, was, is) in [
+        (
+            "auth_failure",
+            before.srtp_auth_failures,
+            now.srtp_auth_failures,
+        ),
+        ("replay", before.srtp_replayed, now.srtp_replayed),
+    ] {
+        metrics
+            .srtp_dropped
+            .get_or_create(&crate::metrics::SrtpDrop { reason })
+            .inc_by(is.saturating_sub(was));
+    }
     *before = now;
 }
 
@@ -213,6 +226,9 @@ fn log_leg(call: CallId, s: &chorus_engine::LegStats) {
         sent = s.sent,
         forwarded = s.forwarded,
         decodes_skipped = s.decodes_skipped,
+        encrypted = s.encrypted,
+        srtp_auth_failures = s.srtp_auth_failures,
+        srtp_replayed = s.srtp_replayed,
         far_end_lost = s.far_end.map(|f| f.cumulative_lost),
         far_end_jitter = s.far_end.map(|f| f.jitter),
         rtt_ms = s.rtt_ms,

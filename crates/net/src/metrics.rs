@@ -73,6 +73,16 @@ pub struct FramePath {
 /// The values of [`FramePath`].
 pub(crate) const FRAME_PATHS: [&str; 2] = ["forwarded", "silence"];
 
+/// Labels of `chorus_srtp_dropped_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SrtpDrop {
+    /// auth_failure (a bad tag: forged, damaged or under another key) or replay.
+    pub reason: &'static str,
+}
+
+/// The values of [`SrtpDrop`].
+pub(crate) const SRTP_DROPS: [&str; 2] = ["auth_failure", "replay"];
+
 /// Labels of `chorus_sip_requests_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SipRequest {
@@ -157,6 +167,8 @@ pub struct Metrics {
     pub media_frames: Family<FramePath, Counter>,
     /// Received packets not decoded (silent, or heard by nobody).
     pub decodes_skipped: Counter,
+    /// SRTP and SRTCP datagrams dropped, by why.
+    pub srtp_dropped: Family<SrtpDrop, Counter>,
     /// Keypad commands carried out.
     pub keypad_commands: Counter,
     /// What the guards did.
@@ -218,6 +230,7 @@ impl Metrics {
             rtp_packets: Family::default(),
             media_frames: Family::default(),
             decodes_skipped: Counter::default(),
+            srtp_dropped: Family::default(),
             keypad_commands: Counter::default(),
             guard_events: Family::default(),
             sip_requests: Family::default(),
@@ -242,6 +255,9 @@ impl Metrics {
         }
         for kind in PACKET_KINDS {
             drop(metrics.rtp_packets.get_or_create(&Packets { kind }));
+        }
+        for reason in SRTP_DROPS {
+            drop(metrics.srtp_dropped.get_or_create(&SrtpDrop { reason }));
         }
         for path in FRAME_PATHS {
             drop(metrics.media_frames.get_or_create(&FramePath { path }));
@@ -328,6 +344,11 @@ impl Metrics {
             "media_decodes_skipped",
             "Received packets not decoded: silent (RFC 6464 level, DTX) or heard by nobody",
             metrics.decodes_skipped.clone(),
+        );
+        registry.register(
+            "srtp_dropped",
+            "SRTP and SRTCP datagrams dropped: a bad authentication tag (forged, damaged, another key) or a replay",
+            metrics.srtp_dropped.clone(),
         );
         registry.register(
             "keypad_commands",

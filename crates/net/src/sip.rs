@@ -1,7 +1,8 @@
-//! SIP over UDP and TCP on one address, driving the engine.
+//! SIP over UDP and TCP on one address, and TLS on another, driving the engine.
 
 use crate::metrics::{GuardEvent, Outcome, Refusal};
-use crate::tcp::{Connections, Inbound, TcpLimits};
+use crate::tcp::{Connections, Inbound, TcpLimits, TlsEnds};
+use crate::tls::{TlsClient, TlsServer};
 use crate::{Control, MediaThreads, Member, Metrics, PortLease, PortPool, limits};
 use chorus_engine::{
     CallId, CallSummary, Engine, EngineConfig, EngineStats, Event, ExtensionConfig, Notification,
@@ -61,6 +62,12 @@ pub struct DriverConfig {
     pub refer_direct_networks: Vec<ipnet::IpNet>,
     /// Limits on conference subscriptions, and the token that lifts the members-only rule.
     pub subscriptions: chorus_engine::SubscriptionConfig,
+    /// SIP over TLS: where it listens and the certificate it serves.
+    pub sip_tls: Option<(SocketAddr, Arc<TlsServer>)>,
+    /// Whom TLS connections the bridge opens (dial-out) trust.
+    pub tls_client: Option<TlsClient>,
+    /// When calls are encrypted.
+    pub srtp: chorus_engine::SrtpPolicy,
 }
 
 /// Events from the mixing threads (keys, prompts done) waiting for the engine.
@@ -108,9 +115,23 @@ pub async fn run(
         "descriptor budget"
     );
     info!(%local_sip, media_ip = %config.media_ip, "SIP listening on UDP and TCP");
+    let tls_listener = match &config.sip_tls {
+        Some((listen, _)) => {
+            let listener = TcpListener::bind(listen).await?;
+            info!(local = %listener.local_addr()?, "SIP listening on TLS");
+            Some(listener)
+        }
+        None => None,
+    };
+    let tls_sip = match &tls_listener {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
 
     let mut engine = Engine::new(EngineConfig {
         local_sip,
+        tls_sip,
+        srtp: config.srtp,
         extensions: config.extensions.clone(),
         prompts: config.prompts.clone(),
         user_agent: config.user_agent.clone(),
@@ -138,13 +159,28 @@ pub async fn run(
         config.realtime_media,
     )?;
     let (inbound_tx, mut inbound_rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
-    let connections = Connections::new(tcp_limits, inbound_tx);
+    let connections = Connections::new(tcp_limits, inbound_tx.clone());
     let acceptor = tokio::spawn(connections.clone().accept_loop(tcp));
+    let tls = (config.sip_tls.is_some() || config.tls_client.is_some()).then(|| {
+        let ends = TlsEnds {
+            server: config
+                .sip_tls
+                .as_ref()
+                .map(|(_, server)| Arc::clone(server)),
+            client: config.tls_client.clone(),
+        };
+        Connections::tls(tcp_limits, inbound_tx, ends)
+    });
+    let tls_acceptor = match (&tls, tls_listener) {
+        (Some(tls), Some(listener)) => Some(tokio::spawn(tls.clone().accept_loop(listener))),
+        _ => None,
+    };
 
     metrics.ready.set(1);
     let mut driver = Driver {
         udp,
         connections,
+        tls,
         load: Load::new(Instant::now()),
         ports,
         media_ip: config.media_ip,
@@ -181,7 +217,7 @@ pub async fn run(
             Some(message) = inbound_rx.recv() => {
                 woke = Instant::now();
                 driver.metrics.count_sip(true, &message.data);
-                engine.handle_message(woke, Transport::Tcp, message.peer, &message.data);
+                engine.handle_message(woke, message.transport, message.peer, &message.data);
             }
             Some(event) = media_events.recv() => {
                 woke = Instant::now();
@@ -216,6 +252,9 @@ pub async fn run(
         }
     }
     acceptor.abort();
+    if let Some(tls_acceptor) = tls_acceptor {
+        tls_acceptor.abort();
+    }
     media.stop();
     info!("stopped");
     Ok(())
@@ -224,6 +263,7 @@ pub async fn run(
 struct Driver {
     udp: UdpSocket,
     connections: Connections,
+    tls: Option<Connections>,
     load: Load,
     ports: PortPool,
     media_ip: IpAddr,
@@ -472,6 +512,10 @@ impl Driver {
                 }
             }
             Transport::Tcp => self.connections.send(transmit.destination, transmit.data),
+            Transport::Tls => match &self.tls {
+                Some(tls) => tls.send(transmit.destination, transmit.data),
+                None => debug!(destination = %transmit.destination, "no SIP TLS; message dropped"),
+            },
         }
     }
 }

@@ -1,22 +1,27 @@
-//! SIP over TCP: accepting and opening connections, framing their byte streams into
-//! messages, with the bounds a hostile network needs: connections in all and per address,
-//! a deadline for each message once it starts (and for the first one), an idle timeout,
-//! and bounded queues both ways.
+//! SIP over TCP and TLS: accepting and opening connections, framing their byte streams
+//! into messages, with the bounds a hostile network needs: connections in all and per
+//! address, TLS handshakes at once and a deadline for each, a deadline for each message
+//! once it starts (and for the first one), an idle timeout, and bounded queues both ways.
 
+use crate::tls::{TlsClient, TlsServer};
 use bytes::Bytes;
+use chorus_engine::Transport;
 use chorus_sip_msg::StreamFramer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 /// Messages queued towards one connection; a peer that does not read loses what overflows.
 const WRITE_QUEUE: usize = 256;
+/// TLS handshakes under way at once: each costs a public-key operation, so a flood of
+/// them is refused here rather than queued.
+const MAX_HANDSHAKES: usize = 64;
 
 /// The bounds on SIP over TCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +48,19 @@ impl Default for TcpLimits {
     }
 }
 
-/// One message cut from a TCP stream.
+/// One message cut from a TCP or TLS stream.
 #[derive(Debug)]
 pub(crate) struct Inbound {
     pub(crate) peer: SocketAddr,
     pub(crate) data: Vec<u8>,
+    pub(crate) transport: Transport,
+}
+
+/// What a TLS listener serves with and how it opens connections of its own.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TlsEnds {
+    pub(crate) server: Option<Arc<TlsServer>>,
+    pub(crate) client: Option<TlsClient>,
 }
 
 /// The writers of the open connections, by peer, and the limits they live under.
@@ -56,14 +69,31 @@ pub(crate) struct Connections {
     writers: Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>>,
     limits: TcpLimits,
     inbound: mpsc::Sender<Inbound>,
+    /// TCP, or TLS with `tls`.
+    transport: Transport,
+    tls: TlsEnds,
+    handshakes: Arc<Semaphore>,
 }
 
 impl Connections {
+    /// SIP over TCP.
     pub(crate) fn new(limits: TcpLimits, inbound: mpsc::Sender<Inbound>) -> Self {
         Connections {
             writers: Arc::default(),
             limits,
             inbound,
+            transport: Transport::Tcp,
+            tls: TlsEnds::default(),
+            handshakes: Arc::new(Semaphore::new(MAX_HANDSHAKES)),
+        }
+    }
+
+    /// SIP over TLS, under the same limits.
+    pub(crate) fn tls(limits: TcpLimits, inbound: mpsc::Sender<Inbound>, ends: TlsEnds) -> Self {
+        Connections {
+            transport: Transport::Tls,
+            tls: ends,
+            ..Self::new(limits, inbound)
         }
     }
 
@@ -77,9 +107,12 @@ impl Connections {
         self.lock().len()
     }
 
-    /// Registers a new connection's writer unless a limit refuses it.
-    fn admit(&self, peer: SocketAddr, writer: mpsc::Sender<Bytes>) -> Result<(), &'static str> {
-        let mut writers = self.lock();
+    /// Whether the limits leave room for one more connection from `peer`.
+    fn room_for(
+        &self,
+        writers: &HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+        peer: SocketAddr,
+    ) -> Result<(), &'static str> {
         if writers.len() >= self.limits.max_connections {
             return Err("connection limit reached");
         }
@@ -87,6 +120,13 @@ impl Connections {
         if from_peer >= self.limits.max_per_address {
             return Err("per-address connection limit reached");
         }
+        Ok(())
+    }
+
+    /// Registers a new connection's writer unless a limit refuses it.
+    fn admit(&self, peer: SocketAddr, writer: mpsc::Sender<Bytes>) -> Result<(), &'static str> {
+        let mut writers = self.lock();
+        self.room_for(&writers, peer)?;
         writers.insert(peer, writer);
         Ok(())
     }
@@ -118,13 +158,27 @@ impl Connections {
     fn connect_and_send(&self, peer: SocketAddr, data: Bytes) {
         let connections = self.clone();
         tokio::spawn(async move {
-            match TcpStream::connect(peer).await {
-                Ok(stream) => {
-                    if let Some(writer) = connections.serve(stream, peer) {
-                        let _ = writer.try_send(data);
-                    }
+            let stream = match TcpStream::connect(peer).await {
+                Ok(stream) => stream,
+                Err(e) => return debug!(error = %e, %peer, "SIP TCP connect failed"),
+            };
+            let writer = if connections.transport == Transport::Tls {
+                // Only where the operator said whom to trust (dial-out); a phone whose
+                // connection closed is not called back.
+                let Some(client) = &connections.tls.client else {
+                    return debug!(%peer, "no TLS connection to the peer; message dropped");
+                };
+                let connecting = client.connector().connect(client.name_for(peer), stream);
+                match tokio::time::timeout(connections.limits.header_timeout, connecting).await {
+                    Ok(Ok(tls)) => connections.serve(tls, peer),
+                    Ok(Err(e)) => return warn!(error = %e, %peer, "SIP TLS connect refused"),
+                    Err(_) => return warn!(%peer, "SIP TLS handshake timed out"),
                 }
-                Err(e) => debug!(error = %e, %peer, "SIP TCP connect failed"),
+            } else {
+                connections.serve(stream, peer)
+            };
+            if let Some(writer) = writer {
+                let _ = writer.try_send(data);
             }
         });
     }
@@ -133,9 +187,7 @@ impl Connections {
     pub(crate) async fn accept_loop(self, listener: TcpListener) {
         loop {
             match listener.accept().await {
-                Ok((stream, peer)) => {
-                    self.serve(stream, peer);
-                }
+                Ok((stream, peer)) => self.accepted(stream, peer),
                 Err(e) => {
                     // EMFILE/ENFILE: out of descriptors. Say so, and back off so the
                     // loop does not spin while media sockets free up.
@@ -151,21 +203,53 @@ impl Connections {
         }
     }
 
+    /// A new connection: served at once over TCP; over TLS once its handshake is done,
+    /// within the message deadline, while few enough are under way.
+    fn accepted(&self, stream: TcpStream, peer: SocketAddr) {
+        let Some(server) = &self.tls.server else {
+            self.serve(stream, peer);
+            return;
+        };
+        if let Err(why) = self.room_for(&self.lock(), peer) {
+            return debug!(%peer, why, "SIP TLS connection refused");
+        }
+        let Ok(permit) = Arc::clone(&self.handshakes).try_acquire_owned() else {
+            return debug!(%peer, "SIP TLS connection refused: too many handshakes");
+        };
+        let acceptor = server.acceptor();
+        let connections = self.clone();
+        tokio::spawn(async move {
+            let handshake = acceptor.accept(stream);
+            let outcome = tokio::time::timeout(connections.limits.header_timeout, handshake).await;
+            drop(permit);
+            match outcome {
+                Ok(Ok(tls)) => {
+                    connections.serve(tls, peer);
+                }
+                Ok(Err(e)) => debug!(%peer, error = %e, "SIP TLS handshake failed"),
+                Err(_) => debug!(%peer, "SIP TLS handshake timed out"),
+            }
+        });
+    }
+
     /// Starts a reader and a writer for one connection; `None` when a limit refuses it
     /// (the stream is then closed).
-    fn serve(&self, stream: TcpStream, peer: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
+    fn serve<S>(&self, stream: S, peer: SocketAddr) -> Option<mpsc::Sender<Bytes>>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
         if let Err(why) = self.admit(peer, tx.clone()) {
-            debug!(%peer, why, "SIP TCP connection refused");
+            debug!(%peer, why, transport = ?self.transport, "SIP connection refused");
             return None;
         }
-        let (reader, writer) = stream.into_split();
+        let (reader, writer) = tokio::io::split(stream);
         tokio::spawn(write_loop(writer, rx));
         tokio::spawn(self.clone().read_loop(reader, peer));
         Some(tx)
     }
 
-    async fn read_loop(self, mut reader: tokio::net::tcp::OwnedReadHalf, peer: SocketAddr) {
+    async fn read_loop<R: AsyncRead + Unpin>(self, mut reader: R, peer: SocketAddr) {
         let limits = self.limits;
         let mut framer = StreamFramer::new();
         let mut buf = vec![0u8; 16_384];
@@ -191,7 +275,13 @@ impl Connections {
                         got_message = true;
                         deadline = None;
                         // Back-pressure: a peer that floods waits for the engine, alone.
-                        if self.inbound.send(Inbound { peer, data }).await.is_err() {
+                        let transport = self.transport;
+                        let inbound = Inbound {
+                            peer,
+                            data,
+                            transport,
+                        };
+                        if self.inbound.send(inbound).await.is_err() {
                             return self.forget(peer);
                         }
                     }
@@ -218,12 +308,14 @@ impl Connections {
     }
 }
 
-async fn write_loop(mut writer: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
+async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, mut rx: mpsc::Receiver<Bytes>) {
     while let Some(data) = rx.recv().await {
-        if writer.write_all(&data).await.is_err() {
+        // TLS buffers inside the stream: flush, or a message can wait for the next.
+        if writer.write_all(&data).await.is_err() || writer.flush().await.is_err() {
             break;
         }
     }
+    let _ = writer.shutdown().await;
 }
 
 #[cfg(test)]

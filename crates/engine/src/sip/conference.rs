@@ -646,6 +646,8 @@ impl Engine {
                         .as_ref()
                         .map_or(chorus_types::Codec::Pcmu, |o| o.codec),
                     joined_at: membership.joined_at,
+                    transport: c.dialog.transport,
+                    encrypted: c.srtp.is_some(),
                 })
             })
             .collect();

@@ -542,7 +542,11 @@ impl Engine {
             dial.destination,
         );
         let ack_branch = format!("z9hG4bK{}", self.token());
-        let ack = Bytes::from(dialog.ack(&ack_branch, self.config.local_for(dial.transport), dial.cseq));
+        let ack = Bytes::from(dialog.ack(
+            &ack_branch,
+            self.config.local_for(dial.transport),
+            dial.cseq,
+        ));
         self.stateless.push_back(chorus_sip_proto::Transmit {
             transport: dial.transport,
             destination: dial.destination,
@@ -558,17 +562,18 @@ impl Engine {
         }
         let answer = String::from_utf8_lossy(&response.body).into_owned();
         let mut srtp = None;
-        let negotiated = chorus_sdp::negotiate_answer(&answer, &self.config.codecs).and_then(|neg| {
-            match dial.srtp.as_ref().map(|s| s.answered(&neg)) {
-                // We offered SRTP: an answer without our key must not go on in clear.
-                Some(None) => Err(chorus_sdp::SdpError::NoCommonCodec),
-                Some(answered) => {
-                    srtp = answered;
-                    Ok(neg)
+        let negotiated =
+            chorus_sdp::negotiate_answer(&answer, &self.config.codecs).and_then(|neg| {
+                match dial.srtp.as_ref().map(|s| s.answered(&neg)) {
+                    // We offered SRTP: an answer without our key must not go on in clear.
+                    Some(None) => Err(chorus_sdp::SdpError::NoCommonCodec),
+                    Some(answered) => {
+                        srtp = answered;
+                        Ok(neg)
+                    }
+                    None => Ok(neg),
                 }
-                None => Ok(neg),
-            }
-        });
+            });
         // The INVITE we sent stands in for a request in the call's record.
         let Some(Ok(Message::Request(invite))) = dial.invite.as_ref().map(|b| parse(b)) else {
             return self.dial_failed(now, id, &dial, Failure::Failed);

@@ -252,6 +252,10 @@ pub struct MemberInfo {
     pub codec: chorus_types::Codec,
     /// When the member entered.
     pub joined_at: Instant,
+    /// The SIP transport of its dialog.
+    pub transport: chorus_sip_proto::Transport,
+    /// Its media is SRTP.
+    pub encrypted: bool,
 }
 
 /// Counters the driver can export.

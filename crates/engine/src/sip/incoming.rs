@@ -131,7 +131,10 @@ impl Engine {
             }
         };
         let srtp = match &offer {
-            Some(offer) => match self.srtp_keys.answer(&self.config.srtp, transport, offer, None) {
+            Some(offer) => match self
+                .srtp_keys
+                .answer(&self.config.srtp, transport, offer, None)
+            {
                 srtp::SrtpAnswer::Srtp(call) => Some(call),
                 srtp::SrtpAnswer::Plain => None,
                 srtp::SrtpAnswer::Refuse => return refuse(self, 488),
@@ -282,7 +285,10 @@ impl Engine {
         let data = self.ok_with_sdp(call, &call.invite, sdp);
         let key = call.invite_key.clone();
         let keys = call.srtp.as_ref().and_then(srtp::CallSrtp::keys);
-        let started = call.offer.as_ref().map(|offer| crate::media_of(offer, keys));
+        let started = call
+            .offer
+            .as_ref()
+            .map(|offer| crate::media_of(offer, keys));
         call.span.in_scope(|| info!(%local_rtp, "answered"));
         self.txns.respond(now, &key, 200, data);
         self.stats.calls_answered += 1;

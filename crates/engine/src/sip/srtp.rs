@@ -209,7 +209,10 @@ mod tests {
         let SrtpAnswer::Srtp(call) = keys.answer(&optional, Transport::Tls, &savp, None) else {
             panic!("SRTP over TLS");
         };
-        assert_eq!((call.ours.tag, call.ours.suite.as_str()), (4, "AES_CM_128_HMAC_SHA1_32"));
+        assert_eq!(
+            (call.ours.tag, call.ours.suite.as_str()),
+            (4, "AES_CM_128_HMAC_SHA1_32")
+        );
         assert_ne!(call.ours.key, savp.crypto[1].key);
         let keys_for_media = call.keys().expect("both keys");
         assert_eq!(keys_for_media.receive.material(), &savp.crypto[1].key[..]);
@@ -225,20 +228,46 @@ mod tests {
         };
         assert_ne!(other.ours.key, call.ours.key);
         // Over UDP the keys would be readable: SAVP refused, best effort answered plain.
-        assert_eq!(keys.answer(&optional, Transport::Udp, &savp, None), SrtpAnswer::Refuse);
+        assert_eq!(
+            keys.answer(&optional, Transport::Udp, &savp, None),
+            SrtpAnswer::Refuse
+        );
         let best_effort = offer("RTP/AVP", CRYPTO);
-        assert_eq!(keys.answer(&optional, Transport::Udp, &best_effort, None), SrtpAnswer::Plain);
+        assert_eq!(
+            keys.answer(&optional, Transport::Udp, &best_effort, None),
+            SrtpAnswer::Plain
+        );
         // Required refuses plain offers; off refuses SAVP.
-        assert_eq!(keys.answer(&required, Transport::Tls, &plain, None), SrtpAnswer::Refuse);
-        assert_eq!(keys.answer(&optional, Transport::Tls, &plain, None), SrtpAnswer::Plain);
-        assert_eq!(keys.answer(&off, Transport::Tls, &savp, None), SrtpAnswer::Refuse);
+        assert_eq!(
+            keys.answer(&required, Transport::Tls, &plain, None),
+            SrtpAnswer::Refuse
+        );
+        assert_eq!(
+            keys.answer(&optional, Transport::Tls, &plain, None),
+            SrtpAnswer::Plain
+        );
+        assert_eq!(
+            keys.answer(&off, Transport::Tls, &savp, None),
+            SrtpAnswer::Refuse
+        );
         assert!(matches!(
-            keys.answer(&SrtpPolicy { allow_cleartext_keys: true, ..required }, Transport::Udp, &savp, None),
+            keys.answer(
+                &SrtpPolicy {
+                    allow_cleartext_keys: true,
+                    ..required
+                },
+                Transport::Udp,
+                &savp,
+                None
+            ),
             SrtpAnswer::Srtp(_)
         ));
         // A SAVP offer with no line we speak.
         let foreign = offer("RTP/SAVP", "a=crypto:1 F8_128_HMAC_SHA1_80 inline:AAEC\r\n");
-        assert_eq!(keys.answer(&required, Transport::Tls, &foreign, None), SrtpAnswer::Refuse);
+        assert_eq!(
+            keys.answer(&required, Transport::Tls, &foreign, None),
+            SrtpAnswer::Refuse
+        );
     }
 
     #[test]
@@ -246,13 +275,24 @@ mod tests {
         let mut keys = KeyMaker::new(&[7; 32]);
         let call = keys.offer(None).expect("offer");
         assert!(call.keys().is_none());
-        let wrong_tag = offer("RTP/SAVP", &call.ours.attribute().replace("crypto:1", "crypto:2"));
+        let wrong_tag = offer(
+            "RTP/SAVP",
+            &call.ours.attribute().replace("crypto:1", "crypto:2"),
+        );
         assert!(call.answered(&wrong_tag).is_none());
         let none = offer("RTP/AVP", "");
         assert!(call.answered(&none).is_none());
-        let theirs = SdesCrypto { key: vec![5; 30], ..call.ours.clone() };
-        let call = call.answered(&offer("RTP/SAVP", &theirs.attribute())).expect("answered");
+        let theirs = SdesCrypto {
+            key: vec![5; 30],
+            ..call.ours.clone()
+        };
+        let call = call
+            .answered(&offer("RTP/SAVP", &theirs.attribute()))
+            .expect("answered");
         assert_eq!(call.keys().expect("keys").receive.material(), &[5; 30][..]);
-        assert_eq!(keys.offer(Some(&call)).expect("again").ours.key, call.ours.key);
+        assert_eq!(
+            keys.offer(Some(&call)).expect("again").ours.key,
+            call.ours.key
+        );
     }
 }

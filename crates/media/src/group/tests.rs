@@ -5,6 +5,7 @@ use chorus_codec::OpusSettings;
 use std::time::Duration;
 
 mod forwarding;
+mod srtp;
 
 fn params(port: u16) -> MediaParams {
     MediaParams::pcmu(SocketAddr::from(([127, 0, 0, 1], port)))

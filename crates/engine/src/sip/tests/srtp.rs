@@ -48,13 +48,24 @@ fn an_srtp_offer_over_tls_is_answered_with_a_fresh_key_and_the_media_gets_both()
     assert!(sdp.contains("m=audio 20000 RTP/SAVP 0 101"), "{sdp}");
     let answer = chorus_sdp::negotiate(&sdp).expect("answer");
     let ours = &answer.crypto[0];
-    assert_eq!((ours.tag, ours.suite.as_str()), (1, "AES_CM_128_HMAC_SHA1_80"));
+    assert_eq!(
+        (ours.tag, ours.suite.as_str()),
+        (1, "AES_CM_128_HMAC_SHA1_80")
+    );
     let keys = media.expect("media").srtp.expect("encrypted");
     assert_eq!(keys.send.material(), &ours.key[..]);
     assert_eq!(keys.receive.material(), &(0..30).collect::<Vec<u8>>()[..]);
     // Contact and Via route back over TLS, to the TLS port.
-    let contact = ok.headers.get_raw(&Name::CONTACT).next().expect("contact").to_string();
-    assert!(contact.contains("127.0.0.1:5061;transport=tls"), "{contact}");
+    let contact = ok
+        .headers
+        .get_raw(&Name::CONTACT)
+        .next()
+        .expect("contact")
+        .to_string();
+    assert!(
+        contact.contains("127.0.0.1:5061;transport=tls"),
+        "{contact}"
+    );
 }
 
 #[test]
@@ -93,7 +104,13 @@ fn an_offerless_invite_under_required_gets_our_key_and_the_ack_must_bring_one() 
     assert!(media.is_none(), "media waits for the answer in the ACK");
     let offer = chorus_sdp::negotiate(&String::from_utf8_lossy(&ok.body)).expect("offer");
     assert!(offer.secure && offer.crypto.len() == 1);
-    let tag = ok.essentials().expect("ess").to.tag.expect("tag").to_string();
+    let tag = ok
+        .essentials()
+        .expect("ess")
+        .to
+        .tag
+        .expect("tag")
+        .to_string();
     // An ACK whose answer has no key: the call is hung up, never carried in clear.
     let ack = String::from_utf8(request("ACK", "500", "z9hG4bKack", 1, Some(&tag), OFFER))
         .expect("utf8")
@@ -101,7 +118,11 @@ fn an_offerless_invite_under_required_gets_our_key_and_the_ack_must_bring_one() 
     e.handle_message(Instant::now(), Transport::Tls, caller(), ack.as_bytes());
     let bye = requests(&mut e);
     assert_eq!(bye.len(), 1, "BYE");
-    assert!(events(&mut e).iter().any(|ev| matches!(ev, Event::CallEnded { .. })));
+    assert!(
+        events(&mut e)
+            .iter()
+            .any(|ev| matches!(ev, Event::CallEnded { .. }))
+    );
     // Over UDP it cannot offer a key at all: 488.
     let mut e = engine_with(SrtpMode::Required, false);
     let (refused, _) = call_over(&mut e, Transport::Udp, "");
