@@ -129,7 +129,7 @@ impl LegSrtp {
     /// Checks and decrypts a datagram from the far end into `plain`; false (counted) if
     /// it must be dropped.
     fn open(&mut self, data: &[u8], rtcp: bool, plain: &mut Vec<u8>) -> bool {
-        let result = if rtcp || chorus_rtp::srtp::is_rtcp(data) {
+        let result = if rtcp || chorus_rtp::rtcp::is_rtcp(data) {
             self.receive.unprotect_rtcp(data, plain)
         } else {
             self.receive.unprotect_rtp(data, plain)

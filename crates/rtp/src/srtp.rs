@@ -610,10 +610,5 @@ fn srtcp_gcm_nonce(
     iv.into()
 }
 
-/// Whether a datagram on a muxed port is (S)RTCP (RFC 5761 §4: packet types 192–223).
-pub fn is_rtcp(packet: &[u8]) -> bool {
-    packet.len() >= 2 && (192..=223).contains(&packet[1])
-}
-
 #[cfg(test)]
 mod tests;

@@ -43,7 +43,7 @@ fn the_encrypted_and_the_plain_leg_hear_each_other_and_nothing_leaves_in_clear()
         group.handle_packet(now, CallId(2), addr(7001), &plain);
         group.handle_timeout(now);
         while let Some(t) = group.poll_transmit() {
-            if t.rtcp_port || chorus_rtp::srtp::is_rtcp(t.data) {
+            if t.rtcp_port || chorus_rtp::rtcp::is_rtcp(t.data) {
                 continue;
             }
             let data = if t.leg == CallId(1) {
