@@ -5,6 +5,8 @@
 //! temporary directory, and processes that are bounded in time and killed on drop.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod tls;
+
 use std::fs;
 use std::io::Read;
 use std::net::UdpSocket;
@@ -399,6 +401,7 @@ impl Phone {
             Some(target),
             secs,
             Voice::G711,
+            None,
         )
     }
 
@@ -423,6 +426,7 @@ impl Phone {
             Some(target),
             secs,
             voice,
+            None,
         )
     }
 
@@ -436,7 +440,9 @@ impl Phone {
         secs: u32,
         voice: Voice,
     ) -> Phone {
-        Self::start(dir, name, sip_port, rtp_base, source, None, secs, voice)
+        Self::start(
+            dir, name, sip_port, rtp_base, source, None, secs, voice, None,
+        )
     }
 
     /// A phone that answers calls to `sip:NAME@127.0.0.1:SIP_PORT` by itself (an external
@@ -458,6 +464,33 @@ impl Phone {
             None,
             secs,
             Voice::G711,
+            None,
+        )
+    }
+
+    /// [`Phone::dial`] over SIP/TLS trusting the CA at `ca`, with SRTP mandatory
+    /// (`target` names the bridge's TLS port with `;transport=tls`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn dial_secure(
+        dir: &Path,
+        name: &str,
+        sip_port: u16,
+        rtp_base: u16,
+        source: &Path,
+        target: &str,
+        secs: u32,
+        ca: &Path,
+    ) -> Phone {
+        Self::start(
+            dir,
+            name,
+            sip_port,
+            rtp_base,
+            source,
+            Some(target),
+            secs,
+            Voice::G711,
+            Some(ca),
         )
     }
 
@@ -471,6 +504,7 @@ impl Phone {
         target: Option<&str>,
         secs: u32,
         voice: Voice,
+        secure: Option<&Path>,
     ) -> Phone {
         require("baresip", "baresip-core");
         let home = dir.join(name);
@@ -492,6 +526,17 @@ opus_bitrate\t64000\nopus_stereo\tno\nopus_sprop_stereo\tno\nopus_inbandfec\tyes
             rtp_end = rtp_base + 20,
             dumps = dumps.display(),
         );
+        // Secure: the SIP account over TLS trusting the test CA, and SRTP or no call.
+        let (config, transport, mediaenc) = match secure {
+            Some(ca) => (
+                // srtp.so before account.so, or the account's mediaenc is unknown.
+                format!("{config}sip_cafile\t{}\n", ca.display())
+                    .replace("module\taccount.so", "module\tsrtp.so\nmodule\taccount.so"),
+                ";transport=tls",
+                ";mediaenc=srtp-mand",
+            ),
+            None => (config, "", ""),
+        };
         fs::write(home.join("config"), config).expect("config");
         let answer = if target.is_none() {
             ";answermode=auto"
@@ -501,7 +546,7 @@ opus_bitrate\t64000\nopus_stereo\tno\nopus_sprop_stereo\tno\nopus_inbandfec\tyes
         fs::write(
             home.join("accounts"),
             format!(
-                "<sip:{name}@127.0.0.1:{sip_port}>;regint=0;audio_codecs={}{answer}\n",
+                "<sip:{name}@127.0.0.1:{sip_port}{transport}>;regint=0;audio_codecs={}{answer}{mediaenc}\n",
                 voice.codecs()
             ),
         )

@@ -76,6 +76,8 @@ pub struct RawCall {
     pub cseq: u32,
     /// The bridge's RTP port for this call.
     pub bridge_rtp: u16,
+    /// The bridge's 2xx to the INVITE, as received.
+    pub answer: String,
     /// The bridge hung up (BYE received and answered).
     pub ended: bool,
 }
@@ -102,8 +104,13 @@ impl RawCall {
     /// the final answer and acknowledges it. Like a phone, it tries again (a few times,
     /// shortly) when a loaded bridge sheds the call with 503.
     pub fn dial(ip: IpAddr, bridge_port: u16, extension: &str, rtp_port: u16) -> Outcome {
+        Self::dial_offering(ip, bridge_port, extension, &offer(ip, rtp_port))
+    }
+
+    /// [`RawCall::dial`] with the SDP offer `body`.
+    pub fn dial_offering(ip: IpAddr, bridge_port: u16, extension: &str, body: &str) -> Outcome {
         for _ in 0..10 {
-            match Self::dial_once(ip, bridge_port, extension, rtp_port) {
+            match Self::dial_once(ip, bridge_port, extension, body) {
                 Outcome::Refused(503) => std::thread::sleep(Duration::from_millis(300)),
                 outcome => return outcome,
             }
@@ -111,7 +118,7 @@ impl RawCall {
         Outcome::Refused(503)
     }
 
-    fn dial_once(ip: IpAddr, bridge_port: u16, extension: &str, rtp_port: u16) -> Outcome {
+    fn dial_once(ip: IpAddr, bridge_port: u16, extension: &str, body: &str) -> Outcome {
         let socket = UdpSocket::bind((ip, 0)).expect("bind SIP socket");
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))
@@ -127,11 +134,11 @@ impl RawCall {
             to_tag: String::new(),
             cseq: 1,
             bridge_rtp: 0,
+            answer: String::new(),
             ended: false,
         };
-        let body = offer(ip, rtp_port);
         let branch = format!("z9hG4bK{}", token());
-        let invite = call.message("INVITE", &branch, 1, None, Some(("application/sdp", &body)));
+        let invite = call.message("INVITE", &branch, 1, None, Some(("application/sdp", body)));
         call.send(&invite);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -154,6 +161,7 @@ impl RawCall {
             let ack = call.message("ACK", &format!("z9hG4bK{}", token()), 1, Some(&r), None);
             call.send(&ack);
             call.bridge_rtp = r.audio_port().unwrap_or(0);
+            call.answer = r.text;
             return Outcome::Answered(call);
         }
         Outcome::NoAnswer

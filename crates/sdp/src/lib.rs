@@ -86,7 +86,13 @@ pub struct Negotiated {
 pub const SUPPORTED: [Codec; 4] = Codec::ALL;
 
 fn parse(text: &str) -> Result<SdpSession, SdpError> {
-    webrtc_sdp::parse_sdp(text, false).map_err(|e| SdpError::Malformed(e.to_string()))
+    // webrtc-sdp logs attributes it does not know with their whole line: keys must not
+    // reach it (crypto.rs reads them from the text).
+    let without_keys: String = text
+        .split_inclusive('\n')
+        .filter(|line| !line.trim_start().starts_with("a=crypto:"))
+        .collect();
+    webrtc_sdp::parse_sdp(&without_keys, false).map_err(|e| SdpError::Malformed(e.to_string()))
 }
 
 fn connection_ip(session: &SdpSession, media: &SdpMedia) -> Result<IpAddr, SdpError> {
