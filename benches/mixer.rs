@@ -21,10 +21,15 @@
 //! - `codec/opus_decoder_reset`: what resuming a member after skipped silence costs (libopus
 //!   probes the processor on each reset unless, as here, the probe is cached: under a
 //!   hypervisor each probe traps).
+//! - `media_group/srtp_*` and `plain_*`: the same rooms with every leg on SRTP
+//!   (AES_CM_128_HMAC_SHA1_80) and without; the phones' packets are built (and protected)
+//!   outside the timed part, so the difference is the bridge's added cost per SRTP leg.
+//! - `srtp/*`: protecting and unprotecting one 20 ms G.711 packet, per profile.
 
 use chorus_engine::{CallId, MediaCommand, MediaGroup, MediaParams};
 use chorus_mixer::Mixer;
 use chorus_rtp::RtpSender;
+use chorus_rtp::srtp::{SrtpContext, SrtpKey, SrtpProfile};
 use chorus_types::{AudioRate, OpusFmtp};
 use chorus_types::{Codec, FRAME_SAMPLES, Frame};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -122,6 +127,16 @@ struct Load {
     room: usize,
     /// Packets carry RFC 6464 levels (−10 dBov talking, 127 silent).
     levels: bool,
+    /// Every leg on SRTP.
+    srtp: bool,
+    /// The phones' packets are built outside the timed part.
+    prepared: bool,
+}
+
+fn bench_key(leg: usize, side: u8) -> SrtpKey {
+    let mut material = [side; 30];
+    material[..8].copy_from_slice(&(leg as u64).to_be_bytes());
+    SrtpKey::new(SrtpProfile::AesCm128HmacSha1_80, &material).expect("30 bytes")
 }
 
 /// `packet` with a one-byte RFC 8285 header extension carrying an RFC 6464 level (id 1).
@@ -150,7 +165,10 @@ fn bench_ticks(c: &mut Criterion, load: &Load) {
                 codec,
                 payload_type: codec.static_payload_type().unwrap_or(111),
                 audio_level_id: load.levels.then_some(1),
-                srtp: None,
+                srtp: load.srtp.then(|| chorus_engine::SrtpKeys {
+                    send: bench_key(i, 1),
+                    receive: bench_key(i, 2),
+                }),
                 ..MediaParams::pcmu(remote)
             };
             let (room, seat) = match i.checked_div(load.room) {
@@ -177,15 +195,59 @@ fn bench_ticks(c: &mut Criterion, load: &Load) {
                 params,
                 payloads_for(codec, i, talking),
                 talking,
+                SrtpContext::new(&bench_key(i, 2)),
             ));
         }
         let mut tick = 0u32;
         let mut packet = [0u8; 1500];
+        if load.prepared {
+            // The phones' side, untimed: this tick's packet from every leg.
+            let mut prepare = || {
+                tick += 1;
+                let mut out = Vec::with_capacity(legs.len());
+                for (i, (sender, params, payloads, talking, srtp)) in legs.iter_mut().enumerate() {
+                    let payload = &payloads[tick as usize % CYCLE];
+                    if payload.is_empty() {
+                        sender.skip();
+                        continue;
+                    }
+                    let len = sender.write(payload, false, &mut packet);
+                    let mut datagram = if load.levels {
+                        with_level(&packet[..len], if *talking { 10 } else { 127 })
+                    } else {
+                        packet[..len].to_vec()
+                    };
+                    if load.srtp {
+                        srtp.protect_rtp(&mut datagram, 0).expect("protect");
+                    }
+                    out.push((CallId(i as u64), params.remote, datagram));
+                }
+                (start + Duration::from_millis(20) * tick, out)
+            };
+            group.bench_with_input(BenchmarkId::new(load.name, n), &n, |b, _| {
+                b.iter_batched(
+                    &mut prepare,
+                    |(now, packets)| {
+                        for (id, from, datagram) in &packets {
+                            media.handle_packet(now, *id, *from, datagram);
+                        }
+                        media.handle_timeout(now);
+                        let mut bytes = 0;
+                        while let Some(t) = media.poll_transmit() {
+                            bytes += t.data.len();
+                        }
+                        black_box(bytes)
+                    },
+                    criterion::BatchSize::PerIteration,
+                );
+            });
+            continue;
+        }
         group.bench_with_input(BenchmarkId::new(load.name, n), &n, |b, _| {
             b.iter(|| {
                 let now = start + Duration::from_millis(20) * tick;
                 tick += 1;
-                for (i, (sender, params, payloads, talking)) in legs.iter_mut().enumerate() {
+                for (i, (sender, params, payloads, talking, _)) in legs.iter_mut().enumerate() {
                     let payload = &payloads[tick as usize % CYCLE];
                     if payload.is_empty() {
                         sender.skip(); // DTX
@@ -234,6 +296,8 @@ fn media_group(c: &mut Criterion) {
             talkers: 3,
             room: 0,
             levels: false,
+            srtp: false,
+            prepared: false,
         },
         Load {
             name: "tick_opus",
@@ -242,6 +306,8 @@ fn media_group(c: &mut Criterion) {
             talkers: 3,
             room: 0,
             levels: false,
+            srtp: false,
+            prepared: false,
         },
         Load {
             name: "tick_mixed",
@@ -250,6 +316,8 @@ fn media_group(c: &mut Criterion) {
             talkers: 3,
             room: 0,
             levels: false,
+            srtp: false,
+            prepared: false,
         },
         Load {
             name: "lone_talker_pcmu",
@@ -258,6 +326,8 @@ fn media_group(c: &mut Criterion) {
             talkers: 1,
             room: 0,
             levels: true,
+            srtp: false,
+            prepared: false,
         },
         Load {
             name: "lone_talker_opus",
@@ -266,6 +336,8 @@ fn media_group(c: &mut Criterion) {
             talkers: 1,
             room: 0,
             levels: true,
+            srtp: false,
+            prepared: false,
         },
         Load {
             name: "rooms_of_5_pcmu",
@@ -274,6 +346,8 @@ fn media_group(c: &mut Criterion) {
             talkers: 1,
             room: 5,
             levels: true,
+            srtp: false,
+            prepared: false,
         },
         Load {
             name: "rooms_of_5_opus",
@@ -282,6 +356,49 @@ fn media_group(c: &mut Criterion) {
             talkers: 1,
             room: 5,
             levels: true,
+            srtp: false,
+            prepared: false,
+        },
+        // SRTP's cost: the same rooms with and without it, phones' side untimed.
+        Load {
+            name: "plain_rooms_of_5_pcmu",
+            sizes: &[200],
+            codec_of: |_| Codec::Pcmu,
+            talkers: 1,
+            room: 5,
+            levels: true,
+            srtp: false,
+            prepared: true,
+        },
+        Load {
+            name: "srtp_rooms_of_5_pcmu",
+            sizes: &[200],
+            codec_of: |_| Codec::Pcmu,
+            talkers: 1,
+            room: 5,
+            levels: true,
+            srtp: true,
+            prepared: true,
+        },
+        Load {
+            name: "plain_tick",
+            sizes: &[100],
+            codec_of: g711,
+            talkers: 3,
+            room: 0,
+            levels: false,
+            srtp: false,
+            prepared: true,
+        },
+        Load {
+            name: "srtp_tick",
+            sizes: &[100],
+            codec_of: g711,
+            talkers: 3,
+            room: 0,
+            levels: false,
+            srtp: true,
+            prepared: true,
         },
     ];
     let only = std::env::var("CHORUS_BENCH").ok();
@@ -298,7 +415,34 @@ fn codec(c: &mut Criterion) {
         chorus_codec::Decoder::new(Codec::Opus, AudioRate::Full).expect("opus decoder");
     group.bench_function("opus_decoder_reset", |b| b.iter(|| decoder.reset()));
     group.finish();
+    srtp(c);
 }
 
 criterion_group!(benches, mixer, media_group, codec);
 criterion_main!(benches);
+
+/// One 20 ms G.711 packet (12-byte header, 160 bytes) protected and unprotected.
+fn srtp(c: &mut Criterion) {
+    let mut group = c.benchmark_group("srtp");
+    for profile in SrtpProfile::ALL {
+        let material = vec![7u8; profile.key_material_len()];
+        let key = SrtpKey::new(profile, &material).expect("key");
+        let mut sender = SrtpContext::new(&key);
+        let mut receiver = SrtpContext::new(&key);
+        let mut rtp = RtpSender::new(1, 0, 160);
+        let mut plain = [0u8; 200];
+        let mut buf = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(256);
+        group.bench_function(format!("protect_and_unprotect/{}", profile.name()), |b| {
+            b.iter(|| {
+                let len = rtp.write(&[0xd5; 160], false, &mut plain);
+                buf.clear();
+                buf.extend_from_slice(&plain[..len]);
+                sender.protect_rtp(&mut buf, 0).expect("protect");
+                receiver.unprotect_rtp(&buf, &mut out).expect("unprotect");
+                black_box(out.len())
+            });
+        });
+    }
+    group.finish();
+}
