@@ -477,3 +477,148 @@ fn hangup(bridge: &Bridge) {
         .expect("kill");
     assert!(status.success());
 }
+
+#[test]
+fn star8_dials_out_over_tls_with_srtp_and_trusts_only_the_named_ca() {
+    let dir = scratch("dialout-tls");
+    let ca = TestCa::new(&dir.join("ca"));
+    let (cert, key) = ca.issue("chorus-bridge");
+    let number = ca.bundle("trunk");
+    let bridge = Bridge::start(
+        &dir,
+        9200,
+        (38400, 38499),
+        None,
+        &[
+            "--sip-tls-listen",
+            "127.0.0.1:9201",
+            "--tls-cert",
+            cert.to_str().expect("path"),
+            "--tls-key",
+            key.to_str().expect("path"),
+            "--srtp",
+            "required",
+            // The number's TLS port is its SIP port + 1.
+            "--dialout-uri",
+            "sip:{number}@127.0.0.1:9221;transport=tls",
+            "--dialout-transport",
+            "tls",
+            "--dialout-ca",
+            ca.cert.to_str().expect("path"),
+        ],
+    );
+    let callee = Phone::answering_secure(
+        &dir,
+        "7001",
+        9220,
+        17600,
+        &tone(&dir, 1000),
+        16,
+        &ca.cert,
+        &number,
+    );
+    let inviter = Phone::dial_secure(
+        &dir,
+        "inviter",
+        9210,
+        17500,
+        &tone(&dir, 400),
+        "sip:500@127.0.0.1:9201;transport=tls",
+        16,
+        &ca.cert,
+    );
+    common::wait_for_log(&bridge, "joined role", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(1));
+    inviter.keys("*8");
+    std::thread::sleep(Duration::from_millis(1500));
+    inviter.keys("7001#");
+    common::wait_for_log(
+        &bridge,
+        "invited number answered",
+        1,
+        Duration::from_secs(20),
+    );
+    common::wait_for_log(&bridge, "joined role", 2, Duration::from_secs(20));
+    let port = bridge.http_port();
+    let members = common::http(port, "GET", "/extension/500/conference/members/", "").1;
+    let all = members.as_array().cloned().unwrap_or_default();
+    assert_eq!(all.len(), 2, "{members}");
+    assert!(
+        all.iter()
+            .all(|m| m["transport"] == "tls" && m["encrypted"] == true),
+        "{members}"
+    );
+    let at = inviter.elapsed();
+    let (heard, rate) = inviter.recording();
+    let level = tone_level_db(
+        common::window(&heard, rate, at + 1.0, at + 5.0),
+        rate,
+        1000.0,
+    );
+    eprintln!("the inviter hears the number at {level:.1} dBFS");
+    assert!(level > -15.0, "the inviter does not hear the number");
+    drop(callee);
+}
+
+#[test]
+fn dial_out_over_tls_refuses_a_trunk_its_ca_did_not_sign() {
+    let dir = scratch("dialout-tls-untrusted");
+    let trusted = TestCa::new(&dir.join("trusted"));
+    let stranger = TestCa::new(&dir.join("stranger"));
+    let (cert, key) = stranger.issue("impostor");
+    // A TLS server with a certificate the bridge has no reason to trust.
+    let mut impostor = std::process::Command::new("openssl")
+        .args(["s_server", "-accept", "127.0.0.1:9261", "-cert"])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::fs::File::create(dir.join("impostor.log")).expect("log"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let bridge = Bridge::start(
+        &dir,
+        9250,
+        (38500, 38599),
+        None,
+        &[
+            "--dialout-uri",
+            "sip:{number}@127.0.0.1:9261;transport=tls",
+            "--dialout-transport",
+            "tls",
+            "--dialout-ca",
+            trusted.cert.to_str().expect("path"),
+        ],
+    );
+    let inviter = Phone::dial(
+        &dir,
+        "inviter",
+        9270,
+        17700,
+        &tone(&dir, 400),
+        "sip:500@127.0.0.1:9250",
+        10,
+    );
+    common::wait_for_log(&bridge, "joined role", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(1));
+    inviter.keys("*8");
+    std::thread::sleep(Duration::from_millis(1500));
+    inviter.keys("7001#");
+    common::wait_for_log(
+        &bridge,
+        "SIP TLS connect refused",
+        1,
+        Duration::from_secs(15),
+    );
+    let log = bridge.log_text();
+    assert!(log.contains("certificate"), "{log}");
+    let _ = impostor.kill();
+    let _ = impostor.wait();
+    let seen = std::fs::read_to_string(dir.join("impostor.log")).unwrap_or_default();
+    assert!(
+        !seen.contains("INVITE"),
+        "the INVITE reached an untrusted trunk:\n{seen}"
+    );
+    drop(inviter);
+}

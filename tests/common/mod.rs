@@ -490,7 +490,33 @@ impl Phone {
             Some(target),
             secs,
             Voice::G711,
-            Some(ca),
+            Some((ca, None)),
+        )
+    }
+
+    /// [`Phone::answering`] over SIP/TLS (serving `certificate`, a PEM with its key, on
+    /// `sip_port + 1`) with SRTP mandatory: a secure external number for `*8`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn answering_secure(
+        dir: &Path,
+        name: &str,
+        sip_port: u16,
+        rtp_base: u16,
+        source: &Path,
+        secs: u32,
+        ca: &Path,
+        certificate: &Path,
+    ) -> Phone {
+        Self::start(
+            dir,
+            name,
+            sip_port,
+            rtp_base,
+            source,
+            None,
+            secs,
+            Voice::G711,
+            Some((ca, Some(certificate))),
         )
     }
 
@@ -504,7 +530,7 @@ impl Phone {
         target: Option<&str>,
         secs: u32,
         voice: Voice,
-        secure: Option<&Path>,
+        secure: Option<(&Path, Option<&Path>)>,
     ) -> Phone {
         require("baresip", "baresip-core");
         let home = dir.join(name);
@@ -528,10 +554,17 @@ opus_bitrate\t64000\nopus_stereo\tno\nopus_sprop_stereo\tno\nopus_inbandfec\tyes
         );
         // Secure: the SIP account over TLS trusting the test CA, and SRTP or no call.
         let (config, transport, mediaenc) = match secure {
-            Some(ca) => (
+            Some((ca, certificate)) => (
                 // srtp.so before account.so, or the account's mediaenc is unknown.
-                format!("{config}sip_cafile\t{}\n", ca.display())
-                    .replace("module\taccount.so", "module\tsrtp.so\nmodule\taccount.so"),
+                format!(
+                    "{config}sip_cafile\t{}\n{}",
+                    ca.display(),
+                    certificate.map_or(String::new(), |c| format!(
+                        "sip_certificate\t{}\n",
+                        c.display()
+                    ))
+                )
+                .replace("module\taccount.so", "module\tsrtp.so\nmodule\taccount.so"),
                 ";transport=tls",
                 ";mediaenc=srtp-mand",
             ),

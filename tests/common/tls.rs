@@ -64,6 +64,16 @@ impl TestCa {
         }
     }
 
+    /// A certificate and its key in one PEM file, as baresip's `sip_certificate` wants.
+    pub fn bundle(&self, name: &str) -> PathBuf {
+        let (cert, key) = self.issue(name);
+        let mut pem = std::fs::read(cert).expect("cert");
+        pem.extend(std::fs::read(key).expect("key"));
+        let path = self.dir.join(format!("{name}-bundle.pem"));
+        std::fs::write(&path, pem).expect("bundle");
+        path
+    }
+
     /// A server certificate for 127.0.0.1 with common name `name`: (certificate, key).
     pub fn issue(&self, name: &str) -> (PathBuf, PathBuf) {
         let (key, csr, cert, ext) = (
