@@ -479,7 +479,10 @@ impl Engine {
             return self.txns.respond(now, &key, 420, data.into());
         }
         let scheme = request.uri_scheme();
-        if scheme != "sip" && scheme != "sips" {
+        // A sips: URI promises TLS on every hop (RFC 5630): not one that came over UDP or
+        // TCP.
+        let sips_in_clear = scheme == "sips" && transport != Transport::Tls;
+        if (scheme != "sip" && scheme != "sips") || sips_in_clear {
             let tag = self.token();
             return self.respond(now, &key, &request, 416, Some(&tag));
         }

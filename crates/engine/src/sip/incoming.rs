@@ -194,6 +194,15 @@ impl Engine {
     }
 
     pub(super) fn contact(&self, call: &Call) -> String {
+        if call.dialog.transport == Transport::Tls && call.invite.uri_scheme() == "sips" {
+            // RFC 5630: a dialog begun with a sips: URI gets a sips: Contact (which
+            // implies TLS; `transport=tls` is not written with it).
+            return format!(
+                "<sips:{}@{}>;isfocus",
+                call.conference,
+                self.config.local_for(Transport::Tls)
+            );
+        }
         self.focus_contact(&call.conference, call.dialog.transport)
     }
 

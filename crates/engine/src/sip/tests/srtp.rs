@@ -128,3 +128,45 @@ fn an_offerless_invite_under_required_gets_our_key_and_the_ack_must_bring_one() 
     let (refused, _) = call_over(&mut e, Transport::Udp, "");
     assert_eq!(refused.code, 488);
 }
+
+#[test]
+fn a_sips_uri_needs_tls_and_gets_a_sips_contact() {
+    let mut e = engine_with(SrtpMode::Optional, false);
+    let sips = |t: Transport| {
+        let branch = format!("z9hG4bK{}", t.via_token());
+        String::from_utf8(request("INVITE", "500", &branch, 1, None, OFFER))
+            .expect("utf8")
+            .replacen("INVITE sip:", "INVITE sips:", 1)
+            .replace("SIP/2.0/UDP", &format!("SIP/2.0/{}", t.via_token()))
+    };
+    e.handle_message(
+        Instant::now(),
+        Transport::Udp,
+        caller(),
+        sips(Transport::Udp).as_bytes(),
+    );
+    assert_eq!(codes(&responses(&mut e)).last(), Some(&416));
+    let now = Instant::now();
+    e.handle_message(
+        now,
+        Transport::Tls,
+        caller(),
+        sips(Transport::Tls).as_bytes(),
+    );
+    let call = requested_media(&mut e).expect("media");
+    e.media_ready(now, call, "127.0.0.1:20000".parse().expect("addr"));
+    let ok = responses(&mut e)
+        .into_iter()
+        .rfind(|r| r.code == 200)
+        .expect("200");
+    let contact = ok
+        .headers
+        .get_raw(&Name::CONTACT)
+        .next()
+        .expect("contact")
+        .to_string();
+    assert!(
+        contact.starts_with("<sips:500@127.0.0.1:5061>"),
+        "{contact}"
+    );
+}
