@@ -327,6 +327,12 @@ fn srtp_required_refuses_plain_offers_and_counts_forged_and_replayed_packets() {
     // Keys stay out of the log.
     let log = bridge.log_text();
     assert!(!log.contains(inline.trim()), "the bridge's key in the log");
+    // SIGHUP (systemctl reload) without TLS: noted, and the bridge carries on.
+    hangup(&bridge);
+    assert!(wait_until(Duration::from_secs(5), || {
+        bridge.log_text().contains("no TLS certificate to reload")
+    }));
+    assert!(metrics(port).contains("chorus_ready 1"));
 }
 
 #[test]

@@ -130,9 +130,9 @@ fn main() -> Result<()> {
             stop_signal().await;
             let _ = stop_tx.send(true);
         });
-        if let Some((_, server)) = tls_server {
-            tokio::spawn(reload_on_hangup(server));
-        }
+        // Always caught: SIGHUP's default would end the process, and the unit's reload
+        // sends it whether or not TLS is on.
+        tokio::spawn(reload_on_hangup(tls_server.map(|(_, server)| server)));
         let sip = chorus_net::run(config, control_rx, notify, metrics, stopped(stop_rx)).await;
         api.abort();
         sip.context("SIP driver")
@@ -145,14 +145,19 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 
 /// SIGHUP reads the TLS certificate and key again: new connections get the new ones,
 /// calls up keep theirs.
-async fn reload_on_hangup(server: Arc<chorus_net::TlsServer>) {
+async fn reload_on_hangup(server: Option<Arc<chorus_net::TlsServer>>) {
     let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
     else {
         return;
     };
     while hangup.recv().await.is_some() {
-        // A bad file is logged and the old certificate kept.
-        let _ = server.reload();
+        match &server {
+            // A bad file is logged and the old certificate kept.
+            Some(server) => {
+                let _ = server.reload();
+            }
+            None => info!("SIGHUP: no TLS certificate to reload"),
+        }
     }
 }
 
