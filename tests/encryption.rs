@@ -475,6 +475,15 @@ fn a_reloaded_certificate_serves_new_connections_and_the_live_call_stays() {
     assert!(log.contains("reason=remote_bye"), "{log}");
 }
 
+/// Once `inviter` is in, it keys `*8`, then `number#`.
+fn star8(bridge: &Bridge, inviter: &Phone, number: &str) {
+    common::wait_for_log(bridge, "joined role", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(1));
+    inviter.keys("*8");
+    std::thread::sleep(Duration::from_millis(1500));
+    inviter.keys(&format!("{number}#"));
+}
+
 fn hangup(bridge: &Bridge) {
     let pid = bridge.pid().expect("running");
     let status = std::process::Command::new("kill")
@@ -533,11 +542,7 @@ fn star8_dials_out_over_tls_with_srtp_and_trusts_only_the_named_ca() {
         16,
         &ca.cert,
     );
-    common::wait_for_log(&bridge, "joined role", 1, Duration::from_secs(20));
-    std::thread::sleep(Duration::from_secs(1));
-    inviter.keys("*8");
-    std::thread::sleep(Duration::from_millis(1500));
-    inviter.keys("7001#");
+    star8(&bridge, &inviter, "7001");
     common::wait_for_log(
         &bridge,
         "invited number answered",
@@ -606,11 +611,7 @@ fn dial_out_over_tls_refuses_a_trunk_its_ca_did_not_sign() {
         "sip:500@127.0.0.1:9250",
         10,
     );
-    common::wait_for_log(&bridge, "joined role", 1, Duration::from_secs(20));
-    std::thread::sleep(Duration::from_secs(1));
-    inviter.keys("*8");
-    std::thread::sleep(Duration::from_millis(1500));
-    inviter.keys("7001#");
+    star8(&bridge, &inviter, "7001");
     common::wait_for_log(
         &bridge,
         "SIP TLS connect refused",
