@@ -7,7 +7,8 @@
 //!    as silent),
 //! 2. [`Mixer::mix`] sums all inputs on a 32-bit bus,
 //! 3. [`Mixer::output`] gives each member what they hear: the whole mix minus their own
-//!    voice, saturated to 16 bits once at the end.
+//!    voice, brought to 16 bits once at the end by a soft limiter per output (see
+//!    [`limiter`]: unchanged under −1 dBFS, a smooth gain above it, never a clipped sample).
 //!
 //! Members who contributed nothing hear exactly the same thing, so they get
 //! [`Output::Shared`]: one frame the caller may encode once and send to all of them. Only
@@ -23,7 +24,10 @@
 #![deny(missing_docs)]
 
 use chorus_types::{AudioRate, FRAME_MS};
+use limiter::Limiter;
 use std::time::{Duration, Instant};
+
+pub mod limiter;
 
 /// A member's handle inside one [`Mixer`]. Handles are reused after removal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,6 +48,8 @@ struct Slot {
     has_input: bool,
     /// Index into `Mixer::own` when this member contributed this tick.
     own_index: Option<u32>,
+    /// The limiter of the mix it hears when it contributed.
+    limiter: Limiter,
 }
 
 /// What one member hears this tick.
@@ -75,7 +81,10 @@ pub struct Mixer {
     rate: AudioRate,
     bus: Vec<i32>,
     shared: Vec<i16>,
+    shared_limiter: Limiter,
     own: Vec<Vec<i16>>,
+    /// The limiter's per-sample gains, reused.
+    gains: Vec<f32>,
 }
 
 impl Default for Mixer {
@@ -101,7 +110,9 @@ impl Mixer {
             rate,
             bus: vec![0; n],
             shared: vec![0; n],
+            shared_limiter: Limiter::default(),
             own: Vec::new(),
+            gains: Vec::with_capacity(n),
         }
     }
 
@@ -138,6 +149,7 @@ impl Mixer {
             input: vec![0; self.rate.frame_samples()],
             has_input: false,
             own_index: None,
+            limiter: Limiter::default(),
         };
         if let Some(index) = self.free.pop() {
             self.slots[index as usize] = fresh;
@@ -202,17 +214,17 @@ impl Mixer {
                 *acc += i32::from(s);
             }
         }
-        for (out, &acc) in self.shared.iter_mut().zip(self.bus.iter()) {
-            *out = saturate(acc);
-        }
+        let hz = self.rate.hz();
+        let bus = &self.bus;
+        self.shared_limiter
+            .write_bus(&mut self.shared, &mut self.gains, hz, bus, None);
         let n = self.rate.frame_samples();
         self.own.resize_with(self.contributors.len(), || vec![0; n]);
         for (k, &c) in self.contributors.iter().enumerate() {
             let slot = &mut self.slots[c as usize];
             let own = &mut self.own[k];
-            for ((out, &acc), &mine) in own.iter_mut().zip(self.bus.iter()).zip(slot.input.iter()) {
-                *out = saturate(acc - i32::from(mine));
-            }
+            slot.limiter
+                .write_bus(own, &mut self.gains, hz, bus, Some(&slot.input));
             slot.own_index = Some(k as u32);
             slot.has_input = false;
         }
@@ -232,11 +244,6 @@ impl Mixer {
             None => Output::Shared(&self.shared),
         }
     }
-}
-
-#[inline]
-fn saturate(v: i32) -> i16 {
-    v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
 }
 
 /// Deadlines `start + n × 20 ms` for a mixing thread. See the crate docs.
@@ -353,7 +360,12 @@ mod tests {
         m.mix();
         // b + c = 0 exactly: no intermediate clipping.
         assert_eq!(m.output(a).frame()[0], 0);
-        assert_eq!(m.output(c).frame()[0], i16::MAX);
+        // 60,000 is brought under the ceiling by the limiter, not clamped at full scale.
+        let loud = m.output(c).frame();
+        assert!(
+            loud.iter()
+                .all(|&s| s > 0 && i32::from(s) <= limiter::CEILING)
+        );
     }
 
     #[test]
@@ -396,7 +408,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn output_is_saturated_sum_of_others(inputs in proptest::collection::vec(any::<i16>(), 1..12)) {
+        fn output_is_the_sum_of_the_others_or_limited_under_the_ceiling(inputs in proptest::collection::vec(any::<i16>(), 1..12)) {
             let mut m = Mixer::new();
             let ids: Vec<_> = inputs.iter().map(|_| m.add()).collect();
             for (id, v) in ids.iter().zip(&inputs) {
@@ -405,8 +417,13 @@ mod tests {
             m.mix();
             let total: i32 = inputs.iter().map(|&v| i32::from(v)).sum();
             for (id, v) in ids.iter().zip(&inputs) {
-                let expect = saturate(total - i32::from(*v));
-                prop_assert_eq!(m.output(*id).frame()[FRAME_SAMPLES - 1], expect);
+                let others = total - i32::from(*v);
+                let heard = i32::from(m.output(*id).frame()[FRAME_SAMPLES - 1]);
+                if others.abs() <= limiter::CEILING {
+                    prop_assert_eq!(heard, others);
+                } else {
+                    prop_assert!(heard.abs() <= limiter::CEILING && heard.signum() == others.signum());
+                }
             }
         }
     }
