@@ -131,3 +131,65 @@ fn audio_never_crosses_conferences() {
         );
     }
 }
+
+#[test]
+fn five_phones_shouting_at_full_scale_are_limited_never_clipped_and_all_heard() {
+    let dir = scratch("five-loud");
+    let _bridge = Bridge::start(&dir, 9300, (38600, 38699), None, &[]);
+    let freqs = [350u32, 500, 700, 1000, 1400];
+    let phones: Vec<Phone> = freqs
+        .iter()
+        .enumerate()
+        .map(|(i, &f)| {
+            let path = dir.join(format!("loud-{f}.wav"));
+            // 0.99 of full scale: four of them sum to nearly four times what 16 bits hold.
+            write_tone(&path, 8000, f64::from(f), 0.99, f64::from(CALL_SECS) + 3.0);
+            let i = i as u16;
+            Phone::dial(
+                &dir,
+                &format!("loud{f}"),
+                9310 + 10 * i,
+                17800 + 30 * i,
+                &path,
+                "sip:500@127.0.0.1:9300",
+                CALL_SECS,
+            )
+        })
+        .collect();
+    let recordings: Vec<_> = phones.into_iter().map(Phone::recording).collect();
+    for (own, (samples, rate)) in freqs.iter().zip(&recordings) {
+        let heard = steady(samples, *rate);
+        // µ-law's top code decodes to 32124: a clamped sum lands there; a limited one not.
+        let clipped = heard
+            .iter()
+            .filter(|s| s.abs() >= 32_000.0 / 32_768.0)
+            .count();
+        let peak = heard.iter().fold(0.0f64, |p, s| p.max(s.abs()));
+        eprintln!(
+            "phone {own}: peak {:.1} dBFS, {clipped} clipped samples",
+            20.0 * peak.log10()
+        );
+        assert_eq!(clipped, 0, "phone {own} hears clipped samples");
+        for other in freqs.iter().filter(|f| *f != own) {
+            let level = tone_level_db(heard, *rate, f64::from(*other));
+            assert!(
+                level > -25.0,
+                "phone {own} hears {other} Hz at {level:.1} dBFS"
+            );
+        }
+        // One level throughout (no pumping): 100 ms windows within 1.5 dB of each other.
+        let window = (*rate / 10) as usize;
+        let levels: Vec<f64> = heard
+            .chunks(window)
+            .filter(|w| w.len() == window)
+            .map(|w| 10.0 * (w.iter().map(|s| s * s).sum::<f64>() / w.len() as f64).log10())
+            .collect();
+        let (low, high) = levels
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        assert!(
+            high - low < 1.5,
+            "phone {own}: level swings {low:.1}..{high:.1} dB"
+        );
+    }
+}
