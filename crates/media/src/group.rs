@@ -101,6 +101,12 @@ struct Leg {
     forwarded_from: Option<CallId>,
     /// SRTP both ways, when the leg is encrypted.
     srtp: Option<Box<LegSrtp>>,
+    /// Linear gain on what it says (1: unchanged, and then it may be forwarded).
+    input_gain: f32,
+    /// Linear gain on what it hears (1: unchanged, and then it may share encodes).
+    output_gain: f32,
+    /// Hears nothing of the conference, only its own prompts.
+    deaf: bool,
     /// Packets it was sent as a lone talker sent them.
     forwarded: u64,
 }
@@ -163,6 +169,27 @@ fn seal(srtp: &mut Option<Box<LegSrtp>>, out: &mut Vec<u8>, start: usize, rtcp: 
         out.truncate(start);
     }
     out.len() - start
+}
+
+/// A gain in tenths of a dB as a factor; exactly 1 for 0, so an unchanged leg keeps the
+/// shortcuts that need its samples untouched.
+fn linear(tenths_db: i16) -> f32 {
+    if tenths_db == 0 {
+        1.0
+    } else {
+        10f32.powf(f32::from(tenths_db) / 200.0)
+    }
+}
+
+/// `frame` times `gain` into `out`, saturated.
+fn scaled<'a>(frame: &[i16], gain: f32, out: &'a mut Vec<i16>) -> &'a [i16] {
+    out.clear();
+    out.extend(
+        frame
+            .iter()
+            .map(|&s| (f32::from(s) * gain).round().clamp(-32768.0, 32767.0) as i16),
+    );
+    out
 }
 
 fn keys_for(params: &MediaParams) -> Keys {
@@ -331,6 +358,8 @@ pub struct MediaGroup {
     epoch: (Instant, u64),
     /// Room for a mix plus an announcement, reused every tick.
     scratch: Vec<i16>,
+    /// A frame with a member's volume applied, reused.
+    gained: Vec<i16>,
     /// One encoded 20 ms of silence per codec and settings, sent to whoever hears nobody.
     silence: Vec<(Codec, OpusFmtp, Vec<u8>)>,
     /// Frames sent as a talker's own packet, and as the shared silence.
@@ -395,6 +424,7 @@ impl MediaGroup {
             ticks: 0,
             epoch: (now, 0),
             scratch: Vec::with_capacity(AudioRate::Full.frame_samples()),
+            gained: Vec::with_capacity(AudioRate::Full.frame_samples()),
             silence: Vec::new(),
             forwarded: 0,
             silent_frames: 0,
@@ -519,6 +549,16 @@ impl MediaGroup {
                 });
             }
             MediaCommand::Record { .. } => leg.recorded = true,
+            MediaCommand::SetHearing {
+                input_tenths_db,
+                output_tenths_db,
+                deaf,
+                ..
+            } => {
+                leg.input_gain = linear(input_tenths_db);
+                leg.output_gain = linear(output_tenths_db);
+                leg.deaf = deaf;
+            }
             MediaCommand::Patch { to, .. } => leg.patched_to = to,
             MediaCommand::Announce { .. } => {}
         }

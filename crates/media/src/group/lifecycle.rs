@@ -74,6 +74,9 @@ impl MediaGroup {
             forwarded_from: None,
             forwarded: 0,
             srtp: params.srtp.as_ref().map(LegSrtp::new),
+            input_gain: 1.0,
+            output_gain: 1.0,
+            deaf: false,
             params,
         };
         self.legs.insert(id, leg);

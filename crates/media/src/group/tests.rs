@@ -5,6 +5,7 @@ use chorus_codec::OpusSettings;
 use std::time::Duration;
 
 mod forwarding;
+mod hearing;
 mod srtp;
 
 fn params(port: u16) -> MediaParams {

@@ -111,7 +111,8 @@ impl MediaGroup {
                     // A kept packet joins the mix only if someone needs the mix.
                     if !leg.audio.is_deferred() {
                         let input = leg.audio.bus_input();
-                        conf.mixer.set_input(leg.member, input);
+                        conf.mixer
+                            .set_input(leg.member, gained(input, leg.input_gain, &mut self.gained));
                     }
                 } else if leg.joined && !leg.audio.on_bus_rate() {
                     // Keep the converter's history continuous through silence.
@@ -129,7 +130,7 @@ impl MediaGroup {
                 self.legs.get(id).is_some_and(|leg| {
                     let announced = matches!(
                         &announcement,
-                        Some((_, except)) if leg.joined && *except != Some(*id)
+                        Some((_, except)) if leg.joined && !leg.deaf && *except != Some(*id)
                     );
                     let disturbed = leg.has_personal() || early.iter().any(|(to, _)| to == id);
                     let path = listening(leg, *id, conf, disturbed, announced, voices, lone);
@@ -148,7 +149,9 @@ impl MediaGroup {
                         {
                             conf.previous_mix.copy_from_slice(before);
                         }
-                        conf.mixer.set_input(leg.member, leg.audio.bus_input());
+                        let input = leg.audio.bus_input();
+                        conf.mixer
+                            .set_input(leg.member, gained(input, leg.input_gain, &mut self.gained));
                     }
                 }
             }
@@ -168,9 +171,9 @@ impl MediaGroup {
                 }
                 let announced = matches!(
                     &announcement,
-                    Some((_, except)) if leg.joined && *except != Some(*id)
+                    Some((_, except)) if leg.joined && !leg.deaf && *except != Some(*id)
                 );
-                let base = leg.joined.then(|| conf.mixer.output(leg.member));
+                let base = (leg.joined && !leg.deaf).then(|| conf.mixer.output(leg.member));
                 let path = listening(leg, *id, conf, personal.is_some(), announced, voices, lone);
                 let forward = match path {
                     Listening::Talker(talker) => Some(talker),
@@ -185,6 +188,7 @@ impl MediaGroup {
                 let shareable = matches!(base, Some(Output::Shared(_)))
                     && personal.is_none()
                     && !leg.recorded
+                    && leg.output_gain == 1.0
                     && leg.audio.on_bus_rate()
                     && leg.audio.codec != Codec::G722
                     && (announcement.is_none() || announced);
@@ -270,6 +274,7 @@ impl MediaGroup {
                         Some(output) => Some(output.frame()),
                         None => None,
                     };
+                    let bus = bus.map(|frame| gained(frame, leg.output_gain, &mut self.gained));
                     if leg.audio.on_bus_rate() {
                         leg.audio.prime(&conf.previous_mix);
                     }
@@ -323,6 +328,15 @@ impl MediaGroup {
     }
 }
 
+/// `frame` as it is, or times `gain` in `out` when the gain is not unity.
+fn gained<'a>(frame: &'a [i16], gain: f32, out: &'a mut Vec<i16>) -> &'a [i16] {
+    if gain == 1.0 {
+        frame
+    } else {
+        scaled(frame, gain, out)
+    }
+}
+
 /// What a listener hears this tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Listening {
@@ -343,8 +357,15 @@ fn listening(
     voices: usize,
     lone: Option<CallId>,
 ) -> Listening {
-    let undisturbed =
-        leg.joined && !disturbed && !leg.recorded && !announced && leg.audio.codec != Codec::G722;
+    if leg.deaf && !disturbed {
+        return Listening::Nobody;
+    }
+    let undisturbed = leg.joined
+        && !disturbed
+        && !leg.recorded
+        && !announced
+        && leg.output_gain == 1.0
+        && leg.audio.codec != Codec::G722;
     let forward = conf.forward_from.filter(|talker| {
         *talker != id
             // A loss is passed on only to listeners already following the talker's
@@ -384,6 +405,8 @@ fn lone_talker(
         && leg.tone_hangover == 0
         && leg.params.remote_direction.sends()
         && leg.audio.codec != Codec::G722
+        // Its packet would not carry the gain the operator set.
+        && leg.input_gain == 1.0
         // Off the bus rate the mixed path adds its converters' delay: a switch between
         // the two would jump.
         && leg.audio.on_bus_rate();

@@ -113,6 +113,18 @@ pub enum MediaCommand {
         /// The longest recording.
         max: Duration,
     },
+    /// How loud the leg is heard and hears, in tenths of a dB (0: unchanged), and
+    /// whether it hears the conference at all (its own prompts it always hears).
+    SetHearing {
+        /// The leg.
+        call: CallId,
+        /// Gain on what it says, tenths of a dB.
+        input_tenths_db: i16,
+        /// Gain on what it hears, tenths of a dB.
+        output_tenths_db: i16,
+        /// Hears nothing of the conference.
+        deaf: bool,
+    },
 }
 
 impl MediaCommand {
@@ -126,7 +138,8 @@ impl MediaCommand {
             | MediaCommand::Music { call, .. }
             | MediaCommand::RecordName { call, .. }
             | MediaCommand::Patch { call, .. }
-            | MediaCommand::Record { call, .. } => Some(*call),
+            | MediaCommand::Record { call, .. }
+            | MediaCommand::SetHearing { call, .. } => Some(*call),
             MediaCommand::Announce { .. } => None,
         }
     }
