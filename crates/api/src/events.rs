@@ -138,6 +138,20 @@ fn event_json(n: &Notification) -> (&'static str, serde_json::Value) {
             if *muted { "muted" } else { "unmuted" },
             json!({"extension_id": conference, "member_id": member}),
         ),
+        Notification::Hearing {
+            conference,
+            member,
+            hearing,
+        } => (
+            "hearing_changed",
+            json!({
+                "extension_id": conference,
+                "member_id": member,
+                "volume_in_db": f64::from(hearing.input_tenths_db) / 10.0,
+                "volume_out_db": f64::from(hearing.output_tenths_db) / 10.0,
+                "deaf": hearing.deaf,
+            }),
+        ),
         Notification::Locked { conference, locked } => (
             if *locked { "locked" } else { "unlocked" },
             json!({"extension_id": conference}),
@@ -202,7 +216,7 @@ fn event_json(n: &Notification) -> (&'static str, serde_json::Value) {
 
 #[utoipa::path(get, path = "/events", tag = "live",
     params(("Last-Event-ID" = Option<String>, Header, description = "Replay the kept events after this id")),
-    responses((status = 200, description = "Server-Sent Events, each with an id and a timestamp: member_joined, member_left, call_ended (one summary per call), talking_started, talking_stopped, muted, unmuted, locked, unlocked, recording_started, recording_stopped, caller_refused (locked or full), wrong_pin (never the keys), dial_out (*8: number, who keyed it, outcome), conference_created and conference_ended (temporary conferences: by factory or api; ended when empty or by api)", content_type = "text/event-stream", body = String)))]
+    responses((status = 200, description = "Server-Sent Events, each with an id and a timestamp: member_joined, member_left, call_ended (one summary per call), talking_started, talking_stopped, muted, unmuted, hearing_changed (an operator set a member's volume or deafness), locked, unlocked, recording_started, recording_stopped, caller_refused (locked or full), wrong_pin (never the keys), dial_out (*8: number, who keyed it, outcome), conference_created and conference_ended (temporary conferences: by factory or api; ended when empty or by api)", content_type = "text/event-stream", body = String)))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -19,6 +19,7 @@ mod conference;
 mod error;
 mod events;
 mod health;
+mod hearing;
 mod live;
 mod openapi;
 mod recordings;
@@ -241,6 +242,7 @@ pub fn router(state: AppState) -> Router {
     let api = conference::routes()
         .merge(sounds::routes(state.inner.limits))
         .merge(live::routes())
+        .merge(hearing::routes())
         .merge(temporary::routes())
         .merge(recordings::routes())
         .merge(health::routes())

@@ -48,6 +48,12 @@ pub(crate) struct Member {
     transport: String,
     /// Whether its media is encrypted (SRTP).
     encrypted: bool,
+    /// Gain on what it says, dB (0: as sent).
+    volume_in_db: f64,
+    /// Gain on what it hears, dB (0: as mixed).
+    volume_out_db: f64,
+    /// Hears nothing of the conference.
+    deaf: bool,
     /// Media figures both ways, refreshed once a second; null in the first second.
     media: Option<MemberMedia>,
 }
@@ -185,6 +191,9 @@ pub(crate) async fn members(
                 joined_at: humantime::format_rfc3339_seconds(m.joined_at).to_string(),
                 transport: m.info.transport.via_token().to_ascii_lowercase(),
                 encrypted: m.info.encrypted,
+                volume_in_db: f64::from(m.info.hearing.input_tenths_db) / 10.0,
+                volume_out_db: f64::from(m.info.hearing.output_tenths_db) / 10.0,
+                deaf: m.info.hearing.deaf,
                 media: m
                     .media
                     .as_ref()

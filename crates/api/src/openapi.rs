@@ -80,6 +80,9 @@ impl Modify for BearerAuth {
         live::mute,
         live::unmute,
         live::kick,
+        crate::hearing::volume,
+        crate::hearing::deaf,
+        crate::hearing::undeaf,
         live::lock,
         live::unlock,
         events::events,
@@ -101,6 +104,7 @@ impl Modify for BearerAuth {
         temporary::CreatedConference,
         live::Member,
         live::MemberMedia,
+        crate::hearing::Volume,
         recordings::RecordingInfo,
         health::Health,
         ErrorBody

@@ -30,9 +30,9 @@ pub use chorus_sip_proto::{Timers, Transmit, Transport};
 pub use sip::{
     AdhocConfig, AdhocRefusal, CallSummary, ConferenceInfo, DialOut, DialPolicy, DigestUsers,
     EVENT_PACKAGE, EndReason, Engine, EngineConfig, EngineStats, Event, EventHeader,
-    ExtensionConfig, MIN_EXPIRES, MemberInfo, Notification, Prompts, ReferTarget, Security,
-    SrtpMode, SrtpPolicy, SubscriptionConfig, TEMPORARY_PREFIX, UnknownExtension, parse_event,
-    parse_expires, parse_refer_to,
+    ExtensionConfig, Hearing, HearingChange, MIN_EXPIRES, MemberInfo, Notification, Prompts,
+    ReferTarget, Security, SrtpMode, SrtpPolicy, SubscriptionConfig, TEMPORARY_PREFIX,
+    UnknownExtension, VOLUME_RANGE, parse_event, parse_expires, parse_refer_to,
 };
 
 /// The media a negotiation agreed on, as the media side needs it.

@@ -20,6 +20,7 @@ mod conference_info;
 mod dial_policy;
 mod dialout;
 mod events;
+mod hearing;
 mod in_dialog;
 mod incoming;
 mod prompts;
@@ -37,6 +38,7 @@ use dialout::Dialing;
 pub use events::{
     CallSummary, ConferenceInfo, EndReason, EngineStats, Event, MemberInfo, Notification,
 };
+pub use hearing::{Hearing, HearingChange, VOLUME_RANGE};
 pub use prompts::Prompts;
 pub use refer::{ReferTarget, parse_refer_to};
 pub use security::{DigestUsers, Security, UnknownExtension};
@@ -191,6 +193,7 @@ struct Membership {
     moderator: bool,
     talking: bool,
     invited: bool,
+    hearing: Hearing,
 }
 
 /// The SIP side of the bridge. See the crate docs for how to drive it.

@@ -38,6 +38,17 @@ pub enum Control {
         /// Found or not.
         reply: oneshot::Sender<bool>,
     },
+    /// Change a member's volume or deafness; answers whether the member was found.
+    SetHearing {
+        /// The extension.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// What changes.
+        change: chorus_engine::HearingChange,
+        /// Found or not.
+        reply: oneshot::Sender<bool>,
+    },
     /// Hang a member up.
     Kick {
         /// The extension.

@@ -305,6 +305,14 @@ fn handle_control(engine: &mut Engine, metrics: &Metrics, request: Control) {
         } => {
             let _ = reply.send(engine.set_member_muted(&conference, member, muted));
         }
+        Control::SetHearing {
+            conference,
+            member,
+            change,
+            reply,
+        } => {
+            let _ = reply.send(engine.set_member_hearing(&conference, member, change));
+        }
         Control::Kick {
             conference,
             member,

@@ -209,6 +209,7 @@ impl Engine {
                 moderator,
                 talking: false,
                 invited: call.invited,
+                hearing: super::Hearing::default(),
             });
             call.span
                 .in_scope(|| info!(?role, muted = joined.muted, "joined"));
@@ -648,6 +649,7 @@ impl Engine {
                     joined_at: membership.joined_at,
                     transport: c.dialog.transport,
                     encrypted: c.srtp.is_some(),
+                    hearing: membership.hearing,
                 })
             })
             .collect();

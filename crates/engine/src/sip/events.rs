@@ -177,6 +177,15 @@ pub enum Notification {
         /// Muted now or not.
         muted: bool,
     },
+    /// An operator changed a member's volume or deafness.
+    Hearing {
+        /// The conference.
+        conference: String,
+        /// The member id.
+        member: u64,
+        /// Its hearing now.
+        hearing: super::Hearing,
+    },
     /// A conference was locked or unlocked.
     Locked {
         /// The conference.
@@ -256,6 +265,8 @@ pub struct MemberInfo {
     pub transport: chorus_sip_proto::Transport,
     /// Its media is SRTP.
     pub encrypted: bool,
+    /// Its volume both ways and whether it is deaf.
+    pub hearing: super::Hearing,
 }
 
 /// Counters the driver can export.

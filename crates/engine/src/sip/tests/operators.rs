@@ -72,3 +72,42 @@ fn muting_a_muted_member_says_nothing_and_refusals_and_ends_are_reported() {
         "{ended:?}"
     );
 }
+
+#[test]
+fn an_operator_sets_volume_and_deafness_and_each_change_is_carried_out_and_told_once() {
+    let mut e = engine();
+    let now = Instant::now();
+    let (a, _, _) = dial(&mut e, now, 1);
+    notifications(&mut e);
+    let change = HearingChange::Volume {
+        input_tenths_db: Some(-60),
+        output_tenths_db: Some(500),
+    };
+    assert!(e.set_member_hearing("500", a.0, change));
+    let all: Vec<Event> = std::iter::from_fn(|| e.poll_event()).collect();
+    assert!(all.contains(&Event::Media(MediaCommand::SetHearing {
+        call: a,
+        input_tenths_db: -60,
+        // +50 dB is brought into the range: +12 dB at most.
+        output_tenths_db: 120,
+        deaf: false,
+    })));
+    assert!(all.iter().any(|ev| matches!(ev,
+        Event::Notify(Notification::Hearing { member, hearing, .. })
+            if *member == a.0 && hearing.input_tenths_db == -60 && !hearing.deaf)));
+    // The same again changes nothing and says nothing.
+    assert!(e.set_member_hearing("500", a.0, change));
+    assert!(std::iter::from_fn(|| e.poll_event()).next().is_none());
+    assert!(e.set_member_hearing("500", a.0, HearingChange::Deaf(true)));
+    let members = e.members("500").expect("live");
+    assert_eq!(
+        members[0].hearing,
+        Hearing {
+            input_tenths_db: -60,
+            output_tenths_db: 120,
+            deaf: true
+        }
+    );
+    assert!(!e.set_member_hearing("500", 999, HearingChange::Deaf(true)));
+    assert!(!e.set_member_hearing("501", a.0, HearingChange::Deaf(true)));
+}
