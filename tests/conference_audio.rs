@@ -193,3 +193,116 @@ fn five_phones_shouting_at_full_scale_are_limited_never_clipped_and_all_heard() 
         );
     }
 }
+
+/// The member id of the caller whose URI contains `name`.
+fn member_id(port: u16, name: &str) -> u64 {
+    let members = common::http(port, "GET", "/extension/500/conference/members/", "").1;
+    members
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|m| m["caller"].as_str().is_some_and(|c| c.contains(name)))
+        })
+        .and_then(|m| m["id"].as_u64())
+        .unwrap_or_else(|| panic!("{name} not in {members}"))
+}
+
+#[test]
+fn an_operator_turns_a_talker_down_a_listener_up_and_makes_one_deaf() {
+    let dir = scratch("hearing");
+    let bridge = Bridge::start(&dir, 9400, (38700, 38799), None, &[]);
+    let secs = 12;
+    let calls = [("hearA", 1000u32), ("hearB", 440), ("hearC", 1800)];
+    let phones: Vec<Phone> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, &(name, f))| {
+            let path = dir.join(format!("{name}.wav"));
+            write_tone(&path, 8000, f64::from(f), 0.3, f64::from(secs) + 3.0);
+            Phone::dial(
+                &dir,
+                name,
+                9410 + 10 * i as u16,
+                16200 + 100 * i as u16,
+                &path,
+                "sip:500@127.0.0.1:9400",
+                secs,
+            )
+        })
+        .collect();
+    let port = bridge.http_port();
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(6),
+        || {
+            common::http(port, "GET", "/extension/500/conference/members/", "")
+                .1
+                .as_array()
+                .is_some_and(|m| m.len() == 3)
+        }
+    ));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let changed_at: Vec<f64> = phones.iter().map(Phone::elapsed).collect();
+    let (a, b, c) = (
+        member_id(port, "hearA"),
+        member_id(port, "hearB"),
+        member_id(port, "hearC"),
+    );
+    let post = |path: String, body: &str| common::http(port, "POST", &path, body).0;
+    let member = |id: u64, action: &str| format!("/extension/500/conference/members/{id}/{action}");
+    assert_eq!(post(member(a, "volume"), r#"{"in": -10}"#), 204);
+    assert_eq!(post(member(b, "volume"), r#"{"out": 6}"#), 204);
+    assert_eq!(post(member(c, "deaf"), ""), 204);
+    assert_eq!(
+        post(member(c, "volume"), r#"{"in": 40}"#),
+        422,
+        "out of range"
+    );
+    let members = common::http(port, "GET", "/extension/500/conference/members/", "").1;
+    let field = |id: u64, name: &str| {
+        members
+            .as_array()
+            .and_then(|all| all.iter().find(|m| m["id"] == id))
+            .map(|m| m[name].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(field(a, "volume_in_db"), -10.0, "{members}");
+    assert_eq!(field(b, "volume_out_db"), 6.0, "{members}");
+    assert_eq!(field(c, "deaf"), true, "{members}");
+
+    let recordings: Vec<_> = phones.into_iter().map(Phone::recording).collect();
+    let level = |who: usize, freq: u32, after: bool| {
+        let (samples, rate) = &recordings[who];
+        let at = changed_at[who];
+        let (from, to) = if after {
+            (at + 1.0, at + 5.0)
+        } else {
+            (at - 2.5, at - 0.5)
+        };
+        tone_level_db(
+            common::window(samples, *rate, from, to),
+            *rate,
+            f64::from(freq),
+        )
+    };
+    let expect = |who: usize, freq: u32, after: bool, want: f64| {
+        let got = level(who, freq, after);
+        eprintln!("phone {who} hears {freq} Hz at {got:.1} dBFS (after: {after})");
+        assert!(
+            (got - want).abs() <= 1.5,
+            "phone {who}: {freq} Hz at {got:.1}, want {want:.1}"
+        );
+    };
+    // Before: everyone hears the others as sent (-10.5 dBFS).
+    expect(1, 1000, false, -10.5);
+    expect(2, 1000, false, -10.5);
+    // After: A is 10 dB down for everyone; B hears everything 6 dB up; C hears nothing,
+    // and is still heard.
+    expect(1, 1000, true, -14.5);
+    expect(1, 1800, true, -4.5);
+    expect(0, 1800, true, -10.5);
+    expect(0, 440, true, -10.5);
+    assert!(
+        level(2, 1000, true) < -50.0 && level(2, 440, true) < -50.0,
+        "deaf C hears"
+    );
+}
