@@ -10,17 +10,20 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use chorus_engine::{HearingChange, VOLUME_RANGE};
 use chorus_net::Control;
-use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// The body of a volume change: either gain, or both, in dB.
-#[derive(Debug, Serialize, ToSchema)]
+/// The body of a volume change: either gain, both, or neither (nothing changes), in dB.
+#[derive(Debug, ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documents the body; parsing is by hand to name bad fields
 pub(crate) struct Volume {
     /// Gain on what the member says, as everyone hears it: -30 to 12 dB (0: as sent).
     #[serde(rename = "in")]
+    #[schema(minimum = -30, maximum = 12)]
     input: Option<f64>,
     /// Gain on what the member hears: -30 to 12 dB (0: as mixed).
+    #[schema(minimum = -30, maximum = 12)]
     out: Option<f64>,
 }
 
@@ -64,9 +67,6 @@ fn read_volume(body: &[u8]) -> Result<HearingChange, ApiError> {
     if let Some(error) = ApiError::invalid(errors) {
         return Err(error);
     }
-    if input.is_none() && output.is_none() {
-        return Err(ApiError::validation("body", "name \"in\", \"out\" or both"));
-    }
     Ok(HearingChange::Volume {
         input_tenths_db: input,
         output_tenths_db: output,
@@ -101,7 +101,7 @@ async fn change(
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/members/{member_id}/volume", tag = "live",
     params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$"), ("member_id" = u64, Path)),
-    request_body(content = Volume, description = "`in`, `out` or both, in dB from -30 to 12; a missing one stays as it is"),
+    request_body(content = Volume, description = "`in`, `out`, both or neither, in dB from -30 to 12; a missing one stays as it is"),
     responses((status = 204, description = "Set; a `hearing_changed` event follows"), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 404, description = "No such member", body = ErrorBody), (status = 422, description = "A field out of range or unknown, or a bad extension_id; every one is named", body = ErrorBody)))]
 pub(crate) async fn volume(
     State(state): State<AppState>,
@@ -173,7 +173,6 @@ mod tests {
             (br#"{"out": -31}"#, "out"),
             (br#"{"in": "loud"}"#, "in"),
             (br#"{"gain": 1}"#, "gain"),
-            (br#"{}"#, "body"),
             (br#"[1]"#, "body"),
         ] {
             let error = read_volume(body).expect_err("refused");
@@ -181,5 +180,13 @@ mod tests {
             assert!(text.contains(&format!("\"{field}\"")), "{text}");
         }
         assert!(read_volume(b"{").is_err());
+        // Neither gain: a valid body that changes nothing.
+        assert_eq!(
+            read_volume(b"{}").ok(),
+            Some(HearingChange::Volume {
+                input_tenths_db: None,
+                output_tenths_db: None
+            })
+        );
     }
 }
