@@ -1,7 +1,7 @@
 //! A member's volume (in: what it says, out: what it hears) and deafness, set by an
 //! operator: `POST …/members/{id}/volume`, `…/deaf`, `…/undeaf`.
 
-use crate::live::require_extension;
+use crate::live::member_action;
 use crate::{ApiError, AppState, error::ErrorBody};
 use axum::Router;
 use axum::body::Bytes;
@@ -79,24 +79,15 @@ async fn change(
     member: u64,
     change: HearingChange,
 ) -> Result<StatusCode, ApiError> {
-    require_extension(state, &extension).await?;
-    let found = state
-        .inner
-        .control
-        .ask(|reply| Control::SetHearing {
-            conference: extension,
+    member_action(state, extension, member, |conference, reply| {
+        Control::SetHearing {
+            conference,
             member,
             change,
             reply,
-        })
-        .await?;
-    if found {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!(
-            "no member {member} in that conference"
-        )))
-    }
+        }
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/members/{member_id}/volume", tag = "live",

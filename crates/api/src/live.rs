@@ -203,35 +203,20 @@ pub(crate) async fn members(
     ))
 }
 
-async fn member_action(
+/// Carries out one operator action on a member: 204, or 404 when the member is not in
+/// the conference. `build` makes the request from the extension and the reply channel.
+pub(crate) async fn member_action(
     state: &AppState,
     extension: String,
     member: u64,
-    action: &str,
+    build: impl FnOnce(String, tokio::sync::oneshot::Sender<bool>) -> Control,
 ) -> Result<StatusCode, ApiError> {
     require_extension(state, &extension).await?;
-    let control = &state.inner.control;
-    let found = match action {
-        "kick" => {
-            control
-                .ask(|reply| Control::Kick {
-                    conference: extension,
-                    member,
-                    reply,
-                })
-                .await?
-        }
-        _ => {
-            control
-                .ask(|reply| Control::SetMuted {
-                    conference: extension,
-                    member,
-                    muted: action == "mute",
-                    reply,
-                })
-                .await?
-        }
-    };
+    let found = state
+        .inner
+        .control
+        .ask(|reply| build(extension, reply))
+        .await?;
     if found {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -248,7 +233,15 @@ pub(crate) async fn mute(
     State(state): State<AppState>,
     Path((extension, member)): Path<(String, u64)>,
 ) -> Result<StatusCode, ApiError> {
-    member_action(&state, extension, member, "mute").await
+    member_action(&state, extension, member, |conference, reply| {
+        Control::SetMuted {
+            conference,
+            member,
+            muted: true,
+            reply,
+        }
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/members/{member_id}/unmute", tag = "live",
@@ -258,7 +251,15 @@ pub(crate) async fn unmute(
     State(state): State<AppState>,
     Path((extension, member)): Path<(String, u64)>,
 ) -> Result<StatusCode, ApiError> {
-    member_action(&state, extension, member, "unmute").await
+    member_action(&state, extension, member, |conference, reply| {
+        Control::SetMuted {
+            conference,
+            member,
+            muted: false,
+            reply,
+        }
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/members/{member_id}/kick", tag = "live",
@@ -268,7 +269,14 @@ pub(crate) async fn kick(
     State(state): State<AppState>,
     Path((extension, member)): Path<(String, u64)>,
 ) -> Result<StatusCode, ApiError> {
-    member_action(&state, extension, member, "kick").await
+    member_action(&state, extension, member, |conference, reply| {
+        Control::Kick {
+            conference,
+            member,
+            reply,
+        }
+    })
+    .await
 }
 
 async fn set_locked(
