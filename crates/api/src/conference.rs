@@ -20,6 +20,9 @@ use utoipa::ToSchema;
 pub(crate) struct Conference {
     /// On entry the caller records their name; it is announced to everyone.
     announce_caller_name: bool,
+    /// Each talker is brought towards one speech level (slowly, at most ±12 dB); null
+    /// follows the bridge's `--auto-gain` (on unless the operator turned it off).
+    auto_gain: Option<bool>,
     /// Sound played when someone enters; null plays the built-in chime.
     enter_sound: Option<i64>,
     /// Most participants at once; null means 100.
@@ -30,6 +33,9 @@ pub(crate) struct Conference {
     music_on_hold_sound: Option<i64>,
     /// Everyone but moderators enters muted and may not use *1.
     mute_non_moderator: bool,
+    /// The noise around each talker's voice is suppressed (RNNoise); null follows the
+    /// bridge's `--noise-suppression` (off unless the operator turned it on).
+    noise_suppression: Option<bool>,
     /// Participant PIN; no entry without it when set.
     pin: Option<String>,
     /// Record participants invited with *8.
@@ -40,11 +46,13 @@ impl From<ConferenceRecord> for Conference {
     fn from(r: ConferenceRecord) -> Self {
         Conference {
             announce_caller_name: r.announce_caller_name,
+            auto_gain: r.auto_gain,
             enter_sound: r.enter_sound,
             max_members: r.max_members,
             moderator_pin: r.moderator_pin,
             music_on_hold_sound: r.music_on_hold_sound,
             mute_non_moderator: r.mute_non_moderator,
+            noise_suppression: r.noise_suppression,
             pin: r.pin,
             record_enabled: r.record_enabled,
         }
@@ -57,6 +65,7 @@ impl From<ConferenceRecord> for Conference {
 #[allow(dead_code)] // documents the body; parsing is by hand to name bad fields
 pub(crate) struct ConferencePatch {
     announce_caller_name: Option<bool>,
+    auto_gain: Option<bool>,
     enter_sound: Option<i64>,
     #[schema(minimum = 1)]
     max_members: Option<u32>,
@@ -64,6 +73,7 @@ pub(crate) struct ConferencePatch {
     moderator_pin: Option<String>,
     music_on_hold_sound: Option<i64>,
     mute_non_moderator: Option<bool>,
+    noise_suppression: Option<bool>,
     #[schema(pattern = "^[0-9]{1,16}$")]
     pin: Option<String>,
     record_enabled: Option<bool>,
@@ -73,11 +83,13 @@ pub(crate) struct ConferencePatch {
 #[derive(Debug, Default)]
 struct Patch {
     announce_caller_name: Option<Option<bool>>,
+    auto_gain: Option<Option<bool>>,
     enter_sound: Option<Option<i64>>,
     max_members: Option<Option<i64>>,
     moderator_pin: Option<Option<String>>,
     music_on_hold_sound: Option<Option<i64>>,
     mute_non_moderator: Option<Option<bool>>,
+    noise_suppression: Option<Option<bool>>,
     pin: Option<Option<String>>,
     record_enabled: Option<Option<bool>>,
 }
@@ -159,6 +171,8 @@ fn patch_from(fields: &Map<String, Value>) -> (Patch, Vec<ApiError>) {
                 boolean(name, value).map(|v| patch.mute_non_moderator = Some(v))
             }
             "record_enabled" => boolean(name, value).map(|v| patch.record_enabled = Some(v)),
+            "auto_gain" => boolean(name, value).map(|v| patch.auto_gain = Some(v)),
+            "noise_suppression" => boolean(name, value).map(|v| patch.noise_suppression = Some(v)),
             "enter_sound" => integer(name, value).map(|v| patch.enter_sound = Some(v)),
             "music_on_hold_sound" => {
                 integer(name, value).map(|v| patch.music_on_hold_sound = Some(v))
@@ -202,6 +216,12 @@ fn apply(
     }
     if let Some(v) = patch.record_enabled {
         r.record_enabled = v.unwrap_or(false);
+    }
+    if let Some(v) = patch.auto_gain {
+        r.auto_gain = v;
+    }
+    if let Some(v) = patch.noise_suppression {
+        r.noise_suppression = v;
     }
     if let Some(v) = &patch.pin {
         r.pin.clone_from(v);
@@ -262,6 +282,8 @@ pub fn seed_check(record: ConferenceRecord, limits: Limits) -> Box<UpdateFn<'sta
     Box::new(move |current, exists| {
         let patch = Patch {
             announce_caller_name: Some(Some(record.announce_caller_name)),
+            auto_gain: Some(record.auto_gain),
+            noise_suppression: Some(record.noise_suppression),
             enter_sound: Some(record.enter_sound),
             max_members: Some(record.max_members.map(i64::from)),
             moderator_pin: Some(record.moderator_pin.clone()),
@@ -626,6 +648,8 @@ pub(crate) fn extension_config(
         enter_sound: sound(record.enter_sound)?,
         music_on_hold: sound(record.music_on_hold_sound)?,
         record_enabled: record.record_enabled,
+        auto_gain: record.auto_gain,
+        noise_suppression: record.noise_suppression,
     })
 }
 

@@ -217,6 +217,14 @@ pub struct Cli {
     /// SIP over TLS and SRTP.
     #[command(flatten)]
     pub encryption: encryption::EncryptionFlags,
+    /// Bring each talker towards one speech level, in conferences that do not set
+    /// `auto_gain` [default: true].
+    #[arg(long)]
+    pub auto_gain: Option<bool>,
+    /// Suppress the noise around each talker's voice, in conferences that do not set
+    /// `noise_suppression` (about 0.15 ms of CPU per talker per tick) [default: false].
+    #[arg(long)]
+    pub noise_suppression: Option<bool>,
     /// A TOML file with the same keys, plus one `[extension.ID]` table per conference.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -249,6 +257,10 @@ pub struct ConferenceSettings {
     /// Record invited participants.
     #[serde(default)]
     pub record_enabled: bool,
+    /// Gain control on the talkers (unset: the bridge's default).
+    pub auto_gain: Option<bool>,
+    /// Noise suppression on the talkers (unset: the bridge's default).
+    pub noise_suppression: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -315,6 +327,8 @@ struct FileConfig {
     dialout_tls_name: Option<String>,
     srtp: Option<String>,
     srtp_allow_cleartext_keys: Option<bool>,
+    auto_gain: Option<bool>,
+    noise_suppression: Option<bool>,
     #[serde(default)]
     extension: BTreeMap<String, ConferenceSettings>,
 }
@@ -371,6 +385,8 @@ pub struct Settings {
     pub refer_direct_networks: Vec<ipnet::IpNet>,
     /// SIP over TLS and SRTP.
     pub encryption: encryption::Encryption,
+    /// The voice processing of conferences that do not set their own.
+    pub voice: chorus_types::VoiceProcessing,
 }
 
 /// A commented configuration file with every key, its help and its default, made from
@@ -437,6 +453,8 @@ pub fn sample_config() -> String {
          #mute_non_moderator = false\n\
          #announce_caller_name = false\n\
          #record_enabled = false\n\
+         #auto_gain = true         # unset: the bridge's auto_gain\n\
+         #noise_suppression = false\n\
          #enter_sound = 3          # a sound id from POST /sound/\n\
          #music_on_hold_sound = 4\n",
     );
@@ -485,6 +503,8 @@ impl ConferenceSettings {
             mute_non_moderator: self.mute_non_moderator,
             music_on_hold_sound: self.music_on_hold_sound,
             record_enabled: self.record_enabled,
+            auto_gain: self.auto_gain,
+            noise_suppression: self.noise_suppression,
         }
     }
 }
@@ -767,6 +787,13 @@ impl Settings {
             refer_direct_networks: match cli.refer_direct_networks.or(file.refer_direct_networks) {
                 Some(text) => parse::networks("refer_direct_networks", &text)?,
                 None => parse::listen_networks(sip_listen),
+            },
+            voice: chorus_types::VoiceProcessing {
+                auto_gain: cli.auto_gain.or(file.auto_gain).unwrap_or(true),
+                noise_suppression: cli
+                    .noise_suppression
+                    .or(file.noise_suppression)
+                    .unwrap_or(false),
             },
             encryption: encryption::Encryption::from(
                 cli.encryption,

@@ -102,6 +102,7 @@ fn main() -> Result<()> {
         sip_tls: tls_server.clone(),
         tls_client: settings.encryption.tls_client(settings.dialout.as_ref())?,
         srtp: settings.encryption.srtp,
+        voice: settings.voice,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

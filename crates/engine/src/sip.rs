@@ -96,6 +96,8 @@ pub struct EngineConfig {
     pub subscriptions: SubscriptionConfig,
     /// When calls are encrypted (SRTP keyed by SDES).
     pub srtp: SrtpPolicy,
+    /// The voice processing of conferences that do not set their own.
+    pub voice: chorus_types::VoiceProcessing,
 }
 
 impl EngineConfig {
@@ -134,6 +136,7 @@ impl Default for EngineConfig {
                 .collect(),
             secret: [0; 32],
             srtp: SrtpPolicy::default(),
+            voice: chorus_types::VoiceProcessing::default(),
             subscriptions: SubscriptionConfig::default(),
         }
     }

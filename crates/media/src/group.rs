@@ -109,6 +109,8 @@ struct Leg {
     deaf: bool,
     /// Packets it was sent as a lone talker sent them.
     forwarded: u64,
+    /// Noise suppression and gain control on what it says.
+    voice: voice::Voice,
 }
 
 /// An encrypted leg's two SRTP contexts and what its far end sent that failed them.
@@ -559,6 +561,7 @@ impl MediaGroup {
                 leg.output_gain = linear(output_tenths_db);
                 leg.deaf = deaf;
             }
+            MediaCommand::SetVoice { processing, .. } => leg.voice.set(processing),
             MediaCommand::Patch { to, .. } => leg.patched_to = to,
             MediaCommand::Announce { .. } => {}
         }
@@ -696,3 +699,4 @@ mod lifecycle;
 mod tests;
 mod tick;
 mod vocabulary;
+mod voice;

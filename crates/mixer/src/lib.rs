@@ -27,6 +27,8 @@ use chorus_types::{AudioRate, FRAME_MS};
 use limiter::Limiter;
 use std::time::{Duration, Instant};
 
+pub mod agc;
+pub mod denoise;
 pub mod limiter;
 
 /// A member's handle inside one [`Mixer`]. Handles are reused after removal.

@@ -68,6 +68,8 @@ pub struct DriverConfig {
     pub tls_client: Option<TlsClient>,
     /// When calls are encrypted.
     pub srtp: chorus_engine::SrtpPolicy,
+    /// The voice processing of conferences that do not set their own.
+    pub voice: chorus_types::VoiceProcessing,
 }
 
 /// Events from the mixing threads (keys, prompts done) waiting for the engine.
@@ -132,6 +134,7 @@ pub async fn run(
         local_sip,
         tls_sip,
         srtp: config.srtp,
+        voice: config.voice,
         extensions: config.extensions.clone(),
         prompts: config.prompts.clone(),
         user_agent: config.user_agent.clone(),

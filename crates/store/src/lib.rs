@@ -35,6 +35,10 @@ pub struct ConferenceRecord {
     pub music_on_hold_sound: Option<i64>,
     /// Record invited participants.
     pub record_enabled: bool,
+    /// Gain control on the talkers (`None`: the bridge's default).
+    pub auto_gain: Option<bool>,
+    /// Noise suppression on the talkers (`None`: the bridge's default).
+    pub noise_suppression: Option<bool>,
 }
 
 /// An uploaded sound.

@@ -36,6 +36,11 @@ const MIGRATIONS: &[&str] = &[
         extension TEXT PRIMARY KEY NOT NULL
     );
 ",
+    "
+    -- Voice processing per conference; NULL follows the bridge's flags.
+    ALTER TABLE conference ADD COLUMN auto_gain INTEGER;
+    ALTER TABLE conference ADD COLUMN noise_suppression INTEGER;
+",
 ];
 
 /// SQLite in `{data_dir}/chorus.db`, sound files in `{data_dir}/sounds/`.
@@ -69,16 +74,19 @@ fn record_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Conferen
         mute_non_moderator: row.get(first + 5)?,
         music_on_hold_sound: row.get(first + 6)?,
         record_enabled: row.get(first + 7)?,
+        auto_gain: row.get(first + 8)?,
+        noise_suppression: row.get(first + 9)?,
     })
 }
 
 const COLUMNS: &str = "announce_caller_name, enter_sound, max_members, pin, moderator_pin, \
-                       mute_non_moderator, music_on_hold_sound, record_enabled";
+                       mute_non_moderator, music_on_hold_sound, record_enabled, auto_gain, \
+                       noise_suppression";
 
 fn write_record(db: &Connection, extension: &str, r: &ConferenceRecord) -> rusqlite::Result<usize> {
     db.execute(
         &format!(
-            "INSERT INTO conference (extension, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO conference (extension, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT(extension) DO UPDATE SET
                announce_caller_name = excluded.announce_caller_name,
                enter_sound = excluded.enter_sound,
@@ -87,7 +95,9 @@ fn write_record(db: &Connection, extension: &str, r: &ConferenceRecord) -> rusql
                moderator_pin = excluded.moderator_pin,
                mute_non_moderator = excluded.mute_non_moderator,
                music_on_hold_sound = excluded.music_on_hold_sound,
-               record_enabled = excluded.record_enabled"
+               record_enabled = excluded.record_enabled,
+               auto_gain = excluded.auto_gain,
+               noise_suppression = excluded.noise_suppression"
         ),
         params![
             extension,
@@ -98,7 +108,9 @@ fn write_record(db: &Connection, extension: &str, r: &ConferenceRecord) -> rusql
             r.moderator_pin,
             r.mute_non_moderator,
             r.music_on_hold_sound,
-            r.record_enabled
+            r.record_enabled,
+            r.auto_gain,
+            r.noise_suppression
         ],
     )
 }

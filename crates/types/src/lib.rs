@@ -21,6 +21,35 @@ pub type Frame = [i16; FRAME_SAMPLES];
 /// A frame of silence.
 pub const SILENCE: Frame = [0; FRAME_SAMPLES];
 
+/// What a talker's voice goes through before the mix (see `chorus_mixer::agc` and
+/// `chorus_mixer::denoise`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VoiceProcessing {
+    /// Bring the talker's speech level towards the target (bounded, slow).
+    pub auto_gain: bool,
+    /// Suppress the noise around the talker's voice.
+    pub noise_suppression: bool,
+}
+
+impl Default for VoiceProcessing {
+    /// The bridge's defaults: gain control on, suppression off (it costs far more CPU
+    /// and helps only noisy lines).
+    fn default() -> Self {
+        VoiceProcessing {
+            auto_gain: true,
+            noise_suppression: false,
+        }
+    }
+}
+
+impl VoiceProcessing {
+    /// Neither: the talker's audio passes untouched.
+    pub const OFF: VoiceProcessing = VoiceProcessing {
+        auto_gain: false,
+        noise_suppression: false,
+    };
+}
+
 /// The audio rates a conference mixes at and a leg's codec runs at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum AudioRate {

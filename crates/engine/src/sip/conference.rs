@@ -31,6 +31,10 @@ pub struct ExtensionConfig {
     pub music_on_hold: Option<Clip>,
     /// Record the legs invited with `*8`.
     pub record_enabled: bool,
+    /// Gain control on the talkers; `None` follows the bridge's default.
+    pub auto_gain: Option<bool>,
+    /// Noise suppression on the talkers; `None` follows the bridge's default.
+    pub noise_suppression: Option<bool>,
 }
 
 /// Where a caller is between answer and hang-up.
@@ -224,6 +228,11 @@ impl Engine {
         self.media(MediaCommand::Join {
             call: id,
             muted: joined.muted,
+        });
+        let processing = self.voice_processing(&conference);
+        self.media(MediaCommand::SetVoice {
+            call: id,
+            processing,
         });
         let extension = self.extension(&conference);
         let music = extension
@@ -747,6 +756,31 @@ impl Engine {
         }
         for (conference, member) in mutes {
             self.set_muted_effects(&conference, CallId(member), true);
+        }
+        let members: Vec<(CallId, String)> = self
+            .calls
+            .iter()
+            .filter(|(_, call)| call.member.is_some())
+            .map(|(id, call)| (*id, call.conference.clone()))
+            .collect();
+        for (call, conference) in members {
+            let processing = self.voice_processing(&conference);
+            self.media(MediaCommand::SetVoice { call, processing });
+        }
+    }
+
+    /// The voice processing a conference's talkers get: its own setting, else the
+    /// bridge's.
+    pub(super) fn voice_processing(&self, conference: &str) -> chorus_types::VoiceProcessing {
+        let default = self.config.voice;
+        let extension = self.extension(conference);
+        chorus_types::VoiceProcessing {
+            auto_gain: extension
+                .and_then(|e| e.auto_gain)
+                .unwrap_or(default.auto_gain),
+            noise_suppression: extension
+                .and_then(|e| e.noise_suppression)
+                .unwrap_or(default.noise_suppression),
         }
     }
 }

@@ -77,6 +77,7 @@ impl MediaGroup {
             input_gain: 1.0,
             output_gain: 1.0,
             deaf: false,
+            voice: voice::Voice::default(),
             params,
         };
         self.legs.insert(id, leg);

@@ -34,7 +34,7 @@ impl MediaGroup {
                     && leg.tone_hangover == 0
                     && leg.params.remote_direction.sends()
                 {
-                    if conf.unheard_talker == Some(*id) {
+                    if conf.unheard_talker == Some(*id) && !leg.voice.needs_audio() {
                         Decoding::Deferred
                     } else {
                         Decoding::Voiced
@@ -79,6 +79,12 @@ impl MediaGroup {
                     && !leg.muted
                     && leg.tone_hangover == 0
                     && leg.params.remote_direction.sends();
+                if speaking && !leg.audio.is_deferred() {
+                    // Keys, names and recordings above took the untouched audio; the
+                    // talking state, the gate and the mix below take the processed voice.
+                    leg.voice
+                        .process(&mut leg.audio.input, leg.audio.rate, audio);
+                }
                 if leg.joined {
                     let voiced = speaking && leg.audio.level() >= VOICE_LEVEL;
                     if voiced {
@@ -405,8 +411,9 @@ fn lone_talker(
         && leg.tone_hangover == 0
         && leg.params.remote_direction.sends()
         && leg.audio.codec != Codec::G722
-        // Its packet would not carry the gain the operator set.
+        // Its packet would not carry the gain the operator set, nor its voice processing.
         && leg.input_gain == 1.0
+        && leg.voice.is_transparent()
         // Off the bus rate the mixed path adds its converters' delay: a switch between
         // the two would jump.
         && leg.audio.on_bus_rate();

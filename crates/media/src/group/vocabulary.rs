@@ -3,7 +3,7 @@
 use crate::CallId;
 use chorus_codec::OpusSettings;
 use chorus_rtp::{AudioLevel, JitterStats, ReceiveStats};
-use chorus_types::Clip;
+use chorus_types::{Clip, VoiceProcessing};
 use std::time::Duration;
 
 /// Counters for one leg.
@@ -125,6 +125,13 @@ pub enum MediaCommand {
         /// Hears nothing of the conference.
         deaf: bool,
     },
+    /// What the leg's voice goes through before the mix (its conference's setting).
+    SetVoice {
+        /// The leg.
+        call: CallId,
+        /// Gain control and noise suppression, on or off.
+        processing: VoiceProcessing,
+    },
 }
 
 impl MediaCommand {
@@ -139,7 +146,8 @@ impl MediaCommand {
             | MediaCommand::RecordName { call, .. }
             | MediaCommand::Patch { call, .. }
             | MediaCommand::Record { call, .. }
-            | MediaCommand::SetHearing { call, .. } => Some(*call),
+            | MediaCommand::SetHearing { call, .. }
+            | MediaCommand::SetVoice { call, .. } => Some(*call),
             MediaCommand::Announce { .. } => None,
         }
     }
