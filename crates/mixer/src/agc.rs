@@ -24,9 +24,9 @@
 use chorus_types::FRAME_MS;
 
 /// The speech level talkers are brought towards (active speech level, dBFS).
-pub const TARGET_DBFS: f32 = -22.0;
+pub const TARGET_DBFS: f32 = -23.0;
 /// Levels within this many dB of the target are left alone.
-pub const WINDOW_DB: f32 = 4.0;
+pub const WINDOW_DB: f32 = 5.0;
 /// The largest boost and the largest cut.
 pub const MAX_GAIN_DB: f32 = 12.0;
 /// How fast the gain may rise during speech (slow: a quiet spell is not a new talker).
@@ -45,6 +45,8 @@ pub const LEARN_FRAMES: u32 = 75;
 pub const LEVEL_FRAMES: u32 = 150;
 /// Silence this long after speech takes a boost off the noise.
 pub const PAUSE_MS: u32 = 200;
+/// How fast a boost taken off in a pause returns at the next word.
+pub const ONSET_MS: u32 = 2;
 
 /// Frames per block of the floor tracker, and blocks kept.
 const FLOOR_BLOCK_FRAMES: u32 = 10;
@@ -153,7 +155,15 @@ impl Agc {
         if from == 1.0 && target == 1.0 {
             return false;
         }
-        ramp(frame, from, target);
+        // A boost coming back at a word's first frame returns within ONSET_MS, over the
+        // quiet before the word, so the word starts at its level; any other change is
+        // spread over the frame.
+        let len = if speech && self.since_speech == 0 && target > from {
+            (frame.len() * ONSET_MS as usize / FRAME_MS as usize).max(1)
+        } else {
+            frame.len()
+        };
+        ramp(frame, from, target, len);
         true
     }
 
@@ -212,12 +222,17 @@ impl Agc {
     }
 }
 
-/// Multiplies `frame` by a gain going linearly from `from` to `to`, saturating.
-fn ramp(frame: &mut [i16], from: f32, to: f32) {
-    let n = frame.len().max(1) as f32;
+/// Multiplies `frame` by a gain going linearly from `from` to `to` over its first `len`
+/// samples and `to` after, saturating.
+fn ramp(frame: &mut [i16], from: f32, to: f32, len: usize) {
+    let n = len.max(1) as f32;
     let step = (to - from) / n;
     for (i, s) in frame.iter_mut().enumerate() {
-        let gain = from + step * (i + 1) as f32;
+        let gain = if i + 1 >= len {
+            to
+        } else {
+            from + step * (i + 1) as f32
+        };
         *s = (f32::from(*s) * gain)
             .round()
             .clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16;
