@@ -671,6 +671,8 @@ mod tests {
             (r#"{"max_members": "3"}"#, "max_members"),
             (r#"{"max_members": 2.5}"#, "max_members"),
             (r#"{"mute_non_moderator": 1}"#, "mute_non_moderator"),
+            (r#"{"auto_gain": 1}"#, "auto_gain"),
+            (r#"{"noise_suppression": "on"}"#, "noise_suppression"),
             (r#"{"colour": "blue"}"#, "colour"),
         ] {
             let err = patch(json).expect_err(json);
@@ -747,6 +749,19 @@ mod tests {
             let p = patch(&format!(r#"{{"max_members": {json}}}"#)).expect("patch");
             assert_eq!(apply(base.clone(), &p, &L, &none).is_ok(), ok, "{json}");
         }
+        // Voice processing: set, kept by a patch that leaves it out, null follows the
+        // bridge again.
+        let p = patch(r#"{"auto_gain": false, "noise_suppression": true}"#).expect("patch");
+        let set = apply(base.clone(), &p, &L, &none).expect("ok");
+        assert_eq!(
+            (set.auto_gain, set.noise_suppression),
+            (Some(false), Some(true))
+        );
+        let kept = apply(set.clone(), &patch("{}").expect("p"), &L, &none).expect("ok");
+        assert_eq!(kept, set);
+        let p = patch(r#"{"auto_gain": null, "noise_suppression": null}"#).expect("patch");
+        let reset = apply(set, &p, &L, &none).expect("ok");
+        assert_eq!((reset.auto_gain, reset.noise_suppression), (None, None));
         let p = patch(r#"{"enter_sound": 8}"#).expect("patch");
         assert_eq!(
             apply(base.clone(), &p, &L, &some)

@@ -376,6 +376,7 @@ mod tests {
                         Ok(ConferenceRecord {
                             pin: Some("1234".into()),
                             max_members: Some(10),
+                            auto_gain: Some(false),
                             ..Default::default()
                         })
                     }),
@@ -387,9 +388,35 @@ mod tests {
         let record = store.conference("500").expect("read").expect("present");
         assert_eq!(record.pin.as_deref(), Some("1234"));
         assert_eq!(record.max_members, Some(10));
+        assert_eq!(
+            (record.auto_gain, record.noise_suppression),
+            (Some(false), None)
+        );
         assert_eq!(store.conferences().expect("list").len(), 1);
         assert!(store.delete_conference("500").expect("delete"));
         assert!(!store.delete_conference("500").expect("delete again"));
+    }
+
+    #[test]
+    fn a_store_made_before_voice_processing_is_migrated_and_keeps_its_conferences() {
+        let dir = temp();
+        std::fs::create_dir_all(&dir).expect("dir");
+        {
+            let db = Connection::open(dir.join("chorus.db")).expect("db");
+            for migration in &MIGRATIONS[..2] {
+                db.execute_batch(migration).expect("old schema");
+            }
+            db.pragma_update(None, "user_version", 2).expect("version");
+            db.execute(
+                "INSERT INTO conference (extension, pin) VALUES ('500', '4321')",
+                [],
+            )
+            .expect("old row");
+        }
+        let store = SqliteStore::open(&dir).expect("migrate");
+        let record = store.conference("500").expect("read").expect("kept");
+        assert_eq!(record.pin.as_deref(), Some("4321"));
+        assert_eq!((record.auto_gain, record.noise_suppression), (None, None));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 mod forwarding;
 mod hearing;
 mod srtp;
+mod voice;
 
 fn params(port: u16) -> MediaParams {
     MediaParams::pcmu(SocketAddr::from(([127, 0, 0, 1], port)))

@@ -111,3 +111,38 @@ fn an_operator_sets_volume_and_deafness_and_each_change_is_carried_out_and_told_
     assert!(!e.set_member_hearing("500", 999, HearingChange::Deaf(true)));
     assert!(!e.set_member_hearing("501", a.0, HearingChange::Deaf(true)));
 }
+
+#[test]
+fn voice_processing_follows_the_conference_setting_else_the_bridge_and_changes_live() {
+    let mut e = engine();
+    let now = Instant::now();
+    let voice = |evs: &[Event]| {
+        evs.iter().find_map(|ev| match ev {
+            Event::Media(MediaCommand::SetVoice { processing, .. }) => Some(*processing),
+            _ => None,
+        })
+    };
+    // The conference sets nothing: the bridge's default (gain control on).
+    let (a, _, evs) = dial(&mut e, now, 1);
+    assert_eq!(voice(&evs), Some(chorus_types::VoiceProcessing::default()));
+    // The operator turns gain control off and suppression on for 500: the member
+    // present follows at once.
+    let mut extensions = HashMap::new();
+    extensions.insert(
+        "500".to_owned(),
+        ExtensionConfig {
+            auto_gain: Some(false),
+            noise_suppression: Some(true),
+            ..ExtensionConfig::default()
+        },
+    );
+    e.set_extensions(extensions);
+    let evs: Vec<Event> = std::iter::from_fn(|| e.poll_event()).collect();
+    assert!(evs.contains(&Event::Media(MediaCommand::SetVoice {
+        call: a,
+        processing: chorus_types::VoiceProcessing {
+            auto_gain: false,
+            noise_suppression: true,
+        },
+    })));
+}
