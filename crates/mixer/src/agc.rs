@@ -93,8 +93,13 @@ fn frame_power(frame: &[i16]) -> (f32, f64) {
     if frame.is_empty() {
         return (SILENT_DBFS, 0.0);
     }
-    let sum: f64 = frame.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
-    let power = sum / frame.len() as f64 / (32768.0 * 32768.0);
+    // Integer squares: exact, and the loop vectorises (a frame is at most 960 samples,
+    // so the sum stays far inside i64).
+    let sum: i64 = frame
+        .iter()
+        .map(|&s| i64::from(i32::from(s) * i32::from(s)))
+        .sum();
+    let power = sum as f64 / frame.len() as f64 / (32768.0 * 32768.0);
     let db = if power > 0.0 {
         (10.0 * power.log10()).max(f64::from(SILENT_DBFS)) as f32
     } else {
@@ -158,7 +163,9 @@ impl Agc {
         // A boost coming back at a word's first frame returns within ONSET_MS, over the
         // quiet before the word, so the word starts at its level; any other change is
         // spread over the frame.
-        let len = if speech && self.since_speech == 0 && target > from {
+        let len = if from == target {
+            0
+        } else if speech && self.since_speech == 0 && target > from {
             (frame.len() * ONSET_MS as usize / FRAME_MS as usize).max(1)
         } else {
             frame.len()
@@ -223,19 +230,23 @@ impl Agc {
 }
 
 /// Multiplies `frame` by a gain going linearly from `from` to `to` over its first `len`
-/// samples and `to` after, saturating.
+/// samples (none: `to` throughout) and `to` after, saturating.
 fn ramp(frame: &mut [i16], from: f32, to: f32, len: usize) {
-    let n = len.max(1) as f32;
-    let step = (to - from) / n;
-    for (i, s) in frame.iter_mut().enumerate() {
-        let gain = if i + 1 >= len {
-            to
-        } else {
-            from + step * (i + 1) as f32
-        };
+    let len = len.min(frame.len());
+    let (ramped, steady) = frame.split_at_mut(len);
+    let step = (to - from) / len.max(1) as f32;
+    for (i, s) in ramped.iter_mut().enumerate() {
+        let gain = from + step * (i + 1) as f32;
         *s = (f32::from(*s) * gain)
             .round()
             .clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16;
+    }
+    // The rest at one gain, in fixed point (Q14: up to 4×, the largest boost), which
+    // the compiler vectorises.
+    let q = (to * 16384.0).round() as i32;
+    for s in steady {
+        let scaled = (i32::from(*s) * q + 8192) >> 14;
+        *s = scaled.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
     }
 }
 

@@ -70,7 +70,7 @@ mod tests {
         (0..n)
             .map(|_| {
                 seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                ((seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) as f32 * amplitude
+                ((seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * amplitude
             })
             .map(|s| s as i16)
             .collect()

@@ -119,7 +119,9 @@ impl Limiter {
         let mut gain = self.gain;
         for (i, o) in out.iter_mut().enumerate() {
             gain = (gain + (1.0 - gain) * release).min(scratch[i]);
-            let v = (sum(i) as f32 * gain).round() as i32;
+            // Rounded by hand: without SSE4.1 `f32::round` is a libm call per sample.
+            let x = sum(i) as f32 * gain;
+            let v = (x + 0.5f32.copysign(x)) as i32;
             *o = v.clamp(-CEILING, CEILING) as i16;
         }
         // Settle to exactly 1 once within a hair of it, so the bit-exact path returns.
