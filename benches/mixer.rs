@@ -25,6 +25,9 @@
 //!   (AES_CM_128_HMAC_SHA1_80) and without; the phones' packets are built (and protected)
 //!   outside the timed part, so the difference is the bridge's added cost per SRTP leg.
 //! - `srtp/*`: protecting and unprotecting one 20 ms G.711 packet, per profile.
+//!
+//! Every leg has the bridge's default voice processing (gain control on, suppression
+//! off), as the engine sets it; `benches/voice.rs` has the processing's own costs.
 
 use chorus_engine::{CallId, MediaCommand, MediaGroup, MediaParams};
 use chorus_mixer::Mixer;
@@ -185,6 +188,11 @@ fn bench_ticks(c: &mut Criterion, load: &Load) {
             media.handle_command(MediaCommand::Join {
                 call: CallId(i as u64),
                 muted: false,
+            });
+            // As the engine sets it: the bridge's default (gain control on).
+            media.handle_command(MediaCommand::SetVoice {
+                call: CallId(i as u64),
+                processing: chorus_types::VoiceProcessing::default(),
             });
             legs.push((
                 RtpSender::new(

@@ -110,9 +110,12 @@ fn every_status_code_and_nothing_invalid_is_stored() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
+        // The eight properties, and the two voice-processing ones (#15) that follow the
+        // bridge's flags while null.
         json!({"announce_caller_name": false, "enter_sound": null, "max_members": null,
                "moderator_pin": null, "music_on_hold_sound": null, "mute_non_moderator": false,
-               "pin": null, "record_enabled": false})
+               "pin": null, "record_enabled": false, "auto_gain": null,
+               "noise_suppression": null})
     );
     let (status, body) = http.json("GET", "/extension/nope/conference/", None);
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));

@@ -139,15 +139,7 @@ impl Agc {
     /// frame changed.
     pub fn process(&mut self, frame: &mut [i16]) -> bool {
         let (db, power) = frame_power(frame);
-        let floor = self.floor(db);
-        let speech = db >= SPEECH_MIN_DBFS && db >= floor + SPEECH_ABOVE_FLOOR_DB;
-        if speech {
-            self.since_speech = 0;
-            self.measure(power);
-            self.adapt();
-        } else {
-            self.since_speech = self.since_speech.saturating_add(1);
-        }
+        let speech = self.step(db, power);
         let mut target = db_to_gain(self.gain_db);
         if self.since_speech > PAUSE_FRAMES {
             target = target.min(1.0);
@@ -172,6 +164,30 @@ impl Agc {
         };
         ramp(frame, from, target, len);
         true
+    }
+
+    /// Measures a frame known only by its level (RMS, dBFS), as a phone states it in
+    /// RFC 6464 for a packet nobody decodes while it goes to the listeners unchanged.
+    /// Nothing is applied; the gain may start to move, and then the talker's frames are
+    /// decoded and [`Agc::process`]ed again.
+    pub fn observe(&mut self, dbfs: f32) {
+        let db = dbfs.clamp(SILENT_DBFS, 0.0);
+        let _ = self.step(db, 10f64.powf(f64::from(db) / 10.0));
+    }
+
+    /// One frame's measurement: floor, speech, level and gain. Returns whether it was
+    /// speech.
+    fn step(&mut self, db: f32, power: f64) -> bool {
+        let floor = self.floor(db);
+        let speech = db >= SPEECH_MIN_DBFS && db >= floor + SPEECH_ABOVE_FLOOR_DB;
+        if speech {
+            self.since_speech = 0;
+            self.measure(power);
+            self.adapt();
+        } else {
+            self.since_speech = self.since_speech.saturating_add(1);
+        }
+        speech
     }
 
     /// Feeds the floor tracker one frame's level; returns the floor before it.

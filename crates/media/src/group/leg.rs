@@ -341,6 +341,12 @@ impl LegAudio {
         self.deferred.is_some()
     }
 
+    /// The level (−dBov) the sender stated for this tick's packet, when it was kept
+    /// undecoded.
+    pub(super) fn deferred_level(&self) -> Option<u8> {
+        self.deferred
+    }
+
     /// Decodes the packet [`Decoding::Deferred`] kept, when the mix needs it after all.
     /// Returns the frame before it (decoded from the packet deferred last tick): what the
     /// listeners heard last tick, when there is one.

@@ -34,7 +34,7 @@ impl MediaGroup {
                     && leg.tone_hangover == 0
                     && leg.params.remote_direction.sends()
                 {
-                    if conf.unheard_talker == Some(*id) && !leg.voice.needs_audio() {
+                    if conf.unheard_talker == Some(*id) && leg.voice.may_defer() {
                         Decoding::Deferred
                     } else {
                         Decoding::Voiced
@@ -79,11 +79,15 @@ impl MediaGroup {
                     && !leg.muted
                     && leg.tone_hangover == 0
                     && leg.params.remote_direction.sends();
-                if speaking && !leg.audio.is_deferred() {
+                if speaking {
                     // Keys, names and recordings above took the untouched audio; the
                     // talking state, the gate and the mix below take the processed voice.
-                    leg.voice
-                        .process(&mut leg.audio.input, leg.audio.rate, audio);
+                    match leg.audio.deferred_level() {
+                        Some(dbov) => leg.voice.observe(dbov),
+                        None => leg
+                            .voice
+                            .process(&mut leg.audio.input, leg.audio.rate, audio),
+                    }
                 }
                 if leg.joined {
                     let voiced = speaking && leg.audio.level() >= VOICE_LEVEL;

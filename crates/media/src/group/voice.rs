@@ -68,10 +68,20 @@ impl Voice {
         }
     }
 
-    /// Whether it needs every frame decoded (a talker's packets may not be kept
-    /// undecoded, or its level would go unmeasured).
-    pub(super) fn needs_audio(&self) -> bool {
-        self.agc.is_some() || self.suppress
+    /// Whether a talker's packet may be kept undecoded while listeners take it unchanged:
+    /// nothing here would alter it (gain control then measures the level the packet
+    /// states, [`Voice::observe`]).
+    pub(super) fn may_defer(&self) -> bool {
+        !self.suppress && self.agc.as_ref().is_none_or(Agc::is_unity)
+    }
+
+    /// Measures a frame kept undecoded by the level its sender stated (RFC 6464, −dBov).
+    pub(super) fn observe(&mut self, dbov: u8) {
+        if let Some(agc) = &mut self.agc {
+            // 0 dBov is a full-scale sine, 3 dB above our full-scale RMS reference.
+            agc.observe(-f32::from(dbov) - 3.0);
+        }
+        self.changed = false;
     }
 
     /// Whether the leg's packets may reach listeners unchanged: nothing here would alter

@@ -161,3 +161,23 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn stated_levels_are_measured_like_the_audio() {
+    // A quiet talker known only by the levels its packets state: the gain starts to
+    // move, so its frames are then decoded and raised.
+    let input = talker(-36.0, None, 6.0);
+    let mut agc = Agc::new();
+    for frame in input.chunks(FRAME) {
+        agc.observe(frame_power(frame).0);
+    }
+    assert!(agc.gain_db() > 0.0 && !agc.is_unity());
+    // One at a normal level stays untouched.
+    let input = talker(-23.0, None, 6.0);
+    let mut agc = Agc::new();
+    for frame in input.chunks(FRAME) {
+        agc.observe(frame_power(frame).0.round());
+    }
+    assert!(agc.is_unity());
+    assert!((agc.speech_level_dbfs().expect("level") + 23.0).abs() < 1.0);
+}
