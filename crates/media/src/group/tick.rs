@@ -88,6 +88,14 @@ impl MediaGroup {
                             .voice
                             .process(&mut leg.audio.input, leg.audio.rate, audio),
                     }
+                    if let Some((level, gain)) = leg.voice.gain_changed() {
+                        tracing::info!(
+                            call = id.0,
+                            speech_level_dbfs = level,
+                            gain_db = gain,
+                            "gain control"
+                        );
+                    }
                 }
                 if leg.joined {
                     let voiced = speaking && leg.audio.level() >= VOICE_LEVEL;

@@ -16,6 +16,8 @@ pub(super) struct Voice {
     denoise: Option<Box<Denoise>>,
     /// The last frame processed was changed.
     changed: bool,
+    /// The gain last told, in whole dB.
+    told_gain: f32,
 }
 
 /// The suppressor, and the converters to and from its 48 kHz for slower legs.
@@ -82,6 +84,20 @@ impl Voice {
             agc.observe(-f32::from(dbov) - 3.0);
         }
         self.changed = false;
+    }
+
+    /// The gain control's measured speech level and the gain it heads for, when it
+    /// changed since the last call (for the log).
+    pub(super) fn gain_changed(&mut self) -> Option<(f32, f32)> {
+        let agc = self.agc.as_ref()?;
+        let gain = agc.gain_db();
+        // Told in whole dB steps, not every frame of a ramp.
+        let step = gain.round();
+        if step == self.told_gain {
+            return None;
+        }
+        self.told_gain = step;
+        Some((agc.speech_level_dbfs().unwrap_or(f32::NAN), gain))
     }
 
     /// Whether the leg's packets may reach listeners unchanged: nothing here would alter
