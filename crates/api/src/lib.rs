@@ -132,6 +132,14 @@ impl AppState {
             .map_err(|e| ApiError::internal(format!("store task: {e}")))
     }
 
+    /// Reads every extension from the store again and pushes it to the running bridge:
+    /// what a node does when another node changed the shared store.
+    pub async fn reload_extensions(&self) -> Result<(), String> {
+        self.publish_extensions()
+            .await
+            .map_err(|e| format!("{e:?}"))
+    }
+
     /// Pushes every extension's current settings to the running bridge.
     async fn publish_extensions(&self) -> Result<(), ApiError> {
         let _order = self.inner.publish.lock().await;

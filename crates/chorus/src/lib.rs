@@ -40,6 +40,10 @@ pub struct Cli {
     /// Directory for the database, sounds and recordings [default: ./data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Where settings and sounds live: `sqlite` (in the data directory) or a
+    /// `postgres://user@host/db` URL shared by several nodes [default: sqlite].
+    #[arg(long)]
+    pub database: Option<String>,
     /// RTP port range, FIRST-LAST [default: 20000-29999].
     #[arg(long)]
     pub rtp_ports: Option<String>,
@@ -269,6 +273,7 @@ struct FileConfig {
     sip_listen: Option<SocketAddr>,
     http_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    database: Option<String>,
     rtp_ports: Option<String>,
     media_ip: Option<IpAddr>,
     media_threads: Option<usize>,
@@ -342,6 +347,8 @@ pub struct Settings {
     pub http_listen: SocketAddr,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL, or `None` for SQLite in the data directory.
+    pub database: Option<String>,
     /// RTP ports, inclusive.
     pub rtp_ports: (u16, u16),
     /// Media address.
@@ -470,25 +477,6 @@ fn toml_value(key: &str, default: &str) -> Option<String> {
         .find(|value| {
             !default.contains(' ') && !matches!(default, "none" | "any") && accepts(value)
         })
-}
-
-/// The REST token: the flag or config key, else the file, else `CHORUS_API_TOKEN`.
-fn api_token(given: Option<String>, file: Option<PathBuf>) -> Result<Option<String>> {
-    let token = match (given, file) {
-        (Some(token), _) => Some(token),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("api_token_file: reading {}", path.display()))?;
-            let token = text.lines().next().unwrap_or("").trim().to_owned();
-            // An empty file must not leave the API open by accident.
-            if token.is_empty() {
-                bail!("api_token_file: {} holds no token", path.display());
-            }
-            Some(token)
-        }
-        (None, None) => std::env::var("CHORUS_API_TOKEN").ok(),
-    };
-    Ok(token.filter(|t| !t.is_empty()))
 }
 
 impl ConferenceSettings {
@@ -646,6 +634,7 @@ impl Settings {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./data")),
+            database: parse::database(cli.database.or(file.database))?,
             rtp_ports,
             media_ip,
             media_threads: media_threads.max(1),
@@ -653,7 +642,7 @@ impl Settings {
             answer_delay: std::time::Duration::from_millis(
                 cli.answer_delay_ms.or(file.answer_delay_ms).unwrap_or(0),
             ),
-            api_token: api_token(
+            api_token: parse::api_token(
                 cli.api_token.or(file.api_token),
                 cli.api_token_file.or(file.api_token_file),
             )?,

@@ -4,12 +4,12 @@
 use anyhow::{Context, Result};
 use chorus::{Cli, Settings};
 use chorus_net::{ControlHandle, DriverConfig, Metrics};
-use chorus_store::{Seeded, SqliteStore, Store, StoreError};
+use chorus_store::{PgStore, Seeded, SqliteStore, Store, StoreError};
 use clap::Parser;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{broadcast, watch};
-use tracing::info;
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> Result<()> {
@@ -41,10 +41,19 @@ fn main() -> Result<()> {
     })?;
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&settings.data_dir)
-            .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?,
-    );
+    let store: Arc<dyn Store> = match &settings.database {
+        None => Arc::new(
+            SqliteStore::open(&settings.data_dir)
+                .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?,
+        ),
+        // The URL may carry a password: the error says what failed, not where.
+        Some(url) => {
+            let store = PgStore::open(url, &settings.data_dir.join("sound-cache"))
+                .context("opening the PostgreSQL store")?;
+            info!("settings and sounds in PostgreSQL");
+            Arc::new(store)
+        }
+    };
     let limits = chorus_api::Limits {
         max_members_cap: settings.max_members_cap,
         min_pin_digits: settings.min_pin_digits,
@@ -126,6 +135,9 @@ fn main() -> Result<()> {
             limits,
             settings.data_dir.join("recordings"),
         );
+        if let Some(url) = &settings.database {
+            tokio::spawn(follow_other_nodes(url.clone(), state.clone()));
+        }
         let api = tokio::spawn(chorus_api::serve(listener, state, stopped(stop_rx.clone())));
         tokio::spawn(async move {
             stop_signal().await;
@@ -138,6 +150,26 @@ fn main() -> Result<()> {
         api.abort();
         sip.context("SIP driver")
     })
+}
+
+/// With a shared store, changes made on other nodes reach this one's calls: each
+/// notification (and each reconnection, which may have missed some) reloads every
+/// extension; a burst is one reload.
+async fn follow_other_nodes(url: String, state: chorus_api::AppState) {
+    let (changed, mut changes) = tokio::sync::mpsc::unbounded_channel();
+    if let Err(e) = PgStore::watch(&url, move || {
+        let _ = changed.send(());
+    }) {
+        warn!(error = %e, "cannot watch the shared store for changes");
+        return;
+    }
+    while changes.recv().await.is_some() {
+        while changes.try_recv().is_ok() {}
+        match state.reload_extensions().await {
+            Ok(()) => info!("settings reloaded from the shared store"),
+            Err(e) => warn!(error = %e, "reloading settings from the shared store"),
+        }
+    }
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {

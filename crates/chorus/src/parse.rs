@@ -4,6 +4,7 @@
 use crate::ConferenceSettings;
 use anyhow::{Context, Result, bail};
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 /// Parses a comma-separated list of CIDRs (a bare address is one host).
 pub(crate) fn networks(name: &str, text: &str) -> Result<Vec<ipnet::IpNet>> {
@@ -273,4 +274,35 @@ pub(crate) fn listen_networks(listen: SocketAddr) -> Vec<ipnet::IpNet> {
         }
     }
     networks
+}
+
+/// The REST token: the flag or config key, else the file, else `CHORUS_API_TOKEN`.
+pub(crate) fn api_token(given: Option<String>, file: Option<PathBuf>) -> Result<Option<String>> {
+    let token = match (given, file) {
+        (Some(token), _) => Some(token),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("api_token_file: reading {}", path.display()))?;
+            let token = text.lines().next().unwrap_or("").trim().to_owned();
+            // An empty file must not leave the API open by accident.
+            if token.is_empty() {
+                bail!("api_token_file: {} holds no token", path.display());
+            }
+            Some(token)
+        }
+        (None, None) => std::env::var("CHORUS_API_TOKEN").ok(),
+    };
+    Ok(token.filter(|t| !t.is_empty()))
+}
+
+/// `--database`: `sqlite` (or unset) for the embedded store, else a PostgreSQL URL.
+pub(crate) fn database(given: Option<String>) -> Result<Option<String>> {
+    match given.as_deref().map(str::trim) {
+        None | Some("" | "sqlite") => Ok(None),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Some(url.to_owned()))
+        }
+        // The value may hold a password: it is not repeated in the message.
+        Some(_) => bail!("database must be sqlite or a postgres:// URL"),
+    }
 }

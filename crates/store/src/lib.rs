@@ -3,16 +3,19 @@
 //! [`Store`] is what the REST API and the binary need; [`SqliteStore`] implements it on an
 //! embedded SQLite database (WAL, full sync, so a change survives `kill -9` once the call
 //! returned) in the data directory, with sound files next to it in `sounds/{id}.wav`.
-//! A PostgreSQL backend for several nodes implements the same trait.
+//! [`PgStore`] implements it on PostgreSQL for several nodes sharing one database, with
+//! sounds in the database and a disk cache per node.
 //!
 //! [`Store::update_conference`] runs read, change and write in one transaction, so
 //! concurrent updates of one extension serialise and nothing invalid is ever stored.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod postgres;
 mod sounds;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sounds::{WavError, clip_to_wav, wav_to_clip};
 pub use sqlite::SqliteStore;
 
