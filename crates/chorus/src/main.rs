@@ -156,15 +156,16 @@ fn main() -> Result<()> {
 /// notification (and each reconnection, which may have missed some) reloads every
 /// extension; a burst is one reload.
 async fn follow_other_nodes(url: String, state: chorus_api::AppState) {
-    let (changed, mut changes) = tokio::sync::mpsc::unbounded_channel();
-    if let Err(e) = PgStore::watch(&url, move || {
-        let _ = changed.send(());
-    }) {
+    // One stored permit at most: any number of changes while a reload runs is one more
+    // reload, never a queue.
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let signal = Arc::clone(&changed);
+    if let Err(e) = PgStore::watch(&url, move || signal.notify_one()) {
         warn!(error = %e, "cannot watch the shared store for changes");
         return;
     }
-    while changes.recv().await.is_some() {
-        while changes.try_recv().is_ok() {}
+    loop {
+        changed.notified().await;
         match state.reload_extensions().await {
             Ok(()) => info!("settings reloaded from the shared store"),
             Err(e) => warn!(error = %e, "reloading settings from the shared store"),
