@@ -188,6 +188,16 @@ impl Bridge {
         }
     }
 
+    /// Waits (bounded) for the bridge to exit by itself.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let status = wait_bounded(&mut child, limit);
+        if status.is_none() {
+            self.child = Some(child);
+        }
+        status
+    }
+
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn terminate(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;

@@ -87,6 +87,7 @@ impl Postgres {
 
     /// Stops the server (fast: sessions are cut, committed work is kept) and starts it
     /// again.
+    #[allow(dead_code)] // used by tests/postgres.rs, not by every binary that shares this
     pub(crate) fn restart(&self) {
         self.ctl("restart");
     }

@@ -6,11 +6,12 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use chorus_cluster::{Directory, RemoteEvent};
 use chorus_engine::Notification;
 use futures_util::Stream;
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast;
 
@@ -21,36 +22,36 @@ const KEPT: usize = 1000;
 #[derive(Debug)]
 pub(crate) struct Logged {
     id: u64,
-    name: &'static str,
+    name: String,
     data: String,
 }
 
 /// The recent events, and a channel of the new ones as they are numbered.
 #[derive(Debug)]
 pub(crate) struct EventLog {
-    recent: Mutex<VecDeque<Arc<Logged>>>,
+    /// The kept events and the id of the last one.
+    recent: Mutex<(VecDeque<Arc<Logged>>, u64)>,
     live: broadcast::Sender<Arc<Logged>>,
+    /// Set on a node of several: this node's events go to the others and theirs come in.
+    cluster: OnceLock<Arc<Directory>>,
 }
 
 impl EventLog {
     /// Numbers and keeps every notification from `notify`, from now on.
     pub(crate) fn start(notify: &broadcast::Sender<Notification>) -> Arc<EventLog> {
         let log = Arc::new(EventLog {
-            recent: Mutex::new(VecDeque::with_capacity(KEPT)),
+            recent: Mutex::new((VecDeque::with_capacity(KEPT), 0)),
             live: broadcast::channel(1024).0,
+            cluster: OnceLock::new(),
         });
         let mut receiver = notify.subscribe();
         let keeper = Arc::clone(&log);
         // Without a runtime (unit tests of the router) there is nothing to relay.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let mut next = 1u64;
                 loop {
                     match receiver.recv().await {
-                        Ok(n) => {
-                            keeper.keep(next, &n);
-                            next += 1;
-                        }
+                        Ok(n) => keeper.keep_local(&n),
                         Err(broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(broadcast::error::RecvError::Closed) => return,
                     }
@@ -60,24 +61,71 @@ impl EventLog {
         log
     }
 
-    fn keep(&self, id: u64, notification: &Notification) {
+    /// From now on, every event names its node, this node's events are published to the
+    /// others, and theirs are kept and streamed here too.
+    pub(crate) fn join_cluster(self: &Arc<Self>, directory: Arc<Directory>) {
+        let mut remote = directory.remote_events();
+        if self.cluster.set(directory).is_err() {
+            return;
+        }
+        let keeper = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                match remote.recv().await {
+                    Ok(event) => keeper.keep_remote(&event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    fn keep_local(&self, notification: &Notification) {
         let (name, mut data) = event_json(notification);
         if let Some(object) = data.as_object_mut() {
             let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
             object.insert("timestamp".to_owned(), now.into());
-        }
-        let logged = Arc::new(Logged {
-            id,
-            name,
-            data: data.to_string(),
-        });
-        {
-            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-            if recent.len() == KEPT {
-                recent.pop_front();
+            if let Some(directory) = self.cluster.get() {
+                object.insert("node".to_owned(), directory.node().into());
+                let published = serde_json::json!({"event": name, "data": &data});
+                directory.publish(published.to_string());
             }
-            recent.push_back(Arc::clone(&logged));
         }
+        self.keep(name.to_owned(), data.to_string());
+    }
+
+    /// Another node's event: kept if it is one of ours, with its node named.
+    fn keep_remote(&self, event: &RemoteEvent) {
+        let Ok(serde_json::Value::Object(mut outer)) = serde_json::from_str(&event.json) else {
+            return;
+        };
+        let (Some(serde_json::Value::String(name)), Some(serde_json::Value::Object(mut data))) =
+            (outer.remove("event"), outer.remove("data"))
+        else {
+            return;
+        };
+        if !EVENT_NAMES.contains(&name.as_str()) {
+            return;
+        }
+        data.insert("node".to_owned(), event.node.clone().into());
+        self.keep(name, serde_json::Value::Object(data).to_string());
+    }
+
+    fn keep(&self, name: String, data: String) {
+        let logged = {
+            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            recent.1 += 1;
+            let logged = Arc::new(Logged {
+                id: recent.1,
+                name,
+                data,
+            });
+            if recent.0.len() == KEPT {
+                recent.0.pop_front();
+            }
+            recent.0.push_back(Arc::clone(&logged));
+            logged
+        };
         // Nobody listening is fine.
         let _ = self.live.send(logged);
     }
@@ -85,16 +133,37 @@ impl EventLog {
     /// Kept events after `last`.
     fn since(&self, last: u64) -> Vec<Arc<Logged>> {
         let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        recent.iter().filter(|e| e.id > last).cloned().collect()
+        recent.0.iter().filter(|e| e.id > last).cloned().collect()
     }
 }
 
 fn sse(logged: &Logged) -> Event {
     Event::default()
         .id(logged.id.to_string())
-        .event(logged.name)
+        .event(&logged.name)
         .data(&logged.data)
 }
+
+/// Every event name [`event_json`] gives: what another node may relay.
+const EVENT_NAMES: &[&str] = &[
+    "member_joined",
+    "member_left",
+    "talking_started",
+    "talking_stopped",
+    "muted",
+    "unmuted",
+    "hearing_changed",
+    "locked",
+    "unlocked",
+    "recording_started",
+    "recording_stopped",
+    "call_ended",
+    "caller_refused",
+    "wrong_pin",
+    "dial_out",
+    "conference_created",
+    "conference_ended",
+];
 
 /// The JSON of one event on `/events`; its SSE event name is `type`.
 fn event_json(n: &Notification) -> (&'static str, serde_json::Value) {

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod cluster;
 mod conference;
 mod error;
 mod events;
@@ -93,6 +94,8 @@ struct Inner {
     /// Serialises "store changed, push the new settings to the bridge", so two
     /// concurrent changes cannot reach the engine in the wrong order.
     publish: tokio::sync::Mutex<()>,
+    /// The other nodes, on a node of several.
+    cluster: std::sync::OnceLock<Arc<chorus_cluster::Directory>>,
 }
 
 impl AppState {
@@ -117,8 +120,16 @@ impl AppState {
                 recordings,
                 clips: Mutex::new(HashMap::new()),
                 publish: tokio::sync::Mutex::new(()),
+                cluster: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Makes this node's API speak for every node in `directory`: actions on conferences
+    /// hosted elsewhere are forwarded there, lists and events cover every node.
+    pub fn join_cluster(&self, directory: Arc<chorus_cluster::Directory>) {
+        self.inner.events.join_cluster(Arc::clone(&directory));
+        let _ = self.inner.cluster.set(directory);
     }
 
     /// Runs a store call off the async threads (SQLite commits wait for the disk).
@@ -254,8 +265,13 @@ pub fn router(state: AppState) -> Router {
         .merge(temporary::routes())
         .merge(recordings::routes())
         .merge(health::routes())
+        .merge(cluster::routes())
         .merge(openapi::routes());
     api.fallback(|| async { ApiError::client(StatusCode::NOT_FOUND, "no such route") })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cluster::route,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(middleware::from_fn(json_errors))

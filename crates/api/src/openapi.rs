@@ -1,7 +1,8 @@
 //! The OpenAPI document, generated from the handlers, and the API browser.
 
 use crate::{
-    AppState, conference, error::ErrorBody, events, health, live, recordings, sounds, temporary,
+    AppState, cluster, conference, error::ErrorBody, events, health, live, recordings, sounds,
+    temporary,
 };
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -89,6 +90,7 @@ impl Modify for BearerAuth {
         live::metrics,
         health::health,
         health::ready,
+        cluster::drain,
         recordings::list,
         recordings::download,
         recordings::delete,
@@ -107,6 +109,7 @@ impl Modify for BearerAuth {
         crate::hearing::Volume,
         recordings::RecordingInfo,
         health::Health,
+        cluster::Draining,
         ErrorBody
     )),
     modifiers(&BearerAuth, &ErrorsEverywhere),

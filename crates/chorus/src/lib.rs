@@ -3,9 +3,13 @@
 //! data in `./data`, RTP on 20000–29999, conference extension 500).
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod encryption;
 mod parse;
+mod sample;
 pub mod sounds;
+
+pub use sample::sample_config;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -221,6 +225,9 @@ pub struct Cli {
     /// SIP over TLS and SRTP.
     #[command(flatten)]
     pub encryption: encryption::EncryptionFlags,
+    /// Several nodes, and draining.
+    #[command(flatten)]
+    pub cluster: cluster::ClusterFlags,
     /// Bring each talker towards one speech level, in conferences that do not set
     /// `auto_gain` [default: true].
     #[arg(long)]
@@ -269,7 +276,7 @@ pub struct ConferenceSettings {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
+pub(crate) struct FileConfig {
     sip_listen: Option<SocketAddr>,
     http_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
@@ -334,6 +341,10 @@ struct FileConfig {
     srtp_allow_cleartext_keys: Option<bool>,
     auto_gain: Option<bool>,
     noise_suppression: Option<bool>,
+    node_name: Option<String>,
+    advertise_sip: Option<SocketAddr>,
+    advertise_api: Option<String>,
+    drain_timeout: Option<u64>,
     #[serde(default)]
     extension: BTreeMap<String, ConferenceSettings>,
 }
@@ -392,91 +403,10 @@ pub struct Settings {
     pub refer_direct_networks: Vec<ipnet::IpNet>,
     /// SIP over TLS and SRTP.
     pub encryption: encryption::Encryption,
+    /// This node among several, and how it drains.
+    pub cluster: cluster::Cluster,
     /// The voice processing of conferences that do not set their own.
     pub voice: chorus_types::VoiceProcessing,
-}
-
-/// A commented configuration file with every key, its help and its default, made from
-/// the flags themselves so it cannot drift from them. Every `# key = value` line, once
-/// uncommented, is valid as it stands.
-pub fn sample_config() -> String {
-    use clap::CommandFactory;
-    let mut out = String::from(
-        "# Chorus configuration (`chorus --config FILE`). Every key is also a flag: key_name is\n\
-         # --key-name, and flags win over this file. Commented keys show their defaults.\n\n",
-    );
-    for arg in Cli::command().get_arguments() {
-        let key = arg.get_id().as_str();
-        if matches!(key, "config" | "print_config" | "help" | "version") {
-            continue;
-        }
-        let help = arg
-            .get_long_help()
-            .or_else(|| arg.get_help())
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        // "… [default: X] …": the default comes out, the words around it stay.
-        let (text, default) = match help.split_once("[default: ") {
-            Some((before, rest)) => match rest.split_once(']') {
-                Some((default, after)) => (
-                    format!("{}{}", before.trim_end(), after),
-                    Some(default.to_owned()),
-                ),
-                None => (help.clone(), None),
-            },
-            None => (help.clone(), None),
-        };
-        let text = text.trim();
-        let value = default.as_deref().and_then(|d| toml_value(key, d));
-        // A default that is a description, not a value, joins the help text.
-        let described = match (&value, &default) {
-            (None, Some(d)) => format!("{text} (default: {d})"),
-            _ => text.to_owned(),
-        };
-        let mut line = String::from("#");
-        for word in described.split_whitespace() {
-            if line.len() + 1 + word.len() > 88 {
-                out.push_str(&line);
-                out.push('\n');
-                line = String::from("#");
-            }
-            line.push(' ');
-            line.push_str(word);
-        }
-        out.push_str(&line);
-        out.push('\n');
-        match value {
-            Some(value) => out.push_str(&format!("# {key} = {value}\n\n")),
-            None => out.push_str(&format!("# {key} =\n\n")),
-        }
-    }
-    out.push_str(
-        "# ---- conference extensions: one table each, with the REST API's property names.\n\
-         # Seeded into the store when the store has never had them; REST changes win after.\n\
-         #[extension.500]\n\
-         #pin = \"1234\"\n\
-         #moderator_pin = \"9999\"\n\
-         #max_members = 20\n\
-         #mute_non_moderator = false\n\
-         #announce_caller_name = false\n\
-         #record_enabled = false\n\
-         #auto_gain = true         # unset: the bridge's auto_gain\n\
-         #noise_suppression = false\n\
-         #enter_sound = 3          # a sound id from POST /sound/\n\
-         #music_on_hold_sound = 4\n",
-    );
-    out
-}
-
-/// `default` written as the TOML value the config file takes for `key`, if it is a value
-/// (not a description like "the number of cores").
-fn toml_value(key: &str, default: &str) -> Option<String> {
-    let accepts = |value: &str| toml::from_str::<FileConfig>(&format!("{key} = {value}")).is_ok();
-    [default.to_owned(), format!("{default:?}")]
-        .into_iter()
-        .find(|value| {
-            !default.contains(' ') && !matches!(default, "none" | "any") && accepts(value)
-        })
 }
 
 impl ConferenceSettings {
@@ -627,6 +557,8 @@ impl Settings {
                 .or(file.dialout_max_per_hour)
                 .unwrap_or(policy_defaults.total_per_hour),
         };
+        let database = parse::database(cli.database.or(file.database))?;
+        let shared = database.is_some();
         Ok(Settings {
             sip_listen,
             http_listen,
@@ -634,7 +566,7 @@ impl Settings {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./data")),
-            database: parse::database(cli.database.or(file.database))?,
+            database,
             rtp_ports,
             media_ip,
             media_threads: media_threads.max(1),
@@ -795,6 +727,18 @@ impl Settings {
                     srtp: file.srtp,
                     srtp_allow_cleartext_keys: file.srtp_allow_cleartext_keys,
                 },
+            )?,
+            cluster: cluster::Cluster::from(
+                cli.cluster,
+                cluster::ClusterFile {
+                    node_name: file.node_name,
+                    advertise_sip: file.advertise_sip,
+                    advertise_api: file.advertise_api,
+                    drain_timeout: file.drain_timeout,
+                },
+                sip_listen,
+                http_listen,
+                shared,
             )?,
             adhoc: parse::adhoc(
                 cli.adhoc_factory.or(file.adhoc_factory),

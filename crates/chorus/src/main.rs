@@ -1,5 +1,7 @@
 //! `chorus`: the conference bridge. Parses settings, opens the store, and runs the SIP
-//! driver and the REST API until SIGINT or SIGTERM; then hangs up every call and exits 0.
+//! driver and the REST API. SIGTERM drains (callers of conferences here still join, the
+//! process exits 0 when the last call ends or at `--drain-timeout`, hanging everyone up);
+//! SIGINT, or a second SIGTERM, hangs up every call at once and exits 0.
 
 use anyhow::{Context, Result};
 use chorus::{Cli, Settings};
@@ -112,6 +114,7 @@ fn main() -> Result<()> {
         tls_client: settings.encryption.tls_client(settings.dialout.as_ref())?,
         srtp: settings.encryption.srtp,
         voice: settings.voice,
+        drain_timeout: settings.cluster.drain_timeout,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -122,32 +125,51 @@ fn main() -> Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (control, control_rx) = ControlHandle::new();
         let (notify, _) = broadcast::channel(1024);
-        let metrics = Arc::new(Metrics::new());
+        let shared = settings.database.is_some();
+        let metrics = Arc::new(Metrics::for_node(
+            shared.then_some(settings.cluster.node_name.as_str()),
+        ));
         let listener = tokio::net::TcpListener::bind(settings.http_listen)
             .await
             .with_context(|| format!("binding the REST API on {}", settings.http_listen))?;
         let state = chorus_api::AppState::new(
             Arc::clone(&store),
-            control,
+            control.clone(),
             notify.clone(),
             Arc::clone(&metrics),
             settings.api_token.clone(),
             limits,
             settings.data_dir.join("recordings"),
         );
+        let mut directory = None;
         if let Some(url) = &settings.database {
             tokio::spawn(follow_other_nodes(url.clone(), state.clone()));
+            let node = chorus_cluster::Node {
+                name: settings.cluster.node_name.clone(),
+                sip_uri: settings.cluster.sip_uri.clone(),
+                api_url: match &settings.cluster.api_url {
+                    Some(url) => url.clone(),
+                    None => format!("http://{}", listener.local_addr()?),
+                },
+            };
+            let joined = chorus_cluster::join(url, node, control.clone(), &notify)
+                .context("joining the other nodes")?;
+            info!(node = %settings.cluster.node_name, "one node of several");
+            state.join_cluster(Arc::clone(&joined));
+            directory = Some(joined);
         }
         let api = tokio::spawn(chorus_api::serve(listener, state, stopped(stop_rx.clone())));
-        tokio::spawn(async move {
-            stop_signal().await;
-            let _ = stop_tx.send(true);
-        });
+        tokio::spawn(stop_or_drain(control.clone(), stop_tx));
         // Always caught: SIGHUP's default would end the process, and the unit's reload
         // sends it whether or not TLS is on.
         tokio::spawn(reload_on_hangup(tls_server.map(|(_, server)| server)));
         let sip = chorus_net::run(config, control_rx, notify, metrics, stopped(stop_rx)).await;
         api.abort();
+        if let Some(directory) = directory {
+            tokio::task::spawn_blocking(move || directory.leave())
+                .await
+                .context("leaving the other nodes")?;
+        }
         sip.context("SIP driver")
     })
 }
@@ -195,17 +217,32 @@ async fn reload_on_hangup(server: Option<Arc<chorus_net::TlsServer>>) {
     }
 }
 
-async fn stop_signal() {
+/// SIGTERM starts a drain; SIGINT, or SIGTERM again, stops at once.
+async fn stop_or_drain(control: ControlHandle, stop: watch::Sender<bool>) {
     let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(signal) => signal,
             Err(_) => {
                 let _ = tokio::signal::ctrl_c().await;
+                let _ = stop.send(true);
                 return;
             }
         };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => {
+                if draining {
+                    info!("SIGTERM again: stopping now");
+                    break;
+                }
+                draining = true;
+                if control.ask(chorus_net::Control::Drain).await.is_err() {
+                    break;
+                }
+            }
+        }
     }
+    let _ = stop.send(true);
 }

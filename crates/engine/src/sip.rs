@@ -222,6 +222,8 @@ pub struct Engine {
     accepting: bool,
     /// The driver says the bridge is falling behind: new calls get 503.
     overloaded: bool,
+    /// Draining: only callers of conferences already here are taken (see `set_draining`).
+    draining: bool,
     stats: EngineStats,
     pin_guard: chorus_policy::PinGuard,
     refusal_log: security::LogLimiter,
@@ -269,6 +271,7 @@ impl Engine {
             events: VecDeque::new(),
             accepting: true,
             overloaded: false,
+            draining: false,
             stats: EngineStats::default(),
         }
     }
@@ -286,6 +289,43 @@ impl Engine {
     /// in-dialog requests are served as ever.
     pub fn set_overloaded(&mut self, overloaded: bool) {
         self.overloaded = overloaded;
+    }
+
+    /// While set, the node is being emptied: callers of a conference that lives here
+    /// still join it, a call that would start a conference here gets 503 (a proxy in
+    /// front tries another node), and OPTIONS answer 503 so its probing stops sending
+    /// new conferences.
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
+    }
+
+    /// Whether the node is draining.
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// The conferences that live on this node: any with a call (a caller still at the
+    /// PIN prompt counts: the next caller must meet them here) and any temporary one.
+    pub fn hosted(&self) -> Vec<String> {
+        let mut hosted: Vec<String> = self
+            .calls
+            .values()
+            .map(|call| call.conference.clone())
+            .chain(self.conferences.keys().cloned())
+            .chain(self.temporary.ids().cloned())
+            .collect();
+        hosted.sort_unstable();
+        hosted.dedup();
+        hosted
+    }
+
+    fn hosts(&self, conference: &str) -> bool {
+        self.conferences.contains_key(conference)
+            || self.temporary.contains(conference)
+            || self
+                .calls
+                .values()
+                .any(|call| call.conference == conference)
     }
 
     /// Counters so far.
@@ -510,8 +550,14 @@ impl Engine {
                 self.handle_in_dialog(now, &key, &request, &essentials)
             }
             "OPTIONS" => {
+                // A proxy's health probe: 503 takes this node out of its rotation.
+                let code = if self.accepting && !self.draining && !self.overloaded {
+                    200
+                } else {
+                    503
+                };
                 let tag = self.token();
-                self.respond(now, &key, &request, 200, Some(&tag));
+                self.respond(now, &key, &request, code, Some(&tag));
             }
             "BYE" | "INFO" => {
                 let tag = self.token();

@@ -81,6 +81,19 @@ pub enum Control {
         /// Live or not.
         reply: oneshot::Sender<bool>,
     },
+    /// Start draining (again: no change); answers the calls still up.
+    Drain(oneshot::Sender<usize>),
+    /// The conferences that live on this node, and whether it drains.
+    Hosted(oneshot::Sender<Hosted>),
+}
+
+/// What [`Control::Hosted`] answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hosted {
+    /// Conferences with a call here (callers at the PIN prompt count), sorted.
+    pub conferences: Vec<String>,
+    /// Whether the node drains.
+    pub draining: bool,
 }
 
 /// The sending side the API holds.

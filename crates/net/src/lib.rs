@@ -25,7 +25,7 @@ mod sip;
 mod tcp;
 mod tls;
 
-pub use control::{Control, ControlHandle, Member, Stopped};
+pub use control::{Control, ControlHandle, Hosted, Member, Stopped};
 pub use media::MediaThreads;
 pub use metrics::{HttpRequest, Metrics};
 pub use ports::{PortLease, PortPool};

@@ -181,6 +181,8 @@ pub struct Metrics {
     pub http_requests: Family<HttpRequest, Counter>,
     /// 1 while the SIP sockets are bound and the bridge is not draining.
     pub ready: Gauge,
+    /// 1 from the start of a drain (SIGTERM, `POST /admin/drain`) until the process ends.
+    pub draining: Gauge,
     /// Interarrival jitter of each ended leg, in seconds.
     pub leg_jitter_seconds: Histogram,
     /// RTCP round-trip time of each ended leg that measured one, in seconds.
@@ -211,7 +213,22 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("chorus");
+        Self::for_node(None)
+    }
+
+    /// As [`Metrics::new`]; on a node of several, every series carries `node="NAME"`, so
+    /// one Prometheus can scrape them all and tell them apart.
+    pub fn for_node(node: Option<&str>) -> Metrics {
+        let labels = || {
+            node.map(|name| {
+                (
+                    std::borrow::Cow::Borrowed("node"),
+                    std::borrow::Cow::Owned(name.to_owned()),
+                )
+            })
+            .into_iter()
+        };
+        let mut registry = Registry::with_prefix_and_labels("chorus", labels());
         let metrics = Metrics {
             conferences: Gauge::default(),
             subscriptions: Gauge::default(),
@@ -241,7 +258,8 @@ impl Metrics {
             leg_rtt_seconds: Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8]),
             leg_loss_ratio: Histogram::new([0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2]),
             legs: dashmap::DashMap::new(),
-            process: Process::new(),
+            process: Process::new(Registry::with_labels(labels())),
+            draining: Gauge::default(),
             registry: Registry::default(),
         };
         for outcome in CALL_OUTCOMES {
@@ -289,6 +307,11 @@ impl Metrics {
             "ready",
             "1 while SIP is bound and not draining",
             metrics.ready.clone(),
+        );
+        registry.register(
+            "draining",
+            "1 while the node drains: only callers of its conferences are taken",
+            metrics.draining.clone(),
         );
         registry.register(
             "conferences",
@@ -455,8 +478,11 @@ impl Metrics {
 }
 
 impl Process {
-    fn new() -> Process {
-        let mut process = Process::default();
+    fn new(registry: Registry) -> Process {
+        let mut process = Process {
+            registry,
+            ..Process::default()
+        };
         process.registry.register(
             "process_cpu_seconds",
             "User and system CPU time spent",

@@ -3,7 +3,7 @@
 use crate::metrics::{GuardEvent, Outcome, Refusal};
 use crate::tcp::{Connections, Inbound, TcpLimits, TlsEnds};
 use crate::tls::{TlsClient, TlsServer};
-use crate::{Control, MediaThreads, Member, Metrics, PortLease, PortPool, limits};
+use crate::{Control, Hosted, MediaThreads, Member, Metrics, PortLease, PortPool, limits};
 use chorus_engine::{
     CallId, CallSummary, Engine, EngineConfig, EngineStats, Event, ExtensionConfig, Notification,
     Prompts, Security, Timers, Transmit, Transport,
@@ -70,6 +70,9 @@ pub struct DriverConfig {
     pub srtp: chorus_engine::SrtpPolicy,
     /// The voice processing of conferences that do not set their own.
     pub voice: chorus_types::VoiceProcessing,
+    /// How long a drain waits for the last call to end before hanging up everyone
+    /// (zero: at once, as a plain stop).
+    pub drain_timeout: Duration,
 }
 
 /// Events from the mixing threads (keys, prompts done) waiting for the engine.
@@ -195,6 +198,7 @@ pub async fn run(
     let mut buf = vec![0u8; 65_536];
     tokio::pin!(shutdown);
     let mut stopping_since: Option<Instant> = None;
+    let mut drain_deadline: Option<Instant> = None;
     loop {
         let wake = engine
             .poll_timeout()
@@ -204,6 +208,9 @@ pub async fn run(
             || Instant::now() + Duration::from_secs(3600),
             |at| at + SHUTDOWN_GRACE,
         ));
+        let drain_until = tokio::time::Instant::from_std(
+            drain_deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+        );
         // Work is timed from when an input is ready, so waiting does not count as load.
         let woke;
         tokio::select! {
@@ -228,7 +235,23 @@ pub async fn run(
             }
             Some(request) = control.recv() => {
                 woke = Instant::now();
-                handle_control(&mut engine, &driver.metrics, request);
+                match request {
+                    Control::Drain(reply) => {
+                        if drain_deadline.is_none() && stopping_since.is_none() {
+                            info!(
+                                calls = engine.call_count(),
+                                timeout = %humantime::format_duration(config.drain_timeout),
+                                "draining: only callers of conferences here are taken"
+                            );
+                            engine.set_draining(true);
+                            driver.metrics.ready.set(0);
+                            driver.metrics.draining.set(1);
+                            drain_deadline = Some(woke + config.drain_timeout);
+                        }
+                        let _ = reply.send(engine.call_count());
+                    }
+                    request => handle_control(&mut engine, &driver.metrics, request),
+                }
             }
             _ = tokio::time::sleep_until(wake) => {
                 woke = Instant::now();
@@ -238,8 +261,14 @@ pub async fn run(
                 woke = Instant::now();
                 info!(calls = engine.call_count(), "shutting down: hanging up every call");
                 driver.metrics.ready.set(0);
-                engine.shutdown(Instant::now());
-                stopping_since = Some(Instant::now());
+                engine.shutdown(woke);
+                stopping_since = Some(woke);
+            }
+            _ = tokio::time::sleep_until(drain_until), if drain_deadline.is_some() && stopping_since.is_none() => {
+                woke = Instant::now();
+                warn!(calls = engine.call_count(), "drain timeout: hanging up every call");
+                engine.shutdown(woke);
+                stopping_since = Some(woke);
             }
             _ = tokio::time::sleep_until(grace), if stopping_since.is_some() => {
                 warn!("shutdown grace period over");
@@ -250,6 +279,13 @@ pub async fn run(
         driver.publish(&engine);
         let overloaded = driver.load.measure(woke, inbound_rx.len(), &driver.metrics);
         engine.set_overloaded(overloaded);
+        if drain_deadline.is_some() && stopping_since.is_none() && engine.is_idle() {
+            info!("drained: the last call ended");
+            // Ends the roster subscriptions still open.
+            engine.shutdown(woke);
+            driver.flush(&mut engine, &mut media).await;
+            stopping_since = Some(woke);
+        }
         if stopping_since.is_some() && engine.is_idle() {
             break;
         }
@@ -339,6 +375,16 @@ fn handle_control(engine: &mut Engine, metrics: &Metrics, request: Control) {
         }
         Control::EndTemporary { conference, reply } => {
             let _ = reply.send(engine.end_temporary(&conference));
+        }
+        Control::Hosted(reply) => {
+            let _ = reply.send(Hosted {
+                conferences: engine.hosted(),
+                draining: engine.is_draining(),
+            });
+        }
+        // Handled by the driver's loop, which owns the drain's deadline.
+        Control::Drain(reply) => {
+            let _ = reply.send(engine.call_count());
         }
     }
 }

@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Schema migrations, applied in order; `chorus_migration` holds the versions that ran.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE sound (
         id          BIGSERIAL PRIMARY KEY,
         name        TEXT NOT NULL,
@@ -51,7 +52,30 @@ const MIGRATIONS: &[&str] = &["
     CREATE TABLE deleted_extension (
         extension TEXT PRIMARY KEY
     );
-"];
+",
+    "
+    -- Several nodes (crates/cluster): each node, with a heartbeat on the database's clock.
+    CREATE TABLE chorus_node (
+        node         TEXT PRIMARY KEY,
+        sip_uri      TEXT NOT NULL,
+        api_url      TEXT NOT NULL,
+        draining     BOOLEAN NOT NULL DEFAULT FALSE,
+        heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    -- The node each conference lives on: one row per conference, so never two nodes.
+    CREATE TABLE chorus_placement (
+        extension TEXT PRIMARY KEY,
+        node      TEXT NOT NULL REFERENCES chorus_node (node) ON DELETE CASCADE,
+        since     TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE INDEX chorus_placement_node ON chorus_placement (node);
+    -- What the front door asks: the placements of nodes alive within 3 s.
+    CREATE VIEW chorus_live_placement AS
+        SELECT p.extension, n.node, n.sip_uri, n.api_url, n.draining
+        FROM chorus_placement p JOIN chorus_node n USING (node)
+        WHERE n.heartbeat_at > now() - interval '3 seconds';
+",
+];
 
 /// The channel every committed change of a conference is announced on.
 const CHANNEL: &str = "chorus_settings";

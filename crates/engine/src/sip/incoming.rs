@@ -22,6 +22,16 @@ impl Engine {
         if !self.accepting {
             return refuse(self, 503);
         }
+        if self.draining && !invite.uri_user().is_some_and(|user| self.hosts(&user)) {
+            self.stats.shed += 1;
+            self.log_refusal(
+                now,
+                source.ip(),
+                "INVITE refused: draining, and its conference is not on this node",
+                503,
+            );
+            return refuse(self, 503);
+        }
         if self.overloaded {
             self.stats.shed += 1;
             self.log_refusal(

@@ -146,3 +146,43 @@ fn voice_processing_follows_the_conference_setting_else_the_bridge_and_changes_l
         },
     })));
 }
+
+/// A node being emptied: its health probe says 503, callers of the conference it hosts
+/// still join, a call that would start a new conference here is turned away.
+#[test]
+fn draining_keeps_hosted_conferences_and_turns_new_ones_away() {
+    let mut e = engine_with(chorus_policy::Settings::default());
+    e.config
+        .extensions
+        .insert("501".to_owned(), ExtensionConfig::default());
+    let now = Instant::now();
+    let options = |e: &mut Engine, branch: &str| {
+        e.handle_message(
+            now,
+            Transport::Udp,
+            caller(),
+            &request("OPTIONS", "500", branch, 1, None, ""),
+        );
+        codes(&responses(e))
+    };
+    assert_eq!(options(&mut e, "z9hG4bKo1"), vec![200]);
+    dial(&mut e, now, 1);
+    assert_eq!(e.hosted(), vec!["500".to_owned()]);
+    e.set_draining(true);
+    assert!(e.is_draining());
+    assert_eq!(options(&mut e, "z9hG4bKo2"), vec![503]);
+    let (_, _, evs) = dial(&mut e, now, 2);
+    assert_eq!(
+        joined(&evs),
+        Some(false),
+        "a caller of the hosted conference joins"
+    );
+    let invite = String::from_utf8(request("INVITE", "501", "z9hG4bKnew", 1, None, OFFER))
+        .expect("utf8")
+        .replace("Call-ID: call-1", "Call-ID: call-new");
+    e.handle_message(now, Transport::Udp, caller(), invite.as_bytes());
+    assert_eq!(codes(&responses(&mut e)), vec![100, 503]);
+    assert_eq!(e.hosted(), vec!["500".to_owned()]);
+    e.set_draining(false);
+    assert_eq!(options(&mut e, "z9hG4bKo3"), vec![200]);
+}
