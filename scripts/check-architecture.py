@@ -37,12 +37,20 @@ ALLOWED = {
     },
     "chorus-net": {"chorus-engine", "chorus-sip-msg", "chorus-types"},
     "chorus-store": set(),
-    "chorus-api": {"chorus-net", "chorus-engine", "chorus-policy", "chorus-store", "chorus-types"},
-    "chorus": {"chorus-api", "chorus-net", "chorus-engine", "chorus-store", "chorus-types"},
+    # Several nodes: heartbeats, placement and events between nodes, beside the driver.
+    "chorus-cluster": {"chorus-net", "chorus-engine"},
+    "chorus-api": {
+        "chorus-net", "chorus-engine", "chorus-policy", "chorus-store", "chorus-types",
+        "chorus-cluster",
+    },
+    "chorus": {
+        "chorus-api", "chorus-net", "chorus-engine", "chorus-store", "chorus-types",
+        "chorus-cluster",
+    },
     # The load tool drives a bridge from outside, with the bridge's own codecs.
     "chorus-load": {"chorus-codec", "chorus-types"},
 }
-EDGES = ("chorus-net", "chorus-store", "chorus-api", "chorus", "chorus-load")
+EDGES = ("chorus-net", "chorus-store", "chorus-cluster", "chorus-api", "chorus", "chorus-load")
 CORES = [c for c in ALLOWED if c not in EDGES]
 FORBIDDEN_IN_CORES = {"tokio", "mio", "socket2", "hyper", "axum", "serde_json", "async-std"}
 FORBIDDEN_CALLS = re.compile(

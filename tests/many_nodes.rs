@@ -42,10 +42,13 @@ fn succeeded(mut sipp: Child) -> bool {
 
 /// Every live conference as node `port` reports for the whole cluster: extension →
 /// (node, members, locked). A conference split over two nodes would be listed twice.
-fn live(port: u16) -> (Vec<(String, String, u64, bool)>, BTreeMap<String, String>) {
+/// A live conference as listed: extension, node, members, locked.
+type Row = (String, String, u64, bool);
+
+fn live(port: u16) -> (Vec<Row>, BTreeMap<String, String>) {
     let (status, list) = http(port, "GET", "/conference/", "");
     assert_eq!(status, 200, "{list}");
-    let rows: Vec<(String, String, u64, bool)> = list
+    let rows: Vec<Row> = list
         .as_array()
         .into_iter()
         .flatten()
@@ -188,7 +191,7 @@ fn member_media(port: u16, extension: &str) -> (u64, u64) {
 fn a_killed_node_s_conferences_meet_again_on_a_survivor() {
     let dir = scratch("nodes-kill");
     let pg = Postgres::start(&dir, 55442);
-    let mut nodes = vec![
+    let mut nodes = [
         node(&dir, &pg, "c", 6721, (28400, 28599), &[]),
         node(&dir, &pg, "d", 6722, (28600, 28799), &[]),
     ];
@@ -226,6 +229,7 @@ fn a_killed_node_s_conferences_meet_again_on_a_survivor() {
     // Let the survivor's member show media figures.
     std::thread::sleep(Duration::from_millis(1500));
     let before = member_media(nodes[1].http_port(), &kept);
+    let measured = Instant::now();
 
     nodes[0].kill();
     let killed = Instant::now();
@@ -242,10 +246,11 @@ fn a_killed_node_s_conferences_meet_again_on_a_survivor() {
     // The survivor's own conference kept its audio: packets kept coming and none of the
     // 20 ms frames in the meantime had to be concealed.
     let after = member_media(nodes[1].http_port(), &kept);
-    let seconds = killed.elapsed().as_secs_f64() + 1.5;
+    let seconds = measured.elapsed().as_secs_f64();
     eprintln!("survivor's member: {before:?} -> {after:?} over {seconds:.1} s");
+    // 50 packets a second; the figures are refreshed once a second, so one may be stale.
     assert!(
-        after.0 - before.0 >= (seconds * 40.0) as u64,
+        after.0 - before.0 >= ((seconds - 1.0) * 45.0) as u64,
         "{before:?} {after:?}"
     );
     assert!(
@@ -261,7 +266,7 @@ fn a_killed_node_s_conferences_meet_again_on_a_survivor() {
 fn a_draining_node_keeps_its_conferences_sends_new_ones_elsewhere_and_exits_empty() {
     let dir = scratch("nodes-drain");
     let pg = Postgres::start(&dir, 55443);
-    let mut nodes = vec![
+    let mut nodes = [
         node(
             &dir,
             &pg,
@@ -292,7 +297,7 @@ fn a_draining_node_keeps_its_conferences_sends_new_ones_elsewhere_and_exits_empt
     assert_eq!(answer["calls"], 1);
     // A second caller of its conference still joins it there.
     let second = caller(door.port, "750", 1, 2000, 6871, 31420);
-    let local = |i: usize| -> Vec<(String, String, u64, bool)> { live(nodes[i].http_port()).0 };
+    let local = |i: usize| -> Vec<Row> { live(nodes[i].http_port()).0 };
     assert!(
         wait_until(Duration::from_secs(10), || local(draining)
             .iter()
@@ -377,4 +382,64 @@ fn phones_dialling_the_front_door_hear_each_other() {
         assert!(heard > -13.0, "phone {own} hears its partner at {heard:.1}");
         assert!(itself < -40.0, "phone {own} hears itself at {itself:.1}");
     }
+}
+
+/// Calls per second through the front door to two nodes: ten sipp callers, each placing
+/// one-second calls into its own conference. Every call must succeed. CI runs it for 5 s;
+/// `CHORUS_FRONT_DOOR_SECS=30 CHORUS_FRONT_DOOR_CPS=100 cargo test --test many_nodes
+/// calls_per_second -- --nocapture` gives the README's figure.
+#[test]
+fn calls_per_second_through_the_front_door() {
+    let env = |name: &str, default: u32| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (secs, cps) = (
+        env("CHORUS_FRONT_DOOR_SECS", 5),
+        env("CHORUS_FRONT_DOOR_CPS", 20),
+    );
+    let dir = scratch("nodes-cps");
+    let pg = Postgres::start(&dir, 55445);
+    let i = node(&dir, &pg, "i", 6761, (32000, 32999), &[]);
+    let _j = node(&dir, &pg, "j", 6762, (33000, 33999), &[]);
+    let door = FrontDoor::start(&dir, 6760, &pg.url(), &[("i", 6761), ("j", 6762)]);
+    provision(i.http_port(), 780..790);
+    std::thread::sleep(Duration::from_secs(2));
+    let per_caller = (cps / 10).max(1);
+    let started = Instant::now();
+    let callers: Vec<Child> = (0..10u16)
+        .map(|k| {
+            common::require("sipp", "sip-tester");
+            Command::new("sipp")
+                .current_dir(common::repo_root())
+                .args(["-sf", "tests/sipp/proxied_call.xml"])
+                .args(["-s", &(780 + k).to_string()])
+                .args(["-m", &(per_caller * secs).to_string()])
+                .args(["-r", &per_caller.to_string(), "-d", "1000"])
+                .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin"])
+                .args(["-p", &(6770 + k).to_string()])
+                .args(["-mp", &(34000 + 200 * k).to_string()])
+                .args(["-timeout", "120s", "-timeout_error"])
+                .arg(format!("127.0.0.1:{}", door.port))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start sipp")
+        })
+        .collect();
+    let ok = callers
+        .into_iter()
+        .map(|mut c| common::wait_bounded(&mut c, Duration::from_secs(180)))
+        .filter(|s| s.is_some_and(|s| s.success()))
+        .count();
+    let calls = 10 * per_caller * secs;
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{calls} calls through the front door in {elapsed:.1} s ({:.1} calls/s offered {}), {ok}/10 callers clean",
+        f64::from(calls) / (elapsed - 1.0),
+        10 * per_caller
+    );
+    assert_eq!(ok, 10, "some calls failed:\n{}", door.log_text());
 }

@@ -210,3 +210,33 @@ pub(crate) async fn drain(State(state): State<AppState>) -> Result<Response, Api
 pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new().route("/admin/drain", axum::routing::post(drain))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_live_control_of_a_conference_is_forwarded() {
+        for (path, conference) in [
+            ("/extension/700/conference/members/", Some("700")),
+            ("/extension/700/conference/members/3/mute", Some("700")),
+            ("/extension/700/conference/lock", Some("700")),
+            ("/extension/700/conference/recordings/5", Some("700")),
+            // Settings live in the shared store: any node answers.
+            ("/extension/700/conference/", None),
+            ("/sound/", None),
+            ("/conference/", None),
+            ("/extension/", None),
+        ] {
+            assert_eq!(conference_of(path), conference, "{path}");
+        }
+    }
+
+    #[test]
+    fn every_row_of_a_list_names_its_node() {
+        let rows = with_node(br#"[{"extension_id":"700"},{"extension_id":"701"}]"#, "b");
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r["node"] == "b"));
+        assert!(with_node(b"not json", "b").is_empty());
+    }
+}

@@ -92,3 +92,48 @@ fn guard_flags_parse_and_bad_ones_are_named() {
         );
     }
 }
+
+#[test]
+fn a_node_of_several_is_named_and_reachable() {
+    let single = Settings::from_cli(Cli::default()).expect("defaults");
+    assert_eq!(single.cluster.node_name, "127.0.0.1:5060");
+    assert_eq!(single.cluster.sip_uri, "sip:127.0.0.1:5060");
+    assert_eq!(single.cluster.drain_timeout, std::time::Duration::ZERO);
+    // A single node may listen everywhere; a node of several must say where it is.
+    let everywhere = ["chorus", "--sip-listen", "0.0.0.0:5060"];
+    assert!(Settings::from_cli(Cli::try_parse_from(everywhere).expect("flags")).is_ok());
+    let shared = [
+        "chorus",
+        "--sip-listen",
+        "0.0.0.0:5060",
+        "--database",
+        "postgres://chorus@127.0.0.1/chorus",
+    ];
+    let err = Settings::from_cli(Cli::try_parse_from(shared).expect("flags")).expect_err("shared");
+    assert!(err.to_string().contains("advertise_sip"), "{err}");
+    for (flag, value) in [
+        ("--node-name", "a b"),
+        ("--node-name", "'; DROP TABLE chorus_node; --"),
+        ("--advertise-api", "ftp://example"),
+    ] {
+        let cli = Cli::try_parse_from(["chorus", flag, value]).expect("flags");
+        let err = Settings::from_cli(cli).expect_err(value);
+        assert!(
+            err.to_string().contains(&flag[2..].replace('-', "_")),
+            "{err}"
+        );
+    }
+    let cli = Cli::try_parse_from([
+        "chorus",
+        "--node-name",
+        "node-a",
+        "--advertise-api",
+        "http://10.0.0.5:8080/",
+        "--drain-timeout",
+        "600",
+    ])
+    .expect("flags");
+    let node = Settings::from_cli(cli).expect("node").cluster;
+    assert_eq!(node.api_url.as_deref(), Some("http://10.0.0.5:8080"));
+    assert_eq!(node.drain_timeout, std::time::Duration::from_secs(600));
+}
