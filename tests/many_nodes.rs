@@ -20,13 +20,25 @@ use std::time::{Duration, Instant};
 /// A sipp caller through the front door at `door`: `calls` calls to `extension`, each
 /// staying `stay_ms`. Runs in the background.
 fn caller(door: u16, extension: &str, calls: u32, stay_ms: u32, local: u16, media: u16) -> Child {
+    caller_from("127.0.0.1", door, extension, (calls, stay_ms), local, media)
+}
+
+/// As [`caller`], from loopback address `ip`.
+fn caller_from(
+    ip: &str,
+    door: u16,
+    extension: &str,
+    (calls, stay_ms): (u32, u32),
+    local: u16,
+    media: u16,
+) -> Child {
     common::require("sipp", "sip-tester");
     Command::new("sipp")
         .current_dir(common::repo_root())
         .args(["-sf", "tests/sipp/proxied_call.xml", "-s", extension])
         .args(["-m", &calls.to_string(), "-l", &calls.to_string()])
         .args(["-r", "10", "-d", &stay_ms.to_string()])
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin"])
+        .args(["-i", ip, "-mi", ip, "-nostdin"])
         .args(["-p", &local.to_string(), "-mp", &media.to_string()])
         .args(["-timeout", "60s", "-timeout_error"])
         .arg(format!("127.0.0.1:{door}"))
@@ -97,13 +109,26 @@ fn twenty_conferences_through_the_front_door_each_meet_on_one_node() {
     // Both nodes' heartbeats are in and Kamailio's first probes answered.
     std::thread::sleep(Duration::from_secs(2));
 
+    // One caller of each conference comes from another address: the nodes see it as the
+    // proxy states it, not as the proxy.
     let callers: Vec<Child> = (0..20u16)
-        .map(|i| {
+        .flat_map(|i| {
             let ext = (700 + i).to_string();
-            caller(door.port, &ext, 2, 8000, 6800 + i, 30000 + 40 * i)
+            [
+                caller(door.port, &ext, 1, 15_000, 6800 + i, 30000 + 40 * i),
+                caller_from(
+                    "127.0.0.2",
+                    door.port,
+                    &ext,
+                    (1, 15_000),
+                    6800 + i,
+                    30020 + 40 * i,
+                ),
+            ]
         })
         .collect();
-    let settled = wait_until(Duration::from_secs(10), || {
+    // Forty sipp processes take a while to start on a loaded machine.
+    let settled = wait_until(Duration::from_secs(20), || {
         let (rows, _) = live(a.http_port());
         rows.len() >= 20 && rows.iter().all(|r| r.2 == 2)
     });
@@ -152,14 +177,14 @@ fn twenty_conferences_through_the_front_door_each_meet_on_one_node() {
     assert!(metrics.contains(r#"chorus_ready{node="b"} 1"#), "{metrics}");
 
     let ok = callers.into_iter().map(succeeded).filter(|s| *s).count();
-    assert_eq!(ok, 20, "every sipp caller completed:\n{}", door.log_text());
+    assert_eq!(ok, 40, "every sipp caller completed:\n{}", door.log_text());
+    let mut origins = 0;
     for n in [&a, &b] {
-        assert!(
-            !n.log_text().contains("callers are split"),
-            "{}",
-            n.log_text()
-        );
+        let log = n.log_text();
+        assert!(!log.contains("callers are split"), "{log}");
+        origins += log.matches("origin=127.0.0.2").count();
     }
+    assert_eq!(origins, 20, "each node saw the caller behind the proxy");
 }
 
 /// Waits until `extension` is listed on node `port` with `members` or more; returns when.
@@ -442,4 +467,46 @@ fn calls_per_second_through_the_front_door() {
         10 * per_caller
     );
     assert_eq!(ok, 10, "some calls failed:\n{}", door.log_text());
+}
+
+/// A PIN set over REST on one node is asked of the next caller on the other node, one
+/// second later.
+#[test]
+fn a_pin_set_on_one_node_is_asked_by_the_other_a_second_later() {
+    let dir = scratch("nodes-pin");
+    let pg = Postgres::start(&dir, 55446);
+    let nodes = [
+        node(&dir, &pg, "k", 6781, (36000, 36099), &[]),
+        node(&dir, &pg, "l", 6782, (36100, 36199), &[]),
+    ];
+    let door = FrontDoor::start(&dir, 6780, &pg.url(), &[("k", 6781), ("l", 6782)]);
+    provision(nodes[0].http_port(), [790]);
+    std::thread::sleep(Duration::from_secs(2));
+    // No PIN yet: the first caller goes straight in.
+    let first = caller(door.port, "790", 1, 12_000, 6790, 36200);
+    assert!(wait_members(nodes[0].http_port(), "790", 1, Duration::from_secs(10)).is_some());
+    let host = live(nodes[0].http_port()).1["790"].clone();
+    let (hosting, other) = if host == "k" { (0, 1) } else { (1, 0) };
+    let path = "/extension/790/conference/";
+    let (status, _) = http(nodes[other].http_port(), "PUT", path, r#"{"pin": "4321"}"#);
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_secs(1));
+    let calls_before = nodes[hosting].log_text().matches("incoming call").count();
+    let second = caller(door.port, "790", 1, 4000, 6791, 36220);
+    assert!(wait_until(Duration::from_secs(5), || {
+        nodes[hosting].log_text().matches("incoming call").count() > calls_before
+    }));
+    std::thread::sleep(Duration::from_secs(2));
+    // Answered, asked for the PIN, and not let in without it.
+    let (rows, _) = live(nodes[0].http_port());
+    assert!(
+        rows.iter().any(|r| r.0 == "790" && r.1 == host && r.2 == 1),
+        "{rows:?}"
+    );
+    assert!(succeeded(second), "{}", door.log_text());
+    assert!(succeeded(first));
+    assert!(
+        !nodes[hosting].log_text().contains("4321"),
+        "the PIN stays out of the log"
+    );
 }

@@ -87,7 +87,15 @@ pub(crate) fn node(
     let dir = dir.join(name);
     std::fs::create_dir_all(&dir).expect("node dir");
     let url = pg.url();
-    let mut args = vec!["--database", url.as_str(), "--node-name", name];
+    // Kamailio on loopback states each caller's address; the nodes believe only it.
+    let mut args = vec![
+        "--database",
+        url.as_str(),
+        "--node-name",
+        name,
+        "--sip-proxies",
+        "127.0.0.1/32",
+    ];
     args.extend_from_slice(extra);
     Bridge::start(&dir, sip, rtp, None, &args)
 }

@@ -158,6 +158,11 @@ pub struct Cli {
     /// [default: any].
     #[arg(long)]
     pub sip_trusted_networks: Option<String>,
+    /// Proxies in front of the bridge (a cluster's Kamailio), comma-separated CIDRs: a call
+    /// from one is judged (PIN guessing, refusals) by the caller's address the proxy states
+    /// in X-Chorus-Source [default: none].
+    #[arg(long)]
+    pub sip_proxies: Option<String>,
     /// Require digest authentication of callers (for a bridge with no PBX in front): a
     /// file of `user:password` lines [default: none, no authentication].
     #[arg(long)]
@@ -314,6 +319,7 @@ pub(crate) struct FileConfig {
     session_expires: Option<u64>,
     min_pin_digits: Option<usize>,
     sip_trusted_networks: Option<String>,
+    sip_proxies: Option<String>,
     sip_auth_file: Option<PathBuf>,
     sip_auth_realm: Option<String>,
     sip_auth_algorithms: Option<String>,
@@ -488,6 +494,10 @@ impl Settings {
         let security = chorus_engine::Security {
             trusted_networks: match cli.sip_trusted_networks.or(file.sip_trusted_networks) {
                 Some(list) => networks("sip_trusted_networks", &list)?,
+                None => Vec::new(),
+            },
+            proxies: match cli.sip_proxies.or(file.sip_proxies) {
+                Some(list) => networks("sip_proxies", &list)?,
                 None => Vec::new(),
             },
             unknown_extension,

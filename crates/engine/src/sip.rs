@@ -41,7 +41,7 @@ pub use events::{
 pub use hearing::{Hearing, HearingChange, VOLUME_RANGE};
 pub use prompts::Prompts;
 pub use refer::{ReferTarget, parse_refer_to};
-pub use security::{DigestUsers, Security, UnknownExtension};
+pub use security::{DigestUsers, ORIGIN_HEADER, Security, UnknownExtension};
 pub use srtp::{SrtpMode, SrtpPolicy};
 pub use subscriptions::{
     EVENT_PACKAGE, EventHeader, MIN_EXPIRES, SubscriptionConfig, parse_event, parse_expires,
@@ -163,6 +163,9 @@ struct Call {
     /// A re-INVITE answered with 200 that still awaits its ACK.
     reinvite_key: Option<ServerKey>,
     dialog: Dialog,
+    /// Who called: the dialog's peer, or the caller behind a trusted proxy. PIN guesses
+    /// are counted against it.
+    origin: std::net::IpAddr,
     /// The caller's offer, or `None` when we must offer in the 200 (answer in ACK).
     offer: Option<Negotiated>,
     local_rtp: Option<SocketAddr>,

@@ -595,6 +595,7 @@ impl Engine {
                 invite,
                 invite_key,
                 reinvite_key: None,
+                origin: dialog.peer.ip(),
                 dialog,
                 offer: None,
                 local_rtp: dial.local_rtp,

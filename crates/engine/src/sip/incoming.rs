@@ -42,12 +42,15 @@ impl Engine {
             );
             return refuse(self, 503);
         }
+        // Who may reach the bridge is the transport's source (behind a front door, the
+        // proxy); every other check judges the caller, stated by a trusted proxy.
+        let origin = self.config.security.origin(&invite, source.ip());
         if !self.config.security.is_trusted(source.ip()) {
             self.stats.refused_untrusted += 1;
             self.log_refusal(now, source.ip(), "INVITE from an untrusted network", 403);
             return refuse(self, 403);
         }
-        match self.authenticate(now, &invite, source.ip()) {
+        match self.authenticate(now, &invite, origin) {
             Ok(()) => {}
             Err(security::AuthRefusal::Challenge) => {
                 let mut builder = ResponseBuilder::new(&invite, 401, Some(&to_tag))
@@ -62,7 +65,7 @@ impl Engine {
                 self.stats.refused_guessing += 1;
                 self.log_refusal(
                     now,
-                    source.ip(),
+                    origin,
                     "INVITE from a source refused for guessing passwords",
                     403,
                 );
@@ -75,7 +78,7 @@ impl Engine {
         let factory = user.as_deref().is_some_and(|u| {
             self.temporary.is_factory(u) && !self.config.extensions.contains_key(u)
         });
-        if factory && let Err(refusal) = self.temporary.admit(now, Some(source.ip())) {
+        if factory && let Err(refusal) = self.temporary.admit(now, Some(origin)) {
             let (why, code) = match refusal {
                 AdhocRefusal::TooMany => (
                     "INVITE to the factory: temporary conferences at their limit",
@@ -87,7 +90,7 @@ impl Engine {
                 ),
             };
             self.stats.refused_adhoc += 1;
-            self.log_refusal(now, source.ip(), why, code);
+            self.log_refusal(now, origin, why, code);
             return refuse(self, code);
         }
         let extension = match user.filter(|u| factory || self.has_conference(u)) {
@@ -96,15 +99,15 @@ impl Engine {
                 security::DECOY.to_owned()
             }
             None => {
-                self.log_refusal(now, source.ip(), "INVITE for an unknown extension", 404);
+                self.log_refusal(now, origin, "INVITE for an unknown extension", 404);
                 return refuse(self, 404);
             }
         };
-        if self.rules(&extension).needs_pin() && self.source_refused(now, source.ip(), &extension) {
+        if self.rules(&extension).needs_pin() && self.source_refused(now, origin, &extension) {
             self.stats.refused_guessing += 1;
             self.log_refusal(
                 now,
-                source.ip(),
+                origin,
                 "INVITE from a source refused for guessing PINs",
                 403,
             );
@@ -114,7 +117,7 @@ impl Engine {
             self.stats.refused_pending += 1;
             self.log_refusal(
                 now,
-                source.ip(),
+                origin,
                 "INVITE while too many callers wait to get in",
                 486,
             );
@@ -168,7 +171,11 @@ impl Engine {
         self.next_call += 1;
         let span =
             tracing::info_span!("call", call_id = %essentials.call_id, conference = %extension);
-        span.in_scope(|| info!(%source, ?transport, "incoming call"));
+        if origin == source.ip() {
+            span.in_scope(|| info!(%source, ?transport, "incoming call"));
+        } else {
+            span.in_scope(|| info!(%source, %origin, ?transport, "incoming call"));
+        }
         let dialog = Dialog::new_uas(&invite, essentials, &to_tag, transport, source);
         self.by_dialog
             .insert((essentials.call_id.clone(), to_tag.clone()), id);
@@ -181,6 +188,7 @@ impl Engine {
                 invite,
                 invite_key: key,
                 reinvite_key: None,
+                origin,
                 dialog,
                 offer,
                 local_rtp: None,

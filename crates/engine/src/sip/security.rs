@@ -86,7 +86,15 @@ pub struct Security {
     pub refusal_logs_per_second: u32,
     /// Callers must answer a digest challenge with one of these users' passwords.
     pub digest: Option<DigestUsers>,
+    /// Proxies in front of the bridge (a cluster's Kamailio): a new request from one of
+    /// these is judged by the caller's address the proxy states in [`ORIGIN_HEADER`], so
+    /// one guessing caller behind the proxy is not everyone behind it. The header from
+    /// anyone else is ignored.
+    pub proxies: Vec<IpNet>,
 }
+
+/// The header a trusted proxy states the caller's address in.
+pub const ORIGIN_HEADER: &str = "X-Chorus-Source";
 
 impl Default for Security {
     fn default() -> Self {
@@ -97,6 +105,7 @@ impl Default for Security {
             max_pending_per_extension: 20,
             refusal_logs_per_second: 10,
             digest: None,
+            proxies: Vec::new(),
         }
     }
 }
@@ -106,6 +115,18 @@ impl Security {
     pub fn is_trusted(&self, source: IpAddr) -> bool {
         self.trusted_networks.is_empty()
             || self.trusted_networks.iter().any(|n| n.contains(&source))
+    }
+
+    /// Who sent `request`: `source`, or, when `source` is a trusted proxy that states it,
+    /// the caller behind the proxy.
+    pub fn origin(&self, request: &Request, source: IpAddr) -> IpAddr {
+        if !self.proxies.iter().any(|n| n.contains(&source)) {
+            return source;
+        }
+        request
+            .header(&Name::from(ORIGIN_HEADER))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(source)
     }
 }
 
@@ -180,7 +201,7 @@ impl Engine {
         let Some(call) = self.calls.get(&id) else {
             return Gate::Refused;
         };
-        let (source, conference) = (call.dialog.peer.ip(), call.conference.clone());
+        let (source, conference) = (call.origin, call.conference.clone());
         self.pin_guard.gate(now, source, &conference)
     }
 
@@ -188,7 +209,7 @@ impl Engine {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
-        let (source, conference) = (call.dialog.peer.ip(), call.conference.clone());
+        let (source, conference) = (call.origin, call.conference.clone());
         self.pin_guard.record(now, source, &conference, correct);
     }
 

@@ -501,6 +501,17 @@ fn dial_to(
     n: u16,
     user: &str,
 ) -> (CallId, String, Response, Vec<Event>) {
+    dial_with_header(e, now, n, user, "")
+}
+
+/// As [`dial_to`], the INVITE carrying `header` (a whole line with its CRLF, or "").
+fn dial_with_header(
+    e: &mut Engine,
+    now: Instant,
+    n: u16,
+    user: &str,
+    header: &str,
+) -> (CallId, String, Response, Vec<Event>) {
     let text = String::from_utf8(request(
         "INVITE",
         user,
@@ -510,7 +521,10 @@ fn dial_to(
         OFFER,
     ))
     .expect("utf8")
-    .replace("Call-ID: call-1", &format!("Call-ID: call-{n}"))
+    .replace(
+        "Call-ID: call-1\r\n",
+        &format!("Call-ID: call-{n}\r\n{header}"),
+    )
     .replace(CALLER, &format!("127.0.0.1:{}", 5100 + n));
     let source: SocketAddr = format!("127.0.0.1:{}", 5100 + n).parse().expect("addr");
     e.handle_message(now, Transport::Udp, source, text.as_bytes());

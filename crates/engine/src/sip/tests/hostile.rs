@@ -519,3 +519,42 @@ fn digest_authentication_challenges_checks_and_rations_guesses() {
     );
     assert_eq!(codes(&responses(&mut e)), vec![100, 401]);
 }
+
+/// Behind a front door every call comes from the proxy: the guard must judge the caller
+/// the proxy names, and nobody else may name one.
+#[test]
+fn behind_a_trusted_proxy_the_guard_judges_the_caller_it_names() {
+    let mut e = engine_with(pins());
+    e.config.security.proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    let mut now = Instant::now();
+    let named = |ip: &str| format!("{ORIGIN_HEADER}: {ip}\r\n");
+    for n in 1..=2u16 {
+        let (call, _, _, _) = dial_with_header(&mut e, now, n, "500", &named("198.51.100.7"));
+        for _ in 0..3 {
+            now += Duration::from_secs(3);
+            keys(&mut e, now, call, "0000#");
+        }
+    }
+    assert_eq!(e.stats().pin_checks, 5);
+    let invite = |branch: &str, call_id: &str, header: &str| {
+        String::from_utf8(request("INVITE", "500", branch, 1, None, OFFER))
+            .expect("utf8")
+            .replace(
+                "Call-ID: call-1\r\n",
+                &format!("Call-ID: {call_id}\r\n{header}"),
+            )
+    };
+    // The guesser, through the proxy: refused.
+    let text = invite("z9hG4bKg", "call-g", &named("198.51.100.7"));
+    e.handle_message(now, Transport::Udp, caller(), text.as_bytes());
+    assert_eq!(codes(&responses(&mut e)), vec![100, 403]);
+    // Another caller through the same proxy: let in.
+    let text = invite("z9hG4bKo", "call-o", &named("198.51.100.8"));
+    e.handle_message(now, Transport::Udp, caller(), text.as_bytes());
+    assert_eq!(codes(&responses(&mut e)), vec![100]);
+    // Anyone else naming a caller is judged by its own address.
+    let stranger: SocketAddr = "127.0.0.3:5070".parse().expect("addr");
+    let text = invite("z9hG4bKs", "call-s", &named("198.51.100.7"));
+    e.handle_message(now, Transport::Udp, stranger, text.as_bytes());
+    assert_eq!(codes(&responses(&mut e)), vec![100]);
+}
