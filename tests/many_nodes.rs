@@ -509,4 +509,36 @@ fn a_pin_set_on_one_node_is_asked_by_the_other_a_second_later() {
         !nodes[hosting].log_text().contains("4321"),
         "the PIN stays out of the log"
     );
+
+    // Recordings stay on the node that made them; any node lists, serves and deletes them.
+    assert!(wait_until(Duration::from_secs(5), || live(
+        nodes[0].http_port()
+    )
+    .0
+    .is_empty()));
+    let folder = nodes[other].dir.join("data/recordings/790");
+    std::fs::create_dir_all(&folder).expect("recordings folder");
+    common::write_wav(&folder.join("made-elsewhere.wav"), 8000, &[0i16; 800]);
+    // The sidecar marks it finished (a recording in progress cannot be deleted).
+    std::fs::write(
+        folder.join("made-elsewhere.json"),
+        r#"{"number": "sip:5551234@127.0.0.1", "duration_ms": 100}"#,
+    )
+    .expect("sidecar");
+    let port = nodes[hosting].http_port();
+    let (status, list) = http(port, "GET", "/extension/790/conference/recordings/", "");
+    assert_eq!(status, 200);
+    let other_name = ["k", "l"][other];
+    assert!(
+        list.as_array().is_some_and(|l| l
+            .iter()
+            .any(|r| r["id"] == "made-elsewhere" && r["node"] == other_name)),
+        "{list}"
+    );
+    let one = "/extension/790/conference/recordings/made-elsewhere";
+    let fetched = curl(port, one, 5, "Accept: audio/wav");
+    assert!(fetched.starts_with("RIFF"), "{fetched:.40}");
+    assert_eq!(http(port, "DELETE", one, "").0, 204);
+    assert!(!folder.join("made-elsewhere.wav").exists());
+    assert_eq!(http(port, "GET", one, "").0, 404);
 }

@@ -43,7 +43,34 @@ fn conference_of(path: &str) -> Option<&str> {
     live.then_some(extension)
 }
 
-/// Forwards live control of a conference another node hosts; merges the live list.
+/// What a request asks of the cluster, when no node hosts its conference.
+#[derive(Debug, PartialEq, Eq)]
+enum Ask {
+    /// A list every node has a part of: the live conferences, an extension's recordings.
+    Merged,
+    /// One recording, on whichever node made it.
+    AnyNode,
+    /// This node's answer is the answer.
+    Here,
+}
+
+fn ask_of(method: &Method, path: &str) -> Ask {
+    let recordings = path
+        .strip_prefix("/extension/")
+        .and_then(|rest| rest.split_once('/'))
+        .and_then(|(_, rest)| rest.strip_prefix("conference/recordings"));
+    match (recordings, path) {
+        (_, "/conference/" | "/conference") if method == Method::GET => Ask::Merged,
+        (Some("" | "/"), _) if method == Method::GET => Ask::Merged,
+        (Some(id), _) if id.len() > 1 && (method == Method::GET || method == Method::DELETE) => {
+            Ask::AnyNode
+        }
+        _ => Ask::Here,
+    }
+}
+
+/// Forwards live control of a conference another node hosts; merges lists every node has
+/// a part of; finds a recording on whichever node has it.
 pub(crate) async fn route(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(directory) = state.inner.cluster.get().cloned() else {
         return next.run(request).await;
@@ -55,37 +82,80 @@ pub(crate) async fn route(State(state): State<AppState>, request: Request, next:
     if let Some(host) = conference_of(&path).and_then(|c| directory.host_of(c)) {
         return forward(&host, directory.node(), request).await;
     }
-    let is_list = matches!(path.as_str(), "/conference/" | "/conference");
-    if !(is_list && request.method() == Method::GET) {
+    let ask = ask_of(request.method(), &path);
+    if ask == Ask::Here {
         return next.run(request).await;
     }
+    let method = request.method().clone();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.clone(), |p| p.as_str().to_owned());
     let authorization = request.headers().get(header::AUTHORIZATION).cloned();
+    let peer_request = |peer: &Peer| {
+        let mut ask = axum::http::Request::builder()
+            .method(method.clone())
+            .uri(format!("{}{path_and_query}", peer.api_url))
+            .header(FORWARDED, directory.node());
+        if let Some(value) = &authorization {
+            ask = ask.header(header::AUTHORIZATION, value);
+        }
+        ask.body(Vec::new()).ok()
+    };
     let mine = next.run(request).await;
+    if ask == Ask::AnyNode {
+        if mine.status() != StatusCode::NOT_FOUND {
+            return mine;
+        }
+        for peer in directory.peers() {
+            let Some(request) = peer_request(&peer) else {
+                continue;
+            };
+            if let Ok((status, content_type, body)) = call(request).await
+                && status != StatusCode::NOT_FOUND
+            {
+                return relayed(&peer, status, content_type, body);
+            }
+        }
+        return mine;
+    }
     if mine.status() != StatusCode::OK {
         return mine;
     }
     let Ok(body) = axum::body::to_bytes(mine.into_body(), usize::MAX).await else {
-        return ApiError::internal("reading the live list").into_response();
+        return ApiError::internal("reading a list").into_response();
     };
     let mut all: Vec<serde_json::Value> = with_node(&body, directory.node());
     for peer in directory.peers() {
-        let url = format!("{}/conference/", peer.api_url);
-        let mut ask = axum::http::Request::get(url).header(FORWARDED, directory.node());
-        if let Some(value) = &authorization {
-            ask = ask.header(header::AUTHORIZATION, value);
-        }
-        let Ok(ask) = ask.body(Vec::new()) else {
+        let Some(request) = peer_request(&peer) else {
             continue;
         };
-        match call(ask).await {
+        match call(request).await {
             Ok((StatusCode::OK, _, body)) => all.extend(with_node(&body, &peer.name)),
             Ok((status, _, _)) => {
-                tracing::warn!(node = %peer.name, %status, "another node refused its live list")
+                tracing::warn!(node = %peer.name, %status, %path, "another node refused its part of a list")
             }
             Err(e) => tracing::warn!(node = %peer.name, error = %e, "another node did not answer"),
         }
     }
     Json(all).into_response()
+}
+
+/// Another node's answer, as it came, naming the node.
+fn relayed(
+    peer: &Peer,
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: Vec<u8>,
+) -> Response {
+    let mut response = (status, body).into_response();
+    if let Some(value) = content_type {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&peer.name) {
+        response.headers_mut().insert("x-chorus-node", value);
+    }
+    response
 }
 
 /// The items of a JSON array, each with `node` set.
@@ -132,16 +202,7 @@ async fn forward(peer: &Peer, me: &str, request: Request) -> Response {
         return ApiError::internal("building the forwarded request").into_response();
     };
     match call(ask).await {
-        Ok((status, content_type, body)) => {
-            let mut response = (status, body).into_response();
-            if let Some(value) = content_type {
-                response.headers_mut().insert(header::CONTENT_TYPE, value);
-            }
-            if let Ok(value) = HeaderValue::from_str(&peer.name) {
-                response.headers_mut().insert("x-chorus-node", value);
-            }
-            response
-        }
+        Ok((status, content_type, body)) => relayed(peer, status, content_type, body),
         Err(e) => {
             tracing::warn!(node = %peer.name, error = %e, "forwarding to the hosting node failed");
             ApiError::client(
@@ -229,6 +290,38 @@ mod tests {
             ("/extension/", None),
         ] {
             assert_eq!(conference_of(path), conference, "{path}");
+        }
+    }
+
+    #[test]
+    fn lists_are_merged_and_a_recording_is_sought_on_every_node() {
+        for (method, path, ask) in [
+            (Method::GET, "/conference/", Ask::Merged),
+            (Method::POST, "/conference/", Ask::Here),
+            (
+                Method::GET,
+                "/extension/700/conference/recordings",
+                Ask::Merged,
+            ),
+            (
+                Method::GET,
+                "/extension/700/conference/recordings/",
+                Ask::Merged,
+            ),
+            (
+                Method::GET,
+                "/extension/700/conference/recordings/r1",
+                Ask::AnyNode,
+            ),
+            (
+                Method::DELETE,
+                "/extension/700/conference/recordings/r1",
+                Ask::AnyNode,
+            ),
+            (Method::GET, "/extension/700/conference/", Ask::Here),
+            (Method::GET, "/sound/", Ask::Here),
+        ] {
+            assert_eq!(ask_of(&method, path), ask, "{method} {path}");
         }
     }
 
