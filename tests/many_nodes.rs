@@ -487,6 +487,35 @@ fn a_pin_set_on_one_node_is_asked_by_the_other_a_second_later() {
     assert!(wait_members(nodes[0].http_port(), "790", 1, Duration::from_secs(10)).is_some());
     let host = live(nodes[0].http_port()).1["790"].clone();
     let (hosting, other) = if host == "k" { (0, 1) } else { (1, 0) };
+    // A caller who dials the other node directly, around the front door, splits the
+    // conference: that node says so in its metrics and its log.
+    let sip = [6781, 6782][other];
+    let around = std::thread::spawn(move || {
+        common::sipp(
+            "basic_call.xml",
+            sip,
+            6795,
+            36240,
+            &["-s", "790"],
+            Duration::from_secs(20),
+        )
+    });
+    let split = format!(
+        "chorus_split_conferences{{node=\"{}\"}} 1",
+        ["k", "l"][other]
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || curl(
+            nodes[other].http_port(),
+            "/metrics",
+            2,
+            "Accept: text/plain"
+        )
+        .contains(&split)),
+        "{split}"
+    );
+    assert!(around.join().expect("sipp").0);
+    assert!(nodes[other].log_text().contains("callers are split"));
     let path = "/extension/790/conference/";
     let (status, _) = http(nodes[other].http_port(), "PUT", path, r#"{"pin": "4321"}"#);
     assert_eq!(status, 200);

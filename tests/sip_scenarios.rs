@@ -91,6 +91,80 @@ fn sigterm_sends_bye_to_every_caller_and_exits_zero() {
     assert!(bridge.log_text().contains("reason=local_hangup"));
 }
 
+/// SIGTERM with a drain timeout: the caller stays, OPTIONS say 503 (a proxy's probe takes
+/// the node out), a call that would start a new conference gets 503, and the bridge exits
+/// 0 once the caller hangs up.
+#[test]
+fn sigterm_drains_until_the_last_caller_leaves() {
+    let dir = scratch("sigterm-drain");
+    let mut bridge = Bridge::start(
+        &dir,
+        5360,
+        (22800, 22899),
+        Some("[extension.500]\n[extension.501]\n"),
+        &["--drain-timeout", "60"],
+    );
+    assert_eq!(options_ping(5360, 5361).as_deref(), Some("SIP/2.0 200 OK"));
+    let caller =
+        std::thread::spawn(|| sipp("basic_call.xml", 5360, 5370, 6370, &["-d", "4000"], LIMIT));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !bridge.log_text().contains("joined conference") {
+        assert!(Instant::now() < deadline, "caller never joined");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = bridge.pid().expect("running");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        options_ping(5360, 5362).as_deref(),
+        Some("SIP/2.0 503 Service Unavailable")
+    );
+    let (refused, out) = sipp("basic_call.xml", 5360, 5371, 6380, &["-s", "501"], LIMIT);
+    assert!(!refused, "a new conference while draining:\n{out}");
+    assert!(
+        bridge
+            .log_text()
+            .contains("INVITE refused: draining, and its conference is not on this node"),
+        "{}",
+        bridge.log_text()
+    );
+    assert_sipp(caller.join().expect("sipp thread"));
+    let status = bridge.wait_exit(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let log = bridge.log_text();
+    assert!(log.contains("drained: the last call ended"), "{log}");
+    assert!(!log.contains("reason=local_hangup"), "nobody was hung up");
+}
+
+/// A drain that outlasts its timeout hangs up the callers still in, then exits 0.
+#[test]
+fn a_drain_timeout_hangs_up_who_is_left() {
+    let dir = scratch("drain-timeout");
+    let mut bridge = Bridge::start(&dir, 5380, (22900, 22999), None, &["--drain-timeout", "2"]);
+    let caller = std::thread::spawn(|| sipp("bye_from_bridge.xml", 5380, 5390, 6390, &[], LIMIT));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !bridge.log_text().contains("joined conference") {
+        assert!(Instant::now() < deadline, "caller never joined");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = Instant::now();
+    let port = bridge.http_port();
+    let (status, answer) = common::http(port, "POST", "/admin/drain", "");
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["calls"], 1);
+    let status = bridge.wait_exit(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_sipp(caller.join().expect("sipp thread"));
+    assert!(
+        bridge
+            .log_text()
+            .contains("drain timeout: hanging up every call")
+    );
+}
+
 #[test]
 fn options_keepalive_and_malformed_requests() {
     let dir = scratch("options");

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 /// What `/health` and `/ready` say.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Health {
-    /// `ok`, or what is not ready.
+    /// `ok`, or what is not ready (`draining`, `sip_not_ready`, `store_unavailable`).
     status: &'static str,
 }
 
@@ -28,6 +28,12 @@ pub(crate) async fn health() -> Json<Health> {
         (status = 503, description = "Not ready: starting, draining, or the store does not answer", body = Health),
     ))]
 pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    if state.inner.metrics.draining.get() == 1 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health { status: "draining" }),
+        );
+    }
     if state.inner.metrics.ready.get() != 1 {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -152,8 +152,9 @@ fn main() -> Result<()> {
                     None => format!("http://{}", listener.local_addr()?),
                 },
             };
-            let joined = chorus_cluster::join(url, node, control.clone(), &notify)
-                .context("joining the other nodes")?;
+            let joined =
+                chorus_cluster::join(url, node, control.clone(), &notify, Arc::clone(&metrics))
+                    .context("joining the other nodes")?;
             info!(node = %settings.cluster.node_name, "one node of several");
             state.join_cluster(Arc::clone(&joined));
             directory = Some(joined);

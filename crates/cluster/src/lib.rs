@@ -15,7 +15,7 @@
 //!   relays the other nodes' to its own `/events` stream.
 
 use chorus_engine::Notification;
-use chorus_net::{Control, ControlHandle, Hosted};
+use chorus_net::{Control, ControlHandle, Hosted, Metrics};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
 use std::collections::{BTreeSet, HashMap};
@@ -146,6 +146,7 @@ pub fn join(
     me: Node,
     control: ControlHandle,
     notify: &broadcast::Sender<Notification>,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<Arc<Directory>> {
     let (events_out, events_queue) = sync_channel(EVENT_QUEUE);
     let directory = Arc::new(Directory {
@@ -172,7 +173,7 @@ pub fn join(
     });
     let heart = Arc::clone(&directory);
     spawn("cluster-heartbeat", move || {
-        heartbeat(&heart, &control, &woken)
+        heartbeat(&heart, &control, &woken, &metrics)
     })?;
     let out = Arc::clone(&directory);
     spawn("cluster-events-out", move || {
@@ -197,7 +198,12 @@ fn hosted(control: &ControlHandle) -> Option<Hosted> {
     answer.blocking_recv().ok()
 }
 
-fn heartbeat(directory: &Directory, control: &ControlHandle, woken: &Receiver<()>) {
+fn heartbeat(
+    directory: &Directory,
+    control: &ControlHandle,
+    woken: &Receiver<()>,
+    metrics: &Metrics,
+) {
     let mut client: Option<Client> = None;
     let mut split: BTreeSet<String> = BTreeSet::new();
     loop {
@@ -212,6 +218,9 @@ fn heartbeat(directory: &Directory, control: &ControlHandle, woken: &Receiver<()
         if let Some(db) = client.as_mut() {
             match beat(db, &directory.me, &hosted) {
                 Ok((conflicts, snapshot)) => {
+                    metrics
+                        .split_conferences
+                        .set(i64::try_from(conflicts.len()).unwrap_or(i64::MAX));
                     if conflicts != split {
                         if !conflicts.is_empty() {
                             warn!(

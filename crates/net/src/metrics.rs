@@ -183,6 +183,9 @@ pub struct Metrics {
     pub ready: Gauge,
     /// 1 from the start of a drain (SIGTERM, `POST /admin/drain`) until the process ends.
     pub draining: Gauge,
+    /// Conferences with calls here that the shared store places on another live node:
+    /// their callers are split (several nodes only; should stay 0).
+    pub split_conferences: Gauge,
     /// Interarrival jitter of each ended leg, in seconds.
     pub leg_jitter_seconds: Histogram,
     /// RTCP round-trip time of each ended leg that measured one, in seconds.
@@ -260,6 +263,7 @@ impl Metrics {
             legs: dashmap::DashMap::new(),
             process: Process::new(Registry::with_labels(labels())),
             draining: Gauge::default(),
+            split_conferences: Gauge::default(),
             registry: Registry::default(),
         };
         for outcome in CALL_OUTCOMES {
@@ -312,6 +316,11 @@ impl Metrics {
             "draining",
             "1 while the node drains: only callers of its conferences are taken",
             metrics.draining.clone(),
+        );
+        registry.register(
+            "split_conferences",
+            "Conferences here that another live node is placed for (several nodes; alert above 0)",
+            metrics.split_conferences.clone(),
         );
         registry.register(
             "conferences",
