@@ -20,32 +20,47 @@ use std::time::{Duration, Instant};
 /// A sipp caller through the front door at `door`: `calls` calls to `extension`, each
 /// staying `stay_ms`. Runs in the background.
 fn caller(door: u16, extension: &str, calls: u32, stay_ms: u32, local: u16, media: u16) -> Child {
-    caller_from("127.0.0.1", door, extension, (calls, stay_ms), local, media)
+    let calls = Calls {
+        count: calls,
+        per_second: 10,
+        stay_ms,
+    };
+    caller_from("127.0.0.1", door, extension, calls, (local, media))
 }
 
-/// As [`caller`], from loopback address `ip`.
-fn caller_from(
-    ip: &str,
-    door: u16,
-    extension: &str,
-    (calls, stay_ms): (u32, u32),
-    local: u16,
-    media: u16,
-) -> Child {
+/// What one sipp process places.
+struct Calls {
+    count: u32,
+    per_second: u32,
+    stay_ms: u32,
+}
+
+/// As [`caller`], from loopback address `ip`, on SIP and media ports `ports`.
+fn caller_from(ip: &str, door: u16, extension: &str, calls: Calls, ports: (u16, u16)) -> Child {
     common::require("sipp", "sip-tester");
     Command::new("sipp")
         .current_dir(common::repo_root())
         .args(["-sf", "tests/sipp/proxied_call.xml", "-s", extension])
-        .args(["-m", &calls.to_string(), "-l", &calls.to_string()])
-        .args(["-r", "10", "-d", &stay_ms.to_string()])
+        .args(["-m", &calls.count.to_string()])
+        .args(["-r", &calls.per_second.to_string()])
+        .args(["-d", &calls.stay_ms.to_string()])
         .args(["-i", ip, "-mi", ip, "-nostdin"])
-        .args(["-p", &local.to_string(), "-mp", &media.to_string()])
-        .args(["-timeout", "60s", "-timeout_error"])
+        .args(["-p", &ports.0.to_string(), "-mp", &ports.1.to_string()])
+        // Its own control port: by default sipp tries 60 from 8888, fewer than the sipp
+        // processes these tests run at once.
+        .args(["-cp", &control_port(ip, ports.0).to_string()])
+        .args(["-timeout", "120s", "-timeout_error"])
         .arg(format!("127.0.0.1:{door}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start sipp")
+}
+
+/// A control port per caller: its SIP port moved up, apart for each loopback address.
+fn control_port(ip: &str, sip: u16) -> u16 {
+    let apart = if ip == "127.0.0.1" { 0 } else { 100 };
+    sip + 10_000 + apart
 }
 
 fn succeeded(mut sipp: Child) -> bool {
@@ -120,9 +135,12 @@ fn twenty_conferences_through_the_front_door_each_meet_on_one_node() {
                     "127.0.0.2",
                     door.port,
                     &ext,
-                    (1, 15_000),
-                    6800 + i,
-                    30020 + 40 * i,
+                    Calls {
+                        count: 1,
+                        per_second: 10,
+                        stay_ms: 15_000,
+                    },
+                    (6800 + i, 30020 + 40 * i),
                 ),
             ]
         })
@@ -436,22 +454,13 @@ fn calls_per_second_through_the_front_door() {
     let started = Instant::now();
     let callers: Vec<Child> = (0..10u16)
         .map(|k| {
-            common::require("sipp", "sip-tester");
-            Command::new("sipp")
-                .current_dir(common::repo_root())
-                .args(["-sf", "tests/sipp/proxied_call.xml"])
-                .args(["-s", &(780 + k).to_string()])
-                .args(["-m", &(per_caller * secs).to_string()])
-                .args(["-r", &per_caller.to_string(), "-d", "1000"])
-                .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin"])
-                .args(["-p", &(6770 + k).to_string()])
-                .args(["-mp", &(34000 + 200 * k).to_string()])
-                .args(["-timeout", "120s", "-timeout_error"])
-                .arg(format!("127.0.0.1:{}", door.port))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start sipp")
+            let calls = Calls {
+                count: per_caller * secs,
+                per_second: per_caller,
+                stay_ms: 1000,
+            };
+            let ports = (6770 + k, 34000 + 200 * k);
+            caller_from("127.0.0.1", door.port, &(780 + k).to_string(), calls, ports)
         })
         .collect();
     let ok = callers
