@@ -356,6 +356,16 @@ fn expect_event(events: &mpsc::Receiver<(String, Value)>, name: &str) -> Value {
     panic!("no {name} event");
 }
 
+/// The next `action` event for `action`, skipping the others.
+fn expect_action(events: &mpsc::Receiver<(String, Value)>, action: &str) -> Value {
+    loop {
+        let data = expect_event(events, "action");
+        if data["action"] == action {
+            return data;
+        }
+    }
+}
+
 #[test]
 fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
     let dir = scratch("api-live");
@@ -441,6 +451,49 @@ fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
             .iter()
             .all(|m| m["muted"] == true)
     );
+    // Everyone at once, as *90 and *91 do; each change names who asked for it.
+    let (status, changed) = http.json("POST", &format!("{CONF}unmute-all"), None);
+    assert_eq!(
+        (status, changed["members_changed"].as_u64()),
+        (200, Some(2))
+    );
+    let action = expect_action(&events, "unmute_all");
+    assert_eq!(action["by"], "api");
+    let (status, changed) = http.json("POST", &format!("{CONF}mute-all"), None);
+    assert_eq!(
+        (status, changed["members_changed"].as_u64()),
+        (200, Some(2))
+    );
+    expect_action(&events, "mute_all");
+    assert_eq!(
+        http.json("POST", "/extension/nope/conference/mute-all", None)
+            .0,
+        404
+    );
+    // A stored sound played to everyone, then to one member; each play says when it ends.
+    let bytes = wav(&dir.join("bell.wav"), 0.5);
+    let (status, text) = http.call("POST", "/sound/?name=bell", Some(&bytes));
+    assert_eq!(status, 201, "{text}");
+    let bell = serde_json::from_str::<Value>(&text).expect("json")["id"].clone();
+    let body = json!({ "sound": bell }).to_string();
+    let (status, playing) = http.json("POST", &format!("{CONF}play"), Some(&body));
+    assert_eq!(status, 202, "{playing}");
+    let finished = expect_event(&events, "play_finished");
+    assert_eq!(finished["play_id"], playing["play_id"]);
+    assert_eq!(finished["member_id"], Value::Null);
+    let one = format!("{CONF}members/{second_id}/play");
+    let (status, playing) = http.json("POST", &one, Some(&body));
+    assert_eq!(status, 202, "{playing}");
+    let finished = expect_event(&events, "play_finished");
+    assert_eq!(
+        (&finished["play_id"], finished["member_id"].as_u64()),
+        (&playing["play_id"], Some(second_id))
+    );
+    let (status, error) = http.json("POST", &one, Some(r#"{"sound": 999999}"#));
+    assert_eq!((status, error["field"].as_str()), (422, Some("sound")));
+    let missing = format!("{CONF}members/999999/play");
+    assert_eq!(http.json("POST", &missing, Some(&body)).0, 404);
+
     let (_, metrics) = http.get("/metrics");
     assert!(metrics.contains("chorus_members 2"), "{metrics}");
     assert!(

@@ -37,6 +37,9 @@ fn conference_of(path: &str) -> Option<&str> {
         "conference/lock",
         "conference/unlock",
         "conference/recordings",
+        "conference/mute-all",
+        "conference/unmute-all",
+        "conference/play",
     ]
     .iter()
     .any(|prefix| rest.starts_with(prefix));
@@ -283,6 +286,8 @@ mod tests {
             ("/extension/700/conference/members/3/mute", Some("700")),
             ("/extension/700/conference/lock", Some("700")),
             ("/extension/700/conference/recordings/5", Some("700")),
+            ("/extension/700/conference/mute-all", Some("700")),
+            ("/extension/700/conference/play", Some("700")),
             // Settings live in the shared store: any node answers.
             ("/extension/700/conference/", None),
             ("/sound/", None),

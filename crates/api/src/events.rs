@@ -163,6 +163,8 @@ const EVENT_NAMES: &[&str] = &[
     "dial_out",
     "conference_created",
     "conference_ended",
+    "action",
+    "play_finished",
 ];
 
 /// The JSON of one event on `/events`; its SSE event name is `type`.
@@ -280,12 +282,35 @@ fn event_json(n: &Notification) -> (&'static str, serde_json::Value) {
             "conference_ended",
             json!({"extension_id": conference, "temporary": true, "reason": reason}),
         ),
+        Notification::Action {
+            conference,
+            action,
+            member,
+            by,
+        } => (
+            "action",
+            match by {
+                chorus_engine::Actor::Api => json!({"extension_id": conference,
+                    "action": action, "member_id": member, "by": "api"}),
+                chorus_engine::Actor::Keypad { member: presser } => json!({
+                    "extension_id": conference, "action": action, "member_id": member,
+                    "by": "keypad", "by_member_id": presser}),
+            },
+        ),
+        Notification::PlayFinished {
+            conference,
+            play,
+            member,
+        } => (
+            "play_finished",
+            json!({"extension_id": conference, "play_id": play, "member_id": member}),
+        ),
     }
 }
 
 #[utoipa::path(get, path = "/events", tag = "live",
     params(("Last-Event-ID" = Option<String>, Header, description = "Replay the kept events after this id")),
-    responses((status = 200, description = "Server-Sent Events, each with an id and a timestamp: member_joined, member_left, call_ended (one summary per call), talking_started, talking_stopped, muted, unmuted, hearing_changed (an operator set a member's volume or deafness), locked, unlocked, recording_started, recording_stopped, caller_refused (locked or full), wrong_pin (never the keys), dial_out (*8: number, who keyed it, outcome), conference_created and conference_ended (temporary conferences: by factory or api; ended when empty or by api)", content_type = "text/event-stream", body = String)))]
+    responses((status = 200, description = "Server-Sent Events, each with an id and a timestamp: member_joined, member_left, call_ended (one summary per call), talking_started, talking_stopped, muted, unmuted, hearing_changed (an operator set a member's volume or deafness), locked, unlocked, recording_started, recording_stopped, caller_refused (locked or full), wrong_pin (never the keys), dial_out (*8: number, who keyed it, outcome), conference_created and conference_ended (temporary conferences: by factory or api; ended when empty or by api), action (every change someone asked for: action, member_id, by api or keypad with by_member_id), play_finished (a sound played over REST ended for everyone it was played to)", content_type = "text/event-stream", body = String)))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod actions;
 mod cluster;
 mod conference;
 mod error;
@@ -262,6 +263,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sounds::routes(state.inner.limits))
         .merge(live::routes())
         .merge(hearing::routes())
+        .merge(actions::routes())
         .merge(temporary::routes())
         .merge(recordings::routes())
         .merge(health::routes())

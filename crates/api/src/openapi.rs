@@ -1,8 +1,8 @@
 //! The OpenAPI document, generated from the handlers, and the API browser.
 
 use crate::{
-    AppState, cluster, conference, error::ErrorBody, events, health, live, recordings, sounds,
-    temporary,
+    AppState, actions, cluster, conference, error::ErrorBody, events, health, live, recordings,
+    sounds, temporary,
 };
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -91,6 +91,10 @@ impl Modify for BearerAuth {
         health::health,
         health::ready,
         cluster::drain,
+        actions::mute_all,
+        actions::unmute_all,
+        actions::play_all,
+        actions::play_one,
         recordings::list,
         recordings::download,
         recordings::delete,
@@ -110,6 +114,9 @@ impl Modify for BearerAuth {
         recordings::RecordingInfo,
         health::Health,
         cluster::Draining,
+        actions::Changed,
+        actions::PlayRequest,
+        actions::Playing,
         ErrorBody
     )),
     modifiers(&BearerAuth, &ErrorsEverywhere),

@@ -23,6 +23,7 @@ mod events;
 mod hearing;
 mod in_dialog;
 mod incoming;
+mod operator;
 mod prompts;
 mod refer;
 mod security;
@@ -36,7 +37,7 @@ use conference::{Conferences, Stage};
 pub use dial_policy::{DialOut, DialPolicy};
 use dialout::Dialing;
 pub use events::{
-    CallSummary, ConferenceInfo, EndReason, EngineStats, Event, MemberInfo, Notification,
+    Actor, CallSummary, ConferenceInfo, EndReason, EngineStats, Event, MemberInfo, Notification,
 };
 pub use hearing::{Hearing, HearingChange, VOLUME_RANGE};
 pub use prompts::Prompts;
@@ -227,6 +228,8 @@ pub struct Engine {
     overloaded: bool,
     /// Draining: only callers of conferences already here are taken (see `set_draining`).
     draining: bool,
+    /// Sounds operators played that have not finished.
+    plays: operator::Plays,
     stats: EngineStats,
     pin_guard: chorus_policy::PinGuard,
     refusal_log: security::LogLimiter,
@@ -275,6 +278,7 @@ impl Engine {
             accepting: true,
             overloaded: false,
             draining: false,
+            plays: operator::Plays::default(),
             stats: EngineStats::default(),
         }
     }

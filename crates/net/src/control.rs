@@ -81,6 +81,28 @@ pub enum Control {
         /// Live or not.
         reply: oneshot::Sender<bool>,
     },
+    /// Mute or unmute every participant of a live conference (moderators untouched);
+    /// answers how many changed, or `None` when it is not live.
+    SetAllMuted {
+        /// The extension.
+        conference: String,
+        /// Muted or not.
+        muted: bool,
+        /// How many changed.
+        reply: oneshot::Sender<Option<usize>>,
+    },
+    /// Play a sound to one member or everyone; answers the play's id, or `None` when
+    /// there is nobody to play to.
+    Play {
+        /// The extension.
+        conference: String,
+        /// One member, or everyone.
+        member: Option<u64>,
+        /// The sound.
+        clip: chorus_types::Clip,
+        /// The play's id.
+        reply: oneshot::Sender<Option<u64>>,
+    },
     /// Start draining (again: no change); answers the calls still up.
     Drain(oneshot::Sender<usize>),
     /// The conferences that live on this node, and whether it drains.

@@ -376,6 +376,21 @@ fn handle_control(engine: &mut Engine, metrics: &Metrics, request: Control) {
         Control::EndTemporary { conference, reply } => {
             let _ = reply.send(engine.end_temporary(&conference));
         }
+        Control::SetAllMuted {
+            conference,
+            muted,
+            reply,
+        } => {
+            let _ = reply.send(engine.set_all_muted(&conference, muted));
+        }
+        Control::Play {
+            conference,
+            member,
+            clip,
+            reply,
+        } => {
+            let _ = reply.send(engine.play_sound(&conference, member, clip));
+        }
         Control::Hosted(reply) => {
             let _ = reply.send(Hosted {
                 conferences: engine.hosted(),

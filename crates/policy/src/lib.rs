@@ -192,6 +192,12 @@ impl Conference {
     }
 
     /// A member, if in.
+    /// Every member's id, in no particular order.
+    pub fn member_ids(&self) -> Vec<u64> {
+        self.members.keys().copied().collect()
+    }
+
+    /// One member.
     pub fn member(&self, id: u64) -> Option<Member> {
         self.members.get(&id).copied()
     }
@@ -255,7 +261,9 @@ impl Conference {
         self.set_participants_muted(true)
     }
 
-    fn set_participants_muted(&mut self, muted: bool) -> Vec<u64> {
+    /// Mutes or unmutes every participant (moderators untouched), as `*91`/`*90` do.
+    /// Returns who changed.
+    pub fn set_participants_muted(&mut self, muted: bool) -> Vec<u64> {
         self.members
             .iter_mut()
             .filter(|(_, m)| m.role == Role::Participant && m.muted != muted)

@@ -2,6 +2,7 @@
 //! recording, entry, keypad commands. The rules are `chorus-policy`'s; this module turns
 //! their decisions into prompts and media commands.
 
+use super::Actor;
 use super::security::{DECOY, PIN_PAUSE, decoy_rules};
 use super::{
     CallId, CallState, ConferenceInfo, EndReason, Engine, Event, MemberInfo, Membership,
@@ -269,6 +270,7 @@ impl Engine {
 
     /// The call is ending: take it out of its conference.
     pub(super) fn leave_conference(&mut self, id: CallId, conference: &str) {
+        self.operator_plays_left(id);
         let Some(state) = self.conferences.get_mut(conference) else {
             return;
         };
@@ -461,6 +463,21 @@ impl Engine {
             Outcome::NotificationsOn => p.notifications_on.clone(),
             Outcome::Invite(_) => p.invite_unavailable.clone(),
         };
+        let action = match &outcome {
+            Outcome::Muted => Some("mute"),
+            Outcome::Unmuted => Some("unmute"),
+            Outcome::MutedAll(_) => Some("mute_all"),
+            Outcome::UnmutedAll(_) => Some("unmute_all"),
+            Outcome::Locked => Some("lock"),
+            Outcome::Unlocked => Some("unlock"),
+            Outcome::NotificationsOff => Some("notifications_off"),
+            Outcome::NotificationsOn => Some("notifications_on"),
+            Outcome::MuteLocked | Outcome::ModeratorsOnly | Outcome::Invite(_) => None,
+        };
+        if let Some(action) = action {
+            let member = matches!(outcome, Outcome::Muted | Outcome::Unmuted).then_some(id.0);
+            self.action(&conference, action, member, Actor::Keypad { member: id.0 });
+        }
         match outcome {
             Outcome::Muted | Outcome::Unmuted => {
                 let muted = matches!(outcome, Outcome::Muted);
@@ -493,6 +510,7 @@ impl Engine {
         match event {
             MediaEvent::Digit { call, digit } => self.digit(now, call, digit),
             MediaEvent::PlayDone { call, id } => {
+                self.operator_prompt_done(id);
                 let then = match self.calls.get(&call).map(|c| &c.stage) {
                     Some(Stage::Prompt { id: waiting, then }) if *waiting == id => *then,
                     _ => return,
@@ -598,7 +616,7 @@ impl Engine {
         }
     }
 
-    fn set_muted_effects(&mut self, conference: &str, id: CallId, muted: bool) {
+    pub(super) fn set_muted_effects(&mut self, conference: &str, id: CallId, muted: bool) {
         self.media(MediaCommand::SetMuted { call: id, muted });
         self.notify(Notification::Muted {
             conference: conference.to_owned(),
@@ -664,56 +682,6 @@ impl Engine {
             .collect();
         members.sort_by_key(|m| m.id);
         Some(members)
-    }
-
-    /// Operator mute or unmute. `false` when no such member is in the conference.
-    /// Setting a member to what it already is changes nothing and tells nobody.
-    pub fn set_member_muted(&mut self, conference: &str, member: u64, muted: bool) -> bool {
-        let Some(state) = self.conferences.get_mut(conference) else {
-            return false;
-        };
-        let Some(was) = state.member(member).map(|m| m.muted) else {
-            return false;
-        };
-        if was != muted {
-            state.set_muted(member, muted);
-            self.set_muted_effects(conference, CallId(member), muted);
-        }
-        true
-    }
-
-    /// Operator removes a member. `false` when no such member is in the conference.
-    pub fn kick(&mut self, now: Instant, conference: &str, member: u64) -> bool {
-        let present = self
-            .conferences
-            .get(conference)
-            .is_some_and(|c| c.member(member).is_some());
-        if present {
-            self.hangup_because(now, CallId(member), EndReason::Kicked);
-            self.process_txn_events(now);
-        }
-        present
-    }
-
-    /// Operator lock or unlock, live or empty (an empty conference stays locked until
-    /// unlocked). `false` when no such extension exists. Only a change is announced.
-    pub fn set_locked(&mut self, conference: &str, locked: bool) -> bool {
-        if !self.has_conference(conference) {
-            return false;
-        }
-        let state = self.conferences.entry(conference.to_owned()).or_default();
-        let changed = state.is_locked() != locked;
-        state.set_locked(locked);
-        if state.is_empty() && !locked {
-            self.conferences.remove(conference);
-        }
-        if changed {
-            self.notify(Notification::Locked {
-                conference: conference.to_owned(),
-                locked,
-            });
-        }
-        true
     }
 
     /// The extension is gone: everyone on it hears goodbye and is hung up on.

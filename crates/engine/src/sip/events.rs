@@ -227,6 +227,39 @@ pub enum Notification {
         /// `empty` or `api`.
         reason: String,
     },
+    /// Someone acted on a conference: who asked, and for what.
+    Action {
+        /// The conference.
+        conference: String,
+        /// What: `mute`, `unmute`, `mute_all`, `unmute_all`, `kick`, `lock`, `unlock`,
+        /// `notifications_off`, `notifications_on`, `hearing`, `play`.
+        action: &'static str,
+        /// The member acted on, if one.
+        member: Option<u64>,
+        /// Who asked.
+        by: Actor,
+    },
+    /// A sound played over REST ended for everyone it was played to.
+    PlayFinished {
+        /// The conference.
+        conference: String,
+        /// The play's id, as `POST …/play` answered.
+        play: u64,
+        /// The member it was played to, or `None` for everyone.
+        member: Option<u64>,
+    },
+}
+
+/// Who asked for an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// An operator, over REST.
+    Api,
+    /// A member, with the keypad.
+    Keypad {
+        /// The member who pressed the keys.
+        member: u64,
+    },
 }
 
 /// One live conference.

@@ -1,7 +1,8 @@
 //! The engine's SIP behaviour on a virtual clock.
 
 use super::*;
-use chorus_types::Direction;
+use chorus_media::MediaEvent;
+use chorus_types::{Clip, Direction};
 use std::time::Duration;
 
 mod conference;
@@ -77,10 +78,24 @@ fn requests(e: &mut Engine) -> Vec<Request> {
 }
 
 /// The notifications among the pending events (the others are dropped).
+/// The notifications of state (who asked for a change is left to [`actions`]).
 fn notifications(e: &mut Engine) -> Vec<Notification> {
     std::iter::from_fn(|| e.poll_event())
         .filter_map(|ev| match ev {
+            Event::Notify(Notification::Action { .. }) => None,
             Event::Notify(n) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Who asked for what: (action, member, by).
+fn actions(e: &mut Engine) -> Vec<(&'static str, Option<u64>, Actor)> {
+    std::iter::from_fn(|| e.poll_event())
+        .filter_map(|ev| match ev {
+            Event::Notify(Notification::Action {
+                action, member, by, ..
+            }) => Some((action, member, by)),
             _ => None,
         })
         .collect()

@@ -186,3 +186,125 @@ fn draining_keeps_hosted_conferences_and_turns_new_ones_away() {
     e.set_draining(false);
     assert_eq!(options(&mut e, "z9hG4bKo3"), vec![200]);
 }
+
+/// Mute-all over REST follows `*91`: participants muted, moderators untouched; each
+/// change names who asked for it, and a keypad command names the member who keyed it.
+#[test]
+fn mute_all_spares_moderators_and_every_action_names_who_asked() {
+    let mut e = engine_with(pins());
+    let mut now = Instant::now();
+    let (moderator, _, _) = dial(&mut e, now, 1);
+    keys(&mut e, now, moderator, "9999#");
+    let (participant, _, _) = dial(&mut e, now, 2);
+    keys(&mut e, now, participant, "1234#");
+    events(&mut e);
+    assert_eq!(e.set_all_muted("500", true), Some(1));
+    let members = e.members("500").expect("live");
+    let muted = |id: CallId| members.iter().find(|m| m.id == id.0).map(|m| m.muted);
+    assert_eq!(muted(moderator), Some(false));
+    assert_eq!(muted(participant), Some(true));
+    assert_eq!(actions(&mut e), vec![("mute_all", None, Actor::Api)]);
+    assert_eq!(
+        e.set_all_muted("500", true),
+        Some(0),
+        "nothing left to mute"
+    );
+    assert!(
+        actions(&mut e).is_empty(),
+        "a change that changes nothing is no event"
+    );
+    assert_eq!(e.set_all_muted("501", false), None, "not live");
+    // The moderator unmutes everyone with *90.
+    now += Duration::from_secs(1);
+    for digit in "*90".chars() {
+        e.handle_media_event(
+            now,
+            MediaEvent::Digit {
+                call: moderator,
+                digit,
+            },
+        );
+    }
+    assert_eq!(
+        actions(&mut e),
+        vec![(
+            "unmute_all",
+            None,
+            Actor::Keypad {
+                member: moderator.0
+            }
+        )]
+    );
+    assert!(e.set_member_muted("500", participant.0, true));
+    assert_eq!(
+        actions(&mut e),
+        vec![("mute", Some(participant.0), Actor::Api)]
+    );
+}
+
+/// A sound played to everyone finishes when it has ended for each member, a member who
+/// leaves counting as ended; one played to a member finishes with that member's.
+#[test]
+fn a_played_sound_finishes_when_everyone_heard_it_or_left() {
+    let mut e = engine_with(chorus_policy::Settings::default());
+    let now = Instant::now();
+    let (a, _, _) = dial(&mut e, now, 1);
+    let (b, tag_b, _) = dial(&mut e, now, 2);
+    events(&mut e);
+    let clip: Clip = vec![0i16; 800].into();
+    let play = e.play_sound("500", None, clip.clone()).expect("played");
+    let prompts: Vec<(CallId, u64)> = events(&mut e)
+        .into_iter()
+        .filter_map(|ev| match ev {
+            Event::Media(MediaCommand::Play { call, id, .. }) => Some((call, id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(prompts.len(), 2, "one prompt per member");
+    let prompt_of = |leg: CallId| prompts.iter().find(|(c, _)| *c == leg).map(|(_, id)| *id);
+    e.handle_media_event(
+        now,
+        MediaEvent::PlayDone {
+            call: a,
+            id: prompt_of(a).expect("a's"),
+        },
+    );
+    let finished = |e: &mut Engine| {
+        notifications(e)
+            .into_iter()
+            .filter(|n| matches!(n, Notification::PlayFinished { .. }))
+            .collect::<Vec<_>>()
+    };
+    assert!(finished(&mut e).is_empty(), "b still hears it");
+    // b hangs up before its prompt ends: the play is over.
+    let bye = String::from_utf8(request("BYE", "500", "z9hG4bKbyeb", 2, Some(&tag_b), ""))
+        .expect("utf8")
+        .replace("Call-ID: call-1", "Call-ID: call-2")
+        .replace(CALLER, "127.0.0.1:5102");
+    let source: SocketAddr = "127.0.0.1:5102".parse().expect("addr");
+    e.handle_message(now, Transport::Udp, source, bye.as_bytes());
+    assert_eq!(
+        finished(&mut e),
+        vec![Notification::PlayFinished {
+            conference: "500".into(),
+            play,
+            member: None
+        }]
+    );
+    // To one member.
+    let one = e
+        .play_sound("500", Some(a.0), clip.clone())
+        .expect("played");
+    let id = last_play(&events(&mut e)).expect("a prompt");
+    e.handle_media_event(now, MediaEvent::PlayDone { call: a, id });
+    assert_eq!(
+        finished(&mut e),
+        vec![Notification::PlayFinished {
+            conference: "500".into(),
+            play: one,
+            member: Some(a.0)
+        }]
+    );
+    assert_eq!(e.play_sound("500", Some(b.0), clip.clone()), None, "gone");
+    assert_eq!(e.play_sound("501", None, clip), None, "not live");
+}

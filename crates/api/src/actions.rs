@@ -1,0 +1,235 @@
+//! Operator actions on a live conference as a whole: mute or unmute every participant
+//! (the rule of `*91`/`*90`: moderators untouched), and play a stored sound to everyone
+//! or to one member (`play_finished` follows on `/events`).
+
+use crate::live::require_extension;
+use crate::{ApiError, AppState, error::ErrorBody};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use chorus_net::Control;
+use chorus_types::Clip;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// What mute-all and unmute-all answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Changed {
+    /// Participants whose state changed (those already so, and moderators, are not).
+    members_changed: usize,
+}
+
+/// The body of a play.
+#[derive(Debug, ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documents the body; parsing is by hand to name bad fields
+pub(crate) struct PlayRequest {
+    /// A sound id from `POST /sound/`.
+    sound: i64,
+}
+
+/// What a play answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Playing {
+    /// Named again by the `play_finished` event when the sound has ended for everyone.
+    play_id: u64,
+}
+
+async fn set_all_muted(
+    state: &AppState,
+    extension: String,
+    muted: bool,
+) -> Result<Json<Changed>, ApiError> {
+    require_extension(state, &extension).await?;
+    let changed = state
+        .inner
+        .control
+        .ask(|reply| Control::SetAllMuted {
+            conference: extension,
+            muted,
+            reply,
+        })
+        .await?;
+    match changed {
+        Some(members_changed) => Ok(Json(Changed { members_changed })),
+        None => Err(ApiError::not_found("nobody is in that conference")),
+    }
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/mute-all", tag = "live",
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "Every participant muted (as *91: moderators untouched)", body = Changed),
+        (status = 404, description = "Unknown extension, or nobody in it", body = ErrorBody),
+        (status = 422, description = "Bad extension_id", body = ErrorBody)))]
+pub(crate) async fn mute_all(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+) -> Result<Json<Changed>, ApiError> {
+    set_all_muted(&state, extension, true).await
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/unmute-all", tag = "live",
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "Every participant unmuted (as *90)", body = Changed),
+        (status = 404, description = "Unknown extension, or nobody in it", body = ErrorBody),
+        (status = 422, description = "Bad extension_id", body = ErrorBody)))]
+pub(crate) async fn unmute_all(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+) -> Result<Json<Changed>, ApiError> {
+    set_all_muted(&state, extension, false).await
+}
+
+/// The sound a play body names, every fault named.
+fn read_play(body: &[u8]) -> Result<i64, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_json(format!("malformed JSON: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(ApiError::validation("body", "must be a JSON object"));
+    };
+    let mut errors = Vec::new();
+    for name in fields.keys().filter(|n| n.as_str() != "sound") {
+        errors.push(ApiError::validation(name, "is not a field of a play"));
+    }
+    let sound = match fields.get("sound") {
+        Some(Value::Number(n)) => n.as_i64().filter(|id| *id > 0),
+        _ => None,
+    };
+    if sound.is_none() {
+        errors.push(ApiError::validation("sound", "must be a sound id"));
+    }
+    match (ApiError::invalid(errors), sound) {
+        (None, Some(sound)) => Ok(sound),
+        (Some(error), _) => Err(error),
+        (None, None) => Err(ApiError::validation("sound", "must be a sound id")),
+    }
+}
+
+/// The sound, decoded once and kept (stored sounds never change).
+async fn clip(state: &AppState, sound: i64) -> Result<Clip, ApiError> {
+    let cached = state
+        .inner
+        .clips
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&sound)
+        .cloned();
+    if let Some(clip) = cached {
+        return Ok(clip);
+    }
+    let pcm = state
+        .store(move |store| store.sound_pcm(sound))
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::validation("sound", format!("no sound {sound}")))?;
+    let clip: Clip = pcm.into();
+    state
+        .inner
+        .clips
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(sound, clip.clone());
+    Ok(clip)
+}
+
+async fn play(
+    state: &AppState,
+    extension: String,
+    member: Option<u64>,
+    body: &[u8],
+) -> Result<(StatusCode, Json<Playing>), ApiError> {
+    require_extension(state, &extension).await?;
+    let sound = read_play(body)?;
+    let clip = clip(state, sound).await?;
+    let play = state
+        .inner
+        .control
+        .ask(|reply| Control::Play {
+            conference: extension,
+            member,
+            clip,
+            reply,
+        })
+        .await?;
+    match play {
+        Some(play_id) => Ok((StatusCode::ACCEPTED, Json(Playing { play_id }))),
+        None if member.is_some() => Err(ApiError::not_found("no such member in that conference")),
+        None => Err(ApiError::not_found("nobody is in that conference")),
+    }
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/play", tag = "live",
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body = PlayRequest,
+    responses(
+        (status = 202, description = "Playing to everyone in the conference, over what they hear", body = Playing),
+        (status = 404, description = "Unknown extension, or nobody in it", body = ErrorBody),
+        (status = 422, description = "Bad extension_id or sound (named)", body = ErrorBody)))]
+pub(crate) async fn play_all(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Playing>), ApiError> {
+    play(&state, extension, None, &body).await
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/members/{member_id}/play", tag = "live",
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$"), ("member_id" = u64, Path)),
+    request_body = PlayRequest,
+    responses(
+        (status = 202, description = "Playing to this member alone, over what it hears", body = Playing),
+        (status = 404, description = "Unknown extension or member", body = ErrorBody),
+        (status = 422, description = "Bad extension_id or sound (named)", body = ErrorBody)))]
+pub(crate) async fn play_one(
+    State(state): State<AppState>,
+    Path((extension, member)): Path<(String, u64)>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Playing>), ApiError> {
+    play(&state, extension, Some(member), &body).await
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/extension/{extension_id}/conference/mute-all",
+            post(mute_all),
+        )
+        .route(
+            "/extension/{extension_id}/conference/unmute-all",
+            post(unmute_all),
+        )
+        .route("/extension/{extension_id}/conference/play", post(play_all))
+        .route(
+            "/extension/{extension_id}/conference/members/{member_id}/play",
+            post(play_one),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_play_names_its_sound_and_every_stray_field() {
+        assert_eq!(read_play(br#"{"sound": 3}"#).ok(), Some(3));
+        for (body, fields) in [
+            (r#"{}"#, vec!["sound"]),
+            (r#"{"sound": "3"}"#, vec!["sound"]),
+            (r#"{"sound": -1}"#, vec!["sound"]),
+            (r#"{"sound": 3, "loud": true}"#, vec!["loud"]),
+        ] {
+            let error = read_play(body.as_bytes()).expect_err(body);
+            assert_eq!(error.fields(), fields, "{body}");
+        }
+        assert!(read_play(b"{").is_err());
+        assert_eq!(
+            read_play(b"[]").map_err(|e| e.status()).err(),
+            Some(StatusCode::UNPROCESSABLE_ENTITY)
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! Operator actions (REST): on one member (mute, kick), on a whole conference (lock, mute
+//! or unmute everyone, play a sound to all or one), and the `Action` notifications that
+//! say who asked for each change.
+
+use super::*;
+use chorus_types::Clip;
+
+/// Sounds played over REST that have not finished yet.
+#[derive(Debug, Default)]
+pub(super) struct Plays {
+    /// Prompt id → (play id, the leg it plays on).
+    prompts: HashMap<u64, (u64, CallId)>,
+    /// Play id → (conference, the member asked for, prompts still playing).
+    pending: HashMap<u64, (String, Option<u64>, usize)>,
+    next: u64,
+}
+
+/// Plays in flight at most; more are refused (each holds a prompt on every leg).
+const MAX_PLAYS: usize = 1000;
+
+impl Engine {
+    /// Operator mute or unmute. `false` when no such member is in the conference.
+    /// Setting a member to what it already is changes nothing and tells nobody.
+    pub fn set_member_muted(&mut self, conference: &str, member: u64, muted: bool) -> bool {
+        let Some(state) = self.conferences.get_mut(conference) else {
+            return false;
+        };
+        let Some(was) = state.member(member).map(|m| m.muted) else {
+            return false;
+        };
+        if was != muted {
+            state.set_muted(member, muted);
+            self.set_muted_effects(conference, CallId(member), muted);
+            let action = if muted { "mute" } else { "unmute" };
+            self.action(conference, action, Some(member), Actor::Api);
+        }
+        true
+    }
+
+    /// Operator removes a member. `false` when no such member is in the conference.
+    pub fn kick(&mut self, now: Instant, conference: &str, member: u64) -> bool {
+        let present = self
+            .conferences
+            .get(conference)
+            .is_some_and(|c| c.member(member).is_some());
+        if present {
+            self.action(conference, "kick", Some(member), Actor::Api);
+            self.hangup_because(now, CallId(member), EndReason::Kicked);
+            self.process_txn_events(now);
+        }
+        present
+    }
+
+    /// Operator lock or unlock, live or empty (an empty conference stays locked until
+    /// unlocked). `false` when no such extension exists. Only a change is announced.
+    pub fn set_locked(&mut self, conference: &str, locked: bool) -> bool {
+        if !self.has_conference(conference) {
+            return false;
+        }
+        let state = self.conferences.entry(conference.to_owned()).or_default();
+        let changed = state.is_locked() != locked;
+        state.set_locked(locked);
+        if state.is_empty() && !locked {
+            self.conferences.remove(conference);
+        }
+        if changed {
+            self.notify(Notification::Locked {
+                conference: conference.to_owned(),
+                locked,
+            });
+            let action = if locked { "lock" } else { "unlock" };
+            self.action(conference, action, None, Actor::Api);
+        }
+        true
+    }
+
+    /// `*91`/`*90` over REST: mutes or unmutes every participant, moderators untouched.
+    /// `None` when the conference is not live; else how many members changed.
+    pub fn set_all_muted(&mut self, conference: &str, muted: bool) -> Option<usize> {
+        let changed = self
+            .conferences
+            .get_mut(conference)?
+            .set_participants_muted(muted);
+        for member in &changed {
+            self.set_muted_effects(conference, CallId(*member), muted);
+        }
+        if !changed.is_empty() {
+            let action = if muted { "mute_all" } else { "unmute_all" };
+            self.action(conference, action, None, Actor::Api);
+        }
+        Some(changed.len())
+    }
+
+    /// Plays `clip` to `member`, or to every member, of a live conference, over what they
+    /// hear. Returns the play's id; [`Notification::PlayFinished`] follows when it has
+    /// ended for all of them. `None`: no such conference or member, nobody to play to, or
+    /// too many plays in flight.
+    pub fn play_sound(&mut self, conference: &str, member: Option<u64>, clip: Clip) -> Option<u64> {
+        let state = self.conferences.get(conference)?;
+        let targets = match member {
+            Some(id) => state.member(id).map(|_| vec![id])?,
+            None => state.member_ids(),
+        };
+        if targets.is_empty() || self.plays.pending.len() >= MAX_PLAYS {
+            return None;
+        }
+        self.plays.next += 1;
+        let play = self.plays.next;
+        for target in &targets {
+            let prompt = self.play(CallId(*target), clip.clone());
+            self.plays.prompts.insert(prompt, (play, CallId(*target)));
+        }
+        self.plays
+            .pending
+            .insert(play, (conference.to_owned(), member, targets.len()));
+        self.action(conference, "play", member, Actor::Api);
+        Some(play)
+    }
+
+    /// A prompt ended: the play it belongs to may be over.
+    pub(super) fn operator_prompt_done(&mut self, prompt: u64) {
+        if let Some((play, _)) = self.plays.prompts.remove(&prompt) {
+            self.play_part_done(play);
+        }
+    }
+
+    /// A leg left: its share of any play is over (it will never report).
+    pub(super) fn operator_plays_left(&mut self, call: CallId) {
+        let gone: Vec<(u64, u64)> = self
+            .plays
+            .prompts
+            .iter()
+            .filter(|(_, (_, leg))| *leg == call)
+            .map(|(prompt, (play, _))| (*prompt, *play))
+            .collect();
+        for (prompt, play) in gone {
+            self.plays.prompts.remove(&prompt);
+            self.play_part_done(play);
+        }
+    }
+
+    fn play_part_done(&mut self, play: u64) {
+        let Some((_, _, left)) = self.plays.pending.get_mut(&play) else {
+            return;
+        };
+        *left = left.saturating_sub(1);
+        if *left == 0
+            && let Some((conference, member, _)) = self.plays.pending.remove(&play)
+        {
+            self.notify(Notification::PlayFinished {
+                conference,
+                play,
+                member,
+            });
+        }
+    }
+
+    /// Tells operators who asked for a change.
+    pub(super) fn action(
+        &mut self,
+        conference: &str,
+        action: &'static str,
+        member: Option<u64>,
+        by: Actor,
+    ) {
+        self.notify(Notification::Action {
+            conference: conference.to_owned(),
+            action,
+            member,
+            by,
+        });
+    }
+}
