@@ -135,6 +135,67 @@ fn star8_brings_in_a_number_that_hears_and_is_heard_and_is_recorded() {
     );
 }
 
+/// An operator dials a number in over REST (`POST …/members/`): the `*8` path with no
+/// inviter. The answered number is a member, heard by the one already in.
+#[test]
+fn an_operator_dials_a_number_into_the_conference() {
+    let dir = scratch("dialout-api");
+    let bridge = Bridge::start(
+        &dir,
+        6430,
+        (28200, 28299),
+        None,
+        &["--dialout-uri", "sip:{number}@127.0.0.1:6450"],
+    );
+    let tone = |f: u32| {
+        let path = dir.join(format!("tone-{f}.wav"));
+        write_tone(&path, 8000, f64::from(f), 0.3, 30.0);
+        path
+    };
+    let callee = Phone::answering(&dir, "7001", 6450, 16100, &tone(1000), 12);
+    let member = Phone::dial(
+        &dir,
+        "member",
+        6440,
+        16200,
+        &tone(440),
+        "sip:500@127.0.0.1:6430",
+        14,
+    );
+    wait_for_log(&bridge, "joined role", 1, Duration::from_secs(20));
+    let port = bridge.http_port();
+    let path = "/extension/500/conference/members/";
+    let (status, error) = common::http(port, "POST", path, r#"{"number": "70x1"}"#);
+    assert_eq!((status, error["field"].as_str()), (422, Some("number")));
+    let (status, dialled) = common::http(port, "POST", path, r#"{"number": "7001"}"#);
+    assert_eq!(status, 202, "{dialled}");
+    let id = dialled["member_id"].as_u64().expect("member id");
+    wait_for_log(
+        &bridge,
+        "invited number answered",
+        1,
+        Duration::from_secs(20),
+    );
+    wait_for_log(&bridge, "joined role", 2, Duration::from_secs(20));
+    let joined_at = member.elapsed();
+    let (_, members) = common::http(port, "GET", path, "");
+    assert!(
+        members
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["id"] == id && m["invited"] == true)),
+        "{members}"
+    );
+    let (heard, rate) = member.recording();
+    let hears = tone_level_db(
+        window(&heard, rate, joined_at + 1.0, joined_at + 5.0),
+        rate,
+        1000.0,
+    );
+    eprintln!("the member hears the dialled number at {hears:.1} dBFS");
+    assert!(hears > -15.0, "the member does not hear the dialled number");
+    drop(callee);
+}
+
 /// A sipp trunk, killed if the test ends before it does.
 type Trunk = common::SippUas;
 

@@ -1,6 +1,6 @@
-//! Operator actions on a live conference as a whole: mute or unmute every participant
-//! (the rule of `*91`/`*90`: moderators untouched), and play a stored sound to everyone
-//! or to one member (`play_finished` follows on `/events`).
+//! Operator actions on a conference as a whole: mute or unmute every participant (the
+//! rule of `*91`/`*90`: moderators untouched), play a stored sound to everyone or to one
+//! member (`play_finished` follows on `/events`), and invite a number (the `*8` path).
 
 use crate::live::require_extension;
 use crate::{ApiError, AppState, error::ErrorBody};
@@ -193,6 +193,94 @@ pub(crate) async fn play_one(
     play(&state, extension, Some(member), &body).await
 }
 
+/// The body of an invitation.
+#[derive(Debug, ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documents the body; parsing is by hand to name bad fields
+pub(crate) struct DialRequest {
+    /// The number, digits only, within the bridge's dial-out rules.
+    number: String,
+}
+
+/// What an invitation answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Dialling {
+    /// The invited leg: its member id once it answers (`member_joined`); `dial_out` and
+    /// `call_ended` events tell the rest.
+    member_id: u64,
+}
+
+fn read_number(body: &[u8]) -> Result<String, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_json(format!("malformed JSON: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(ApiError::validation("body", "must be a JSON object"));
+    };
+    let mut errors: Vec<ApiError> = fields
+        .keys()
+        .filter(|n| n.as_str() != "number")
+        .map(|n| ApiError::validation(n, "is not a field of an invitation"))
+        .collect();
+    let number = match fields.get("number") {
+        Some(Value::String(n)) if !n.is_empty() && n.len() <= 32 => Some(n.clone()),
+        _ => None,
+    };
+    if number.is_none() {
+        errors.push(ApiError::validation("number", "must be a phone number"));
+    }
+    match (ApiError::invalid(errors), number) {
+        (None, Some(number)) => Ok(number),
+        (Some(error), _) => Err(error),
+        (None, None) => Err(ApiError::validation("number", "must be a phone number")),
+    }
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/members/", tag = "live",
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body = DialRequest,
+    responses(
+        (status = 202, description = "Dialling through the trunk, as *8 does (same number rules, caps, recording)", body = Dialling),
+        (status = 404, description = "Unknown extension", body = ErrorBody),
+        (status = 409, description = "No dial-out trunk, or the conference is locked, full or has its invitations ringing", body = ErrorBody),
+        (status = 422, description = "Bad extension_id, or a number the dial-out rules refuse (named)", body = ErrorBody),
+        (status = 429, description = "The hourly cap on invitations is used up", body = ErrorBody)))]
+pub(crate) async fn dial(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Dialling>), ApiError> {
+    require_extension(&state, &extension).await?;
+    let number = read_number(&body)?;
+    let dialled = state
+        .inner
+        .control
+        .ask(|reply| Control::DialOut {
+            conference: extension,
+            number,
+            reply,
+        })
+        .await?;
+    use chorus_engine::DialRefusal;
+    match dialled {
+        Ok(member_id) => Ok((StatusCode::ACCEPTED, Json(Dialling { member_id }))),
+        Err(DialRefusal::NoTrunk) => Err(ApiError::conflict(
+            "the bridge has no dial-out trunk (dialout_uri)",
+        )),
+        Err(DialRefusal::NoConference) => Err(ApiError::not_found("no such extension")),
+        Err(DialRefusal::Number) => Err(ApiError::validation(
+            "number",
+            "is not a number the dial-out rules allow",
+        )),
+        Err(DialRefusal::HourlyCap) => Err(ApiError::client(
+            StatusCode::TOO_MANY_REQUESTS,
+            "the hourly cap on invitations is used up",
+        )),
+        Err(DialRefusal::Busy) => Err(ApiError::conflict(
+            "the conference is locked or full, or has as many invitations ringing as allowed",
+        )),
+    }
+}
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -213,6 +301,23 @@ pub(crate) fn routes() -> Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invitation_names_its_number_and_every_stray_field() {
+        assert_eq!(
+            read_number(br#"{"number": "5551234"}"#).ok().as_deref(),
+            Some("5551234")
+        );
+        for (body, fields) in [
+            (r#"{}"#, vec!["number"]),
+            (r#"{"number": 5551234}"#, vec!["number"]),
+            (r#"{"number": ""}"#, vec!["number"]),
+            (r#"{"number": "1", "caller_id": "x"}"#, vec!["caller_id"]),
+        ] {
+            let error = read_number(body.as_bytes()).expect_err(body);
+            assert_eq!(error.fields(), fields, "{body}");
+        }
+    }
 
     #[test]
     fn a_play_names_its_sound_and_every_stray_field() {

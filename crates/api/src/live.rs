@@ -362,9 +362,12 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route(
             "/extension/{extension_id}/conference/members/",
-            get(members),
+            get(members).post(crate::actions::dial),
         )
-        .route("/extension/{extension_id}/conference/members", get(members))
+        .route(
+            "/extension/{extension_id}/conference/members",
+            get(members).post(crate::actions::dial),
+        )
         .route(
             "/extension/{extension_id}/conference/members/{member_id}/mute",
             post(mute),

@@ -95,6 +95,7 @@ impl Modify for BearerAuth {
         actions::unmute_all,
         actions::play_all,
         actions::play_one,
+        actions::dial,
         recordings::list,
         recordings::download,
         recordings::delete,
@@ -117,6 +118,8 @@ impl Modify for BearerAuth {
         actions::Changed,
         actions::PlayRequest,
         actions::Playing,
+        actions::DialRequest,
+        actions::Dialling,
         ErrorBody
     )),
     modifiers(&BearerAuth, &ErrorsEverywhere),

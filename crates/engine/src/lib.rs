@@ -29,10 +29,10 @@ pub use chorus_sip_proto::digest::Algorithm as DigestAlgorithm;
 pub use chorus_sip_proto::{Timers, Transmit, Transport};
 pub use sip::{
     Actor, AdhocConfig, AdhocRefusal, CallSummary, ConferenceInfo, DialOut, DialPolicy,
-    DigestUsers, EVENT_PACKAGE, EndReason, Engine, EngineConfig, EngineStats, Event, EventHeader,
-    ExtensionConfig, Hearing, HearingChange, MIN_EXPIRES, MemberInfo, Notification, ORIGIN_HEADER,
-    Prompts, ReferTarget, Security, SrtpMode, SrtpPolicy, SubscriptionConfig, TEMPORARY_PREFIX,
-    UnknownExtension, VOLUME_RANGE, parse_event, parse_expires, parse_refer_to,
+    DialRefusal, DigestUsers, EVENT_PACKAGE, EndReason, Engine, EngineConfig, EngineStats, Event,
+    EventHeader, ExtensionConfig, Hearing, HearingChange, MIN_EXPIRES, MemberInfo, Notification,
+    ORIGIN_HEADER, Prompts, ReferTarget, Security, SrtpMode, SrtpPolicy, SubscriptionConfig,
+    TEMPORARY_PREFIX, UnknownExtension, VOLUME_RANGE, parse_event, parse_expires, parse_refer_to,
 };
 
 /// The media a negotiation agreed on, as the media side needs it.

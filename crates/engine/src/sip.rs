@@ -37,7 +37,8 @@ use conference::{Conferences, Stage};
 pub use dial_policy::{DialOut, DialPolicy};
 use dialout::Dialing;
 pub use events::{
-    Actor, CallSummary, ConferenceInfo, EndReason, EngineStats, Event, MemberInfo, Notification,
+    Actor, CallSummary, ConferenceInfo, DialRefusal, EndReason, EngineStats, Event, MemberInfo,
+    Notification,
 };
 pub use hearing::{Hearing, HearingChange, VOLUME_RANGE};
 pub use prompts::Prompts;

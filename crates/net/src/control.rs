@@ -103,6 +103,16 @@ pub enum Control {
         /// The play's id.
         reply: oneshot::Sender<Option<u64>>,
     },
+    /// Invite a number into a conference (the `*8` path, for an operator); answers the
+    /// invited leg's id or why not.
+    DialOut {
+        /// The extension.
+        conference: String,
+        /// The number.
+        number: String,
+        /// The leg's id, or the refusal.
+        reply: oneshot::Sender<Result<u64, chorus_engine::DialRefusal>>,
+    },
     /// Start draining (again: no change); answers the calls still up.
     Drain(oneshot::Sender<usize>),
     /// The conferences that live on this node, and whether it drains.

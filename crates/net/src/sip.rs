@@ -391,6 +391,14 @@ fn handle_control(engine: &mut Engine, metrics: &Metrics, request: Control) {
         } => {
             let _ = reply.send(engine.play_sound(&conference, member, clip));
         }
+        Control::DialOut {
+            conference,
+            number,
+            reply,
+        } => {
+            let dialled = engine.dial_out(now, &conference, &number).map(|id| id.0);
+            let _ = reply.send(dialled);
+        }
         Control::Hosted(reply) => {
             let _ = reply.send(Hosted {
                 conferences: engine.hosted(),

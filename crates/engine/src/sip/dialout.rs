@@ -20,8 +20,10 @@ use tracing::info;
 
 #[derive(Debug)]
 pub(super) struct Dialing {
-    inviter: CallId,
-    conference: String,
+    /// The member who keyed `*8` (or sent REFER); `None` when an operator dialled over
+    /// REST: nobody hears ringback or the outcome's prompt.
+    inviter: Option<CallId>,
+    pub(super) conference: String,
     number: String,
     request_uri: String,
     from_uri: String,
@@ -43,7 +45,7 @@ pub(super) struct Dialing {
     ring_timeout: Duration,
     /// Whether a challenge may be answered with the trunk's credentials (never for a
     /// target a member named: the password would go to whoever that is).
-    trunk: bool,
+    pub(super) trunk: bool,
     /// Header lines (each ending in CRLF) the INVITE carries besides ours: `Replaces` and
     /// `Referred-By` for a referral.
     extra_headers: String,
@@ -58,7 +60,7 @@ impl Dialing {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         engine: &mut Engine,
-        inviter: CallId,
+        inviter: Option<CallId>,
         conference: String,
         number: String,
         request_uri: String,
@@ -127,7 +129,7 @@ impl Failure {
 }
 
 impl Engine {
-    fn dial_config(&self) -> Option<&DialOut> {
+    pub(super) fn dial_config(&self) -> Option<&DialOut> {
         self.config.dialout.as_ref()
     }
 
@@ -135,7 +137,7 @@ impl Engine {
     pub(super) fn is_dialing_for(&self, inviter: CallId) -> Option<CallId> {
         self.dialing
             .iter()
-            .find(|(_, d)| d.inviter == inviter)
+            .find(|(_, d)| d.inviter == Some(inviter))
             .map(|(id, _)| *id)
     }
 
@@ -147,7 +149,7 @@ impl Engine {
         call.span.in_scope(|| info!(%number, %outcome, "*8 keyed"));
         self.notify(super::Notification::DialOut {
             conference: call.conference.clone(),
-            member: inviter.0,
+            member: Some(inviter.0),
             caller: call.caller.clone(),
             number: number.to_owned(),
             outcome: outcome.to_owned(),
@@ -200,7 +202,7 @@ impl Engine {
         }
         if !self.room_to_dial(&conference, inviter) {
             self.notify_dial(inviter, number, "refused_busy");
-            return self.fail_dial_prompt(inviter, Failure::Refused);
+            return self.fail_dial_prompt(Some(inviter), Failure::Refused);
         }
         self.dial_history.count(now, &conference);
         self.notify_dial(inviter, number, "dialing");
@@ -209,7 +211,7 @@ impl Engine {
             .replace("{extension}", &conference);
         let mut dial = Dialing::new(
             self,
-            inviter,
+            Some(inviter),
             conference,
             number.to_owned(),
             config.uri_template.replace("{number}", number),
@@ -219,25 +221,6 @@ impl Engine {
         );
         dial.trunk = true;
         self.start_dialing(dial);
-    }
-
-    /// Whether `conference` has room for one more invitation (members and invitations
-    /// still ringing count toward max_members) within the bridge's caps.
-    pub(super) fn room_to_dial(&mut self, conference: &str, inviter: CallId) -> bool {
-        let (per_conference, total) = self
-            .dial_config()
-            .map_or((3, 100), |c| (c.max_per_conference, c.max_total));
-        let rules = self.rules(conference);
-        let ringing_here = self
-            .dialing
-            .values()
-            .filter(|d| d.conference == conference)
-            .count();
-        let dialing = self.dialing.len();
-        let busy = self.is_dialing_for(inviter).is_some();
-        let state = self.conferences.entry(conference.to_owned()).or_default();
-        let full = state.len() + ringing_here >= rules.limit();
-        !(state.is_locked() || full || ringing_here >= per_conference || dialing >= total || busy)
     }
 
     /// Whether the hourly caps allow one more call from `conference` now (and counts it);
@@ -254,15 +237,15 @@ impl Engine {
         true
     }
 
-    /// Asks the driver for the invitation's media socket; the INVITE follows.
-    pub(super) fn start_dialing(&mut self, dial: Dialing) {
+    /// Asks the driver for the invitation's media socket; the INVITE follows. Returns the
+    /// invited leg's id.
+    pub(super) fn start_dialing(&mut self, dial: Dialing) -> CallId {
         let id = CallId(self.next_call);
         self.next_call += 1;
-        let inviter = dial.inviter;
         // A member who sent REFER follows the call on its own phone (NOTIFY).
-        let ringback = dial.referral.is_none();
+        let ringback = dial.inviter.filter(|_| dial.referral.is_none());
         self.dialing.insert(id, dial);
-        if ringback {
+        if let Some(inviter) = ringback {
             let ringback = self.config.prompts.ringback.clone();
             self.media(MediaCommand::Music {
                 call: inviter,
@@ -270,6 +253,7 @@ impl Engine {
             });
         }
         self.events.push_back(Event::MediaRequested { call: id });
+        id
     }
 
     /// The driver bound the invitation's RTP socket: send the INVITE.
@@ -470,13 +454,17 @@ impl Engine {
             ssrc,
             sip_call_id: dial.call_id.clone(),
         });
+        // Nobody to hear it when an operator dialled.
+        let Some(inviter) = dial.inviter else {
+            return;
+        };
         self.media(MediaCommand::Music {
-            call: dial.inviter,
+            call: inviter,
             clip: None,
         });
         self.media(MediaCommand::Patch {
             call: id,
-            to: Some(dial.inviter),
+            to: Some(inviter),
         });
     }
 
@@ -553,10 +541,12 @@ impl Engine {
             data: ack.clone(),
         });
         let inviter = dial.inviter;
-        self.media(MediaCommand::Music {
-            call: inviter,
-            clip: None,
-        });
+        if let Some(inviter) = inviter {
+            self.media(MediaCommand::Music {
+                call: inviter,
+                clip: None,
+            });
+        }
         if dial.early {
             self.media(MediaCommand::Patch { call: id, to: None });
         }
@@ -683,7 +673,10 @@ impl Engine {
         self.hangup(now, id);
     }
 
-    fn fail_dial_prompt(&mut self, inviter: CallId, failure: Failure) {
+    fn fail_dial_prompt(&mut self, inviter: Option<CallId>, failure: Failure) {
+        let Some(inviter) = inviter else {
+            return;
+        };
         self.media(MediaCommand::Music {
             call: inviter,
             clip: None,

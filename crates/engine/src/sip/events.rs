@@ -150,9 +150,9 @@ pub enum Notification {
     DialOut {
         /// The conference.
         conference: String,
-        /// The member who keyed it.
-        member: u64,
-        /// The caller's From URI.
+        /// The member who keyed it (`None`: an operator, over REST).
+        member: Option<u64>,
+        /// The caller's From URI (`api` for an operator).
         caller: String,
         /// The number keyed.
         number: String,
@@ -248,6 +248,21 @@ pub enum Notification {
         /// The member it was played to, or `None` for everyone.
         member: Option<u64>,
     },
+}
+
+/// Why an operator's invitation was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialRefusal {
+    /// The bridge has no dial-out trunk.
+    NoTrunk,
+    /// No such extension.
+    NoConference,
+    /// The number is not one the dial-out policy allows (length, digits, prefixes).
+    Number,
+    /// The conference or the bridge used its calls for this hour.
+    HourlyCap,
+    /// Locked, full, or at the limit of invitations ringing at once.
+    Busy,
 }
 
 /// Who asked for an action.

@@ -1,7 +1,9 @@
 //! Operator actions (REST): on one member (mute, kick), on a whole conference (lock, mute
-//! or unmute everyone, play a sound to all or one), and the `Action` notifications that
-//! say who asked for each change.
+//! or unmute everyone, play a sound to all or one, invite a number), the room the
+//! invitations of `*8` and of operators share, and the `Action` notifications that say
+//! who asked for each change.
 
+use super::dialout::Dialing;
 use super::*;
 use chorus_types::Clip;
 
@@ -169,5 +171,95 @@ impl Engine {
             member,
             by,
         });
+    }
+
+    /// An operator's invitation over REST (the `*8` path without a member): the same
+    /// number rules, caps and recording rule. Returns the invited leg's id (its member
+    /// id once answered); its progress follows as events.
+    pub fn dial_out(
+        &mut self,
+        now: Instant,
+        conference: &str,
+        number: &str,
+    ) -> Result<CallId, DialRefusal> {
+        let config = self.dial_config().cloned().ok_or(DialRefusal::NoTrunk)?;
+        if !self.has_conference(conference) {
+            return Err(DialRefusal::NoConference);
+        }
+        if !config.digits.contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(DialRefusal::Number);
+        }
+        let policy = &config.policy;
+        let outcome = if !policy.permits_number(number) {
+            Err(DialRefusal::Number)
+        } else if !self.dial_history.allows(now, conference, policy) {
+            Err(DialRefusal::HourlyCap)
+        } else if !self.room_to_dial_by_api(conference) {
+            Err(DialRefusal::Busy)
+        } else {
+            Ok(())
+        };
+        let said = match &outcome {
+            Ok(()) => "dialing",
+            Err(DialRefusal::Number) => "refused_number",
+            Err(DialRefusal::HourlyCap) => "refused_hourly_cap",
+            Err(_) => "refused_busy",
+        };
+        info!(%conference, %number, outcome = said, "dial-out over REST");
+        self.notify(super::Notification::DialOut {
+            conference: conference.to_owned(),
+            member: None,
+            caller: "api".to_owned(),
+            number: number.to_owned(),
+            outcome: said.to_owned(),
+        });
+        if let Err(refusal) = outcome {
+            self.stats.dialout_refused += 1;
+            return Err(refusal);
+        }
+        self.dial_history.count(now, conference);
+        let from_uri = config.caller_id_template.replace("{extension}", conference);
+        let mut dial = Dialing::new(
+            self,
+            None,
+            conference.to_owned(),
+            number.to_owned(),
+            config.uri_template.replace("{number}", number),
+            from_uri,
+            (config.destination, config.transport),
+            config.ring_timeout,
+        );
+        dial.trunk = true;
+        Ok(self.start_dialing(dial))
+    }
+
+    /// Whether `conference` has room for one more invitation (members and invitations
+    /// still ringing count toward max_members) within the bridge's caps.
+    pub(super) fn room_to_dial(&mut self, conference: &str, inviter: CallId) -> bool {
+        let busy = self.is_dialing_for(inviter).is_some();
+        !busy && self.room_to_dial_by_api(conference)
+    }
+
+    /// As [`Engine::room_to_dial`], for an operator (no inviter to be busy).
+    pub(super) fn room_to_dial_by_api(&mut self, conference: &str) -> bool {
+        let (per_conference, total) = self
+            .dial_config()
+            .map_or((3, 100), |c| (c.max_per_conference, c.max_total));
+        let rules = self.rules(conference);
+        let ringing_here = self
+            .dialing
+            .values()
+            .filter(|d| d.conference == conference)
+            .count();
+        let dialing = self.dialing.len();
+        let state = self.conferences.entry(conference.to_owned()).or_default();
+        let full = state.len() + ringing_here >= rules.limit();
+        let room =
+            !(state.is_locked() || full || ringing_here >= per_conference || dialing >= total);
+        // Looking must not leave an empty conference behind.
+        if state.is_empty() && !state.is_locked() {
+            self.conferences.remove(conference);
+        }
+        room
     }
 }

@@ -235,7 +235,7 @@ impl Engine {
         self.notify_referral(now, &referral, 100, "Trying", false);
         let dial = Dialing::new(
             self,
-            id,
+            Some(id),
             conference,
             target.user.clone(),
             target.uri.clone(),

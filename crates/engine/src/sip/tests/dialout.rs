@@ -172,3 +172,64 @@ fn locked_or_full_conference_refuses_to_dial() {
         "too short"
     );
 }
+
+/// An operator invites a number over REST: the `*8` path with nobody to hear ringback; the
+/// same number rules and room; the answered number joins; operators see who asked.
+#[test]
+fn an_operator_invites_a_number_and_it_joins() {
+    let mut e = engine_with_dialout();
+    e.config
+        .extensions
+        .insert("500".to_owned(), ExtensionConfig::default());
+    let now = Instant::now();
+    assert_eq!(
+        e.dial_out(now, "999", "7001"),
+        Err(DialRefusal::NoConference)
+    );
+    assert_eq!(e.dial_out(now, "500", "70a1"), Err(DialRefusal::Number));
+    assert_eq!(e.dial_out(now, "500", "12"), Err(DialRefusal::Number));
+    // An empty conference may be dialled into: the number is its first member.
+    let id = e.dial_out(now, "500", "7001").expect("dialling");
+    let evs: Vec<Event> = std::iter::from_fn(|| e.poll_event()).collect();
+    assert!(
+        evs.iter()
+            .any(|ev| matches!(ev, Event::MediaRequested { call } if *call == id))
+    );
+    assert!(
+        !evs.iter()
+            .any(|ev| matches!(ev, Event::Media(MediaCommand::Music { .. }))),
+        "nobody to hear ringback"
+    );
+    assert!(evs.iter().any(|ev| matches!(ev, Event::Notify(Notification::DialOut { member: None, caller, outcome, .. }) if caller == "api" && outcome == "dialing")));
+    e.media_ready(now, id, "127.0.0.1:20100".parse().expect("addr"));
+    let invite = std::iter::from_fn(|| e.poll_transmit())
+        .find_map(|t| match parse(&t.data) {
+            Ok(Message::Request(r)) if r.method == Method::INVITE => Some(r),
+            _ => None,
+        })
+        .expect("INVITE to the trunk");
+    let sdp = OFFER.replace("6000", "7000");
+    e.handle_message(
+        now,
+        Transport::Udp,
+        trunk(),
+        &answer(&invite, 200, "", &sdp),
+    );
+    let members = e.members("500").expect("live");
+    assert!(members.iter().any(|m| m.id == id.0 && m.invited));
+    // The room is shared with *8: two ringing at most per conference.
+    let second = e.dial_out(now, "500", "7002").expect("second");
+    let third = e.dial_out(now, "500", "7003").expect("third");
+    assert_ne!(second, third);
+    assert_eq!(e.dial_out(now, "500", "7004"), Err(DialRefusal::Busy));
+    // Without a trunk there is nothing to dial through.
+    let mut plain = engine();
+    plain
+        .config
+        .extensions
+        .insert("500".to_owned(), ExtensionConfig::default());
+    assert_eq!(
+        plain.dial_out(now, "500", "7001"),
+        Err(DialRefusal::NoTrunk)
+    );
+}
