@@ -83,6 +83,7 @@ impl Engine {
                 member,
                 hearing,
             });
+            self.action(conference, "hearing", Some(member), super::Actor::Api);
         }
         true
     }
