@@ -85,29 +85,43 @@ pub(crate) async fn unmute_all(
     set_all_muted(&state, extension, false).await
 }
 
-/// The sound a play body names, every fault named.
-fn read_play(body: &[u8]) -> Result<i64, ApiError> {
+/// The one field `name` of a JSON object body, read by `read`; every fault named (a
+/// stray field, a missing or wrong one).
+fn one_field<T>(
+    body: &[u8],
+    name: &str,
+    what: &str,
+    read: impl Fn(&Value) -> Option<T>,
+) -> Result<T, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_json(format!("malformed JSON: {e}")))?;
     let Value::Object(fields) = value else {
         return Err(ApiError::validation("body", "must be a JSON object"));
     };
-    let mut errors = Vec::new();
-    for name in fields.keys().filter(|n| n.as_str() != "sound") {
-        errors.push(ApiError::validation(name, "is not a field of a play"));
+    let mut errors: Vec<ApiError> = fields
+        .keys()
+        .filter(|n| n.as_str() != name)
+        .map(|n| ApiError::validation(n, format!("is not a field of {what}")))
+        .collect();
+    let found = fields.get(name).and_then(read);
+    if found.is_none() {
+        errors.push(ApiError::validation(
+            name,
+            format!("is missing or wrong in {what}"),
+        ));
     }
-    let sound = match fields.get("sound") {
-        Some(Value::Number(n)) => n.as_i64().filter(|id| *id > 0),
-        _ => None,
-    };
-    if sound.is_none() {
-        errors.push(ApiError::validation("sound", "must be a sound id"));
-    }
-    match (ApiError::invalid(errors), sound) {
-        (None, Some(sound)) => Ok(sound),
+    match (ApiError::invalid(errors), found) {
+        (None, Some(found)) => Ok(found),
         (Some(error), _) => Err(error),
-        (None, None) => Err(ApiError::validation("sound", "must be a sound id")),
+        (None, None) => Err(ApiError::validation(name, "is missing")),
     }
+}
+
+/// The sound a play body names: a positive id.
+fn read_play(body: &[u8]) -> Result<i64, ApiError> {
+    one_field(body, "sound", "a play (a sound id)", |v| {
+        v.as_i64().filter(|id| *id > 0)
+    })
 }
 
 /// The sound, decoded once and kept (stored sounds never change).
@@ -210,29 +224,14 @@ pub(crate) struct Dialling {
     member_id: u64,
 }
 
+/// The number an invitation body names: 1 to 32 characters (the dial-out rules judge
+/// the rest).
 fn read_number(body: &[u8]) -> Result<String, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_json(format!("malformed JSON: {e}")))?;
-    let Value::Object(fields) = value else {
-        return Err(ApiError::validation("body", "must be a JSON object"));
-    };
-    let mut errors: Vec<ApiError> = fields
-        .keys()
-        .filter(|n| n.as_str() != "number")
-        .map(|n| ApiError::validation(n, "is not a field of an invitation"))
-        .collect();
-    let number = match fields.get("number") {
-        Some(Value::String(n)) if !n.is_empty() && n.len() <= 32 => Some(n.clone()),
-        _ => None,
-    };
-    if number.is_none() {
-        errors.push(ApiError::validation("number", "must be a phone number"));
-    }
-    match (ApiError::invalid(errors), number) {
-        (None, Some(number)) => Ok(number),
-        (Some(error), _) => Err(error),
-        (None, None) => Err(ApiError::validation("number", "must be a phone number")),
-    }
+    one_field(body, "number", "an invitation (a phone number)", |v| {
+        v.as_str()
+            .filter(|n| !n.is_empty() && n.len() <= 32)
+            .map(str::to_owned)
+    })
 }
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/members/", tag = "live",

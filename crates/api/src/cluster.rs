@@ -24,7 +24,9 @@ use utoipa::ToSchema;
 pub(crate) const FORWARDED: &str = "x-chorus-forwarded";
 /// How long a node waits for another.
 const PEER_TIMEOUT: Duration = Duration::from_secs(5);
-/// The largest body forwarded either way (a recording of several hours fits).
+/// The largest request body forwarded: live control takes small JSON bodies.
+const MAX_REQUEST: usize = 64 * 1024;
+/// The largest answer relayed (a recording of several hours fits).
 const MAX_BODY: u64 = 1 << 30;
 
 /// Which node answers a request.
@@ -180,7 +182,7 @@ fn with_node(body: &[u8], node: &str) -> Vec<serde_json::Value> {
 /// Sends `request` on to `peer` and returns its answer as it came.
 async fn forward(peer: &Peer, me: &str, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY as usize).await else {
+    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST).await else {
         return ApiError::client(StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
     };
     let target = format!(

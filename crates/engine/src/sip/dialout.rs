@@ -45,7 +45,7 @@ pub(super) struct Dialing {
     ring_timeout: Duration,
     /// Whether a challenge may be answered with the trunk's credentials (never for a
     /// target a member named: the password would go to whoever that is).
-    pub(super) trunk: bool,
+    trunk: bool,
     /// Header lines (each ending in CRLF) the INVITE carries besides ours: `Replaces` and
     /// `Referred-By` for a referral.
     extra_headers: String,
@@ -206,12 +206,23 @@ impl Engine {
         }
         self.dial_history.count(now, &conference);
         self.notify_dial(inviter, number, "dialing");
+        self.dial_trunk(&config, Some(inviter), conference, number);
+    }
+
+    /// Invites `number` through the trunk into `conference`; returns the invited leg.
+    pub(super) fn dial_trunk(
+        &mut self,
+        config: &DialOut,
+        inviter: Option<CallId>,
+        conference: String,
+        number: &str,
+    ) -> CallId {
         let from_uri = config
             .caller_id_template
             .replace("{extension}", &conference);
         let mut dial = Dialing::new(
             self,
-            Some(inviter),
+            inviter,
             conference,
             number.to_owned(),
             config.uri_template.replace("{number}", number),
@@ -219,8 +230,9 @@ impl Engine {
             (config.destination, config.transport),
             config.ring_timeout,
         );
+        // Only a number the policy checked may get the trunk's credentials.
         dial.trunk = true;
-        self.start_dialing(dial);
+        self.start_dialing(dial)
     }
 
     /// Whether the hourly caps allow one more call from `conference` now (and counts it);

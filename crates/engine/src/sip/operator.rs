@@ -3,7 +3,6 @@
 //! invitations of `*8` and of operators share, and the `Action` notifications that say
 //! who asked for each change.
 
-use super::dialout::Dialing;
 use super::*;
 use chorus_types::Clip;
 
@@ -218,19 +217,7 @@ impl Engine {
             return Err(refusal);
         }
         self.dial_history.count(now, conference);
-        let from_uri = config.caller_id_template.replace("{extension}", conference);
-        let mut dial = Dialing::new(
-            self,
-            None,
-            conference.to_owned(),
-            number.to_owned(),
-            config.uri_template.replace("{number}", number),
-            from_uri,
-            (config.destination, config.transport),
-            config.ring_timeout,
-        );
-        dial.trunk = true;
-        Ok(self.start_dialing(dial))
+        Ok(self.dial_trunk(&config, None, conference.to_owned(), number))
     }
 
     /// Whether `conference` has room for one more invitation (members and invitations
