@@ -188,14 +188,11 @@ impl Bridge {
         }
     }
 
-    /// Waits (bounded) for the bridge to exit by itself.
+    /// Waits (bounded) for the bridge to exit by itself; past `limit` it is killed. Either
+    /// way it is reaped and forgotten, so no later signal can reach a reused pid.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        let status = wait_bounded(&mut child, limit);
-        if status.is_none() {
-            self.child = Some(child);
-        }
-        status
+        wait_bounded(&mut child, limit)
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.

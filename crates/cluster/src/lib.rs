@@ -19,6 +19,7 @@ use chorus_net::{Control, ControlHandle, Hosted, Metrics};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -81,6 +82,8 @@ pub struct Directory {
     url: String,
     snapshot: RwLock<Snapshot>,
     events_out: SyncSender<String>,
+    /// Set while events are being dropped, so the drop is logged once.
+    dropping: AtomicBool,
     remote: broadcast::Sender<RemoteEvent>,
 }
 
@@ -109,8 +112,17 @@ impl Directory {
         if payload.len() > MAX_PAYLOAD {
             return;
         }
-        if let Err(TrySendError::Full(_)) = self.events_out.try_send(payload) {
-            warn!("events for other nodes dropped: the database is not keeping up");
+        match self.events_out.try_send(payload) {
+            Ok(()) => {
+                self.dropping.store(false, Ordering::Relaxed);
+            }
+            // One line per stretch of drops, not one per event (talking events come often).
+            Err(TrySendError::Full(_)) => {
+                if !self.dropping.swap(true, Ordering::Relaxed) {
+                    warn!("events for other nodes dropped: the database is not keeping up");
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {}
         }
     }
 
@@ -154,6 +166,7 @@ pub fn join(
         url: url.to_owned(),
         snapshot: RwLock::default(),
         events_out,
+        dropping: AtomicBool::new(false),
         remote: broadcast::channel(1024).0,
     });
     // A call starting or ending is worth a heartbeat now: the next caller of a new
@@ -311,9 +324,15 @@ fn beat(
 
 fn publish_events(directory: &Directory, queue: &Receiver<String>) {
     let mut client: Option<Client> = None;
+    // After a failed connection, events are dropped until the next try (a second on), so
+    // an unreachable database costs one attempt a second, not one per event.
+    let mut retry_at = std::time::Instant::now();
     while let Ok(payload) = queue.recv() {
-        if client.is_none() {
+        if client.is_none() && std::time::Instant::now() >= retry_at {
             client = Client::connect(&directory.url, NoTls).ok();
+            if client.is_none() {
+                retry_at = std::time::Instant::now() + HEARTBEAT;
+            }
         }
         let Some(db) = client.as_mut() else {
             continue;
