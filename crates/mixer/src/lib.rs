@@ -259,6 +259,11 @@ pub struct TickClock {
 /// The period of one tick.
 pub const TICK: Duration = Duration::from_millis(FRAME_MS as u64);
 
+/// How many missed ticks a late thread still runs, in a burst: a host stall of up to
+/// 100 ms costs no audio (the phones' jitter buffers absorb the burst); a longer one
+/// skips the rest, since a listener would hear the delay grow.
+pub const CATCH_UP_TICKS: u64 = 5;
+
 impl TickClock {
     /// A clock whose first tick is due at `start`.
     pub fn new(start: Instant) -> Self {
@@ -274,19 +279,19 @@ impl TickClock {
         self.start + TICK * self.next as u32
     }
 
-    /// Reports the time after waking. Returns whether a tick is due now; when the caller
-    /// woke more than a whole tick late, the missed ticks are skipped (and counted) rather
-    /// than run in a burst, so the audio stays on time.
+    /// Reports the time after waking. Returns whether a tick is due now. A caller that
+    /// woke late runs the missed ticks one after another (the next deadline is already
+    /// past), so a short stall delays the audio but loses none; ticks more than
+    /// [`CATCH_UP_TICKS`] behind are skipped (and counted), so the audio stays on time.
     pub fn handle_timeout(&mut self, now: Instant) -> bool {
         let due = self.poll_timeout();
         if now < due {
             return false;
         }
-        let behind = (now - due).as_nanos() / TICK.as_nanos();
-        if behind > 0 {
-            self.late_ticks += behind as u64;
-        }
-        self.next += 1 + behind as u64;
+        let behind = ((now - due).as_nanos() / TICK.as_nanos()) as u64;
+        let skipped = behind.saturating_sub(CATCH_UP_TICKS);
+        self.late_ticks += skipped;
+        self.next += 1 + skipped;
         true
     }
 
@@ -396,16 +401,29 @@ mod tests {
     }
 
     #[test]
-    fn clock_deadlines_do_not_drift_and_skip_when_late() {
+    fn clock_deadlines_do_not_drift_catch_up_and_skip_when_far_behind() {
         let start = Instant::now();
         let mut clock = TickClock::new(start);
         assert!(clock.handle_timeout(start + Duration::from_micros(300)));
         assert_eq!(clock.poll_timeout(), start + TICK);
         assert!(!clock.handle_timeout(start + Duration::from_millis(19)));
-        // 65 ms late: ticks 1 and 2 and 3 were missed, run once and skip two.
-        assert!(clock.handle_timeout(start + Duration::from_millis(65)));
-        assert_eq!(clock.late_ticks(), 2);
+        // 65 ms late: ticks 1, 2 and 3 are all run, one per call, nothing skipped.
+        let woke = start + Duration::from_millis(65);
+        let mut run = 0;
+        while clock.handle_timeout(woke) {
+            run += 1;
+        }
+        assert_eq!((run, clock.late_ticks()), (3, 0));
         assert_eq!(clock.poll_timeout(), start + TICK * 4);
+        // 200 ms later than tick 4: ten ticks missed, the five beyond the burst skipped.
+        let woke = start + TICK * 4 + Duration::from_millis(205);
+        let mut run = 0;
+        while clock.handle_timeout(woke) {
+            run += 1;
+        }
+        assert_eq!(clock.late_ticks(), 5);
+        assert_eq!(run, 6);
+        assert!(clock.poll_timeout() > woke);
     }
 
     proptest! {

@@ -359,7 +359,7 @@ impl Metrics {
         );
         registry.register(
             "late_ticks",
-            "Ticks skipped because a mixing thread woke more than a tick late",
+            "Ticks skipped because a mixing thread woke more than 100 ms late (shorter stalls are caught up)",
             metrics.late_ticks.clone(),
         );
         registry.register(
