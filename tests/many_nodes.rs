@@ -38,6 +38,7 @@ struct Calls {
 /// As [`caller`], from loopback address `ip`, on SIP and media ports `ports`.
 fn caller_from(ip: &str, door: u16, extension: &str, calls: Calls, ports: (u16, u16)) -> Child {
     common::require("sipp", "sip-tester");
+    let _ = std::fs::remove_file(sipp_errors(ip, ports.0));
     Command::new("sipp")
         .current_dir(common::repo_root())
         .args(["-sf", "tests/sipp/proxied_call.xml", "-s", extension])
@@ -50,11 +51,22 @@ fn caller_from(ip: &str, door: u16, extension: &str, calls: Calls, ports: (u16, 
         // processes these tests run at once.
         .args(["-cp", &control_port(ip, ports.0).to_string()])
         .args(["-timeout", "120s", "-timeout_error"])
+        // What went wrong, for the test's failure message (see `sipp_errors`).
+        .args(["-trace_err", "-error_file"])
+        .arg(sipp_errors(ip, ports.0))
         .arg(format!("127.0.0.1:{door}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start sipp")
+}
+
+/// Where the caller on `ip`, SIP port `port`, writes the messages it did not expect
+/// (removed when it starts).
+fn sipp_errors(ip: &str, port: u16) -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join("chorus-tests")
+        .join(format!("nodes-sipp-{ip}-{port}-errors.log"))
 }
 
 /// A control port per caller: its SIP port moved up, apart for each loopback address.
@@ -334,10 +346,24 @@ fn a_draining_node_keeps_its_conferences_sends_new_ones_elsewhere_and_exits_empt
     assert!(wait_members(nodes[0].http_port(), "750", 1, Duration::from_secs(10)).is_some());
     let host = live(nodes[0].http_port()).1["750"].clone();
     let (draining, other) = if host == "e" { (0, 1) } else { (1, 0) };
+    // The conference's placement is in the database (the other node reads it there):
+    // until then a caller is placed by hash, which skips a draining node.
+    assert!(wait_until(Duration::from_secs(10), || live(
+        nodes[other].http_port()
+    )
+    .1
+    .get("750")
+        == Some(&host)));
 
     let (status, answer) = http(nodes[draining].http_port(), "POST", "/admin/drain", "");
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["calls"], 1);
+    // The other node's event stream says so, naming the node.
+    let events = curl(nodes[other].http_port(), "/events", 2, "Last-Event-ID: 0");
+    assert!(
+        events.contains("event: draining") && events.contains(&format!(r#""node":"{host}""#)),
+        "{events}"
+    );
     // A second caller of its conference still joins it there.
     let second = caller(door.port, "750", 1, 2000, 6871, 31420);
     let local = |i: usize| -> Vec<Row> { live(nodes[i].http_port()).0 };
@@ -475,7 +501,10 @@ fn calls_per_second_through_the_front_door() {
         f64::from(calls) / (elapsed - 1.0),
         10 * per_caller
     );
-    assert_eq!(ok, 10, "some calls failed:\n{}", door.log_text());
+    let errors: String = (0..10u16)
+        .filter_map(|k| std::fs::read_to_string(sipp_errors("127.0.0.1", 6770 + k)).ok())
+        .collect();
+    assert_eq!(ok, 10, "some calls failed:\n{errors}\n{}", door.log_text());
 }
 
 /// A PIN set over REST on one node is asked of the next caller on the other node, one

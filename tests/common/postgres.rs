@@ -95,7 +95,13 @@ impl Postgres {
     fn ctl(&self, action: &str) {
         let data = self.dir.join("data");
         let log = self.dir.join("server.log");
-        let options = format!("-k {} -h 127.0.0.1 -p {}", self.dir.display(), self.port);
+        // Slow statements and lock waits are logged, to tell a slow database from a slow
+        // node when a test fails.
+        let options = format!(
+            "-k {} -h 127.0.0.1 -p {} -c log_min_duration_statement=200 -c log_lock_waits=on -c deadlock_timeout=200ms",
+            self.dir.display(),
+            self.port
+        );
         let mut args = vec![
             "-D".to_owned(),
             data.to_string_lossy().into_owned(),

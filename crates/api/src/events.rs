@@ -165,6 +165,7 @@ const EVENT_NAMES: &[&str] = &[
     "conference_ended",
     "action",
     "play_finished",
+    "draining",
 ];
 
 /// The JSON of one event on `/events`; its SSE event name is `type`.
@@ -305,12 +306,13 @@ fn event_json(n: &Notification) -> (&'static str, serde_json::Value) {
             "play_finished",
             json!({"extension_id": conference, "play_id": play, "member_id": member}),
         ),
+        Notification::Draining { calls } => ("draining", json!({"calls": calls})),
     }
 }
 
 #[utoipa::path(get, path = "/events", tag = "live",
     params(("Last-Event-ID" = Option<String>, Header, description = "Replay the kept events after this id")),
-    responses((status = 200, description = "Server-Sent Events, each with an id and a timestamp: member_joined, member_left, call_ended (one summary per call), talking_started, talking_stopped, muted, unmuted, hearing_changed (an operator set a member's volume or deafness), locked, unlocked, recording_started, recording_stopped, caller_refused (locked or full), wrong_pin (never the keys), dial_out (*8: number, who keyed it, outcome), conference_created and conference_ended (temporary conferences: by factory or api; ended when empty or by api), action (every change someone asked for: action, member_id, by api or keypad with by_member_id), play_finished (a sound played over REST ended for everyone it was played to)", content_type = "text/event-stream", body = String)))]
+    responses((status = 200, description = "Server-Sent Events, each with an id and a timestamp: member_joined, member_left, call_ended (one summary per call), talking_started, talking_stopped, muted, unmuted, hearing_changed (an operator set a member's volume or deafness), locked, unlocked, recording_started, recording_stopped, caller_refused (locked or full), wrong_pin (never the keys), dial_out (*8: number, who keyed it, outcome), conference_created and conference_ended (temporary conferences: by factory or api; ended when empty or by api), action (every change someone asked for: action, member_id, by api or keypad with by_member_id), play_finished (a sound played over REST ended for everyone it was played to), draining (the node began to drain, with its calls)", content_type = "text/event-stream", body = String)))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -170,13 +170,19 @@ pub fn join(
         remote: broadcast::channel(1024).0,
     });
     // A call starting or ending is worth a heartbeat now: the next caller of a new
-    // conference must find it placed. One pending wake-up at most.
+    // conference must find it placed. So is a drain: the front door must read that the
+    // node drains before its probes fail, or its own conferences' callers would be
+    // placed elsewhere. One pending wake-up at most.
     let (wake, woken) = sync_channel::<()>(1);
     let mut calls = notify.subscribe();
     tokio::spawn(async move {
         loop {
             match calls.recv().await {
-                Ok(Notification::MemberJoined { .. } | Notification::CallEnded(_)) => {
+                Ok(
+                    Notification::MemberJoined { .. }
+                    | Notification::CallEnded(_)
+                    | Notification::Draining { .. },
+                ) => {
                     let _ = wake.try_send(());
                 }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}

@@ -304,6 +304,11 @@ impl Engine {
     /// front tries another node), and OPTIONS answer 503 so its probing stops sending
     /// new conferences.
     pub fn set_draining(&mut self, draining: bool) {
+        if draining && !self.draining {
+            self.notify(Notification::Draining {
+                calls: self.calls.len(),
+            });
+        }
         self.draining = draining;
     }
 

@@ -248,6 +248,11 @@ pub enum Notification {
         /// The member it was played to, or `None` for everyone.
         member: Option<u64>,
     },
+    /// The node began to drain: only callers of its own conferences are taken now.
+    Draining {
+        /// Calls up when it began.
+        calls: usize,
+    },
 }
 
 /// Why an operator's invitation was refused.

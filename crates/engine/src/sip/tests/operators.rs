@@ -168,8 +168,18 @@ fn draining_keeps_hosted_conferences_and_turns_new_ones_away() {
     assert_eq!(options(&mut e, "z9hG4bKo1"), vec![200]);
     dial(&mut e, now, 1);
     assert_eq!(e.hosted(), vec!["500".to_owned()]);
+    std::iter::from_fn(|| e.poll_event()).for_each(drop);
+    e.set_draining(true);
     e.set_draining(true);
     assert!(e.is_draining());
+    // Said once, with the calls up: the heartbeat writes it at once.
+    let said: Vec<Notification> = std::iter::from_fn(|| e.poll_event())
+        .filter_map(|ev| match ev {
+            Event::Notify(n @ Notification::Draining { .. }) => Some(n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(said, vec![Notification::Draining { calls: 1 }]);
     assert_eq!(options(&mut e, "z9hG4bKo2"), vec![503]);
     let (_, _, evs) = dial(&mut e, now, 2);
     assert_eq!(
