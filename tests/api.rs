@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Bridge, Phone, scratch, wait_for_log, write_tone};
+use common::{Bridge, Phone, read_wav, scratch, tone_level_db, wait_for_log, write_tone};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -366,6 +366,53 @@ fn expect_action(events: &mpsc::Receiver<(String, Value)>, action: &str) -> Valu
     }
 }
 
+/// The whole conference recorded for 3 s while the second caller plays its tone: listed
+/// with the others as `conference`, a mono 16 kHz WAV holding the tone at its level.
+fn conference_recording(dir: &Path, http: &Http, events: &mpsc::Receiver<(String, Value)>) {
+    let start = format!("{CONF}recording/start");
+    let (status, answer) = http.json("POST", &start, None);
+    assert_eq!(
+        (status, answer),
+        (200, json!({"recording": true, "changed": true}))
+    );
+    // The action is said at once, the file's start when the recorder has opened it.
+    assert_eq!(expect_action(events, "record")["by"], "api");
+    let began = expect_event(events, "recording_started");
+    assert_eq!(began["member_id"], Value::Null);
+    assert_eq!(http.json("POST", &start, None).1["changed"], false);
+    let (_, live) = http.json("GET", "/conference/", None);
+    assert_eq!(live[0]["recording"], true, "{live}");
+    std::thread::sleep(Duration::from_secs(3));
+    let (status, answer) = http.json("POST", &format!("{CONF}recording/stop"), None);
+    assert_eq!((status, answer["changed"].as_bool()), (200, Some(true)));
+    let ended = expect_event(events, "recording_stopped");
+    assert_eq!(ended["recording_id"], began["recording_id"]);
+    assert_eq!(ended["reason"], "stopped");
+    let id = began["recording_id"].as_str().expect("recording id");
+    let (_, list) = http.json("GET", &format!("{CONF}recordings/"), None);
+    let entry = list
+        .as_array()
+        .and_then(|l| l.iter().find(|r| r["id"] == id))
+        .cloned()
+        .unwrap_or_else(|| panic!("not listed: {list}"));
+    assert_eq!(entry["kind"], "conference", "{entry}");
+    assert_eq!(entry["finished"], true, "{entry}");
+    assert!(
+        entry["duration_ms"]
+            .as_u64()
+            .is_some_and(|ms| (2500..4500).contains(&ms)),
+        "{entry}"
+    );
+    assert_eq!(http.get(&format!("{CONF}recordings/{id}")).0, 200);
+    let wav = dir.join(format!("data/recordings/500/{id}.wav"));
+    let spec = hound::WavReader::open(&wav).expect("wav").spec();
+    assert_eq!((spec.channels, spec.sample_rate), (1, 16000));
+    let (samples, rate) = read_wav(&wav);
+    let level = tone_level_db(&samples, rate, 700.0);
+    eprintln!("the second caller's tone in the conference recording: {level:.1} dBFS");
+    assert!(level > -16.0, "{level:.1} dBFS");
+}
+
 #[test]
 fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
     let dir = scratch("api-live");
@@ -414,7 +461,7 @@ fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
     let (_, live) = http.json("GET", "/conference/", None);
     assert_eq!(
         live,
-        json!([{"extension_id": "500", "members": 2, "locked": false, "temporary": false}])
+        json!([{"extension_id": "500", "members": 2, "locked": false, "temporary": false, "recording": false}])
     );
 
     assert_eq!(
@@ -459,6 +506,7 @@ fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
     );
     let action = expect_action(&events, "unmute_all");
     assert_eq!(action["by"], "api");
+    conference_recording(&dir, &http, &events);
     let (status, changed) = http.json("POST", &format!("{CONF}mute-all"), None);
     assert_eq!(
         (status, changed["members_changed"].as_u64()),

@@ -1,6 +1,7 @@
 //! Operator actions on a conference as a whole: mute or unmute every participant (the
 //! rule of `*91`/`*90`: moderators untouched), play a stored sound to everyone or to one
-//! member (`play_finished` follows on `/events`), and invite a number (the `*8` path).
+//! member (`play_finished` follows on `/events`), record the whole conference, and
+//! invite a number (the `*8` path).
 
 use crate::live::require_extension;
 use crate::{ApiError, AppState, error::ErrorBody};
@@ -20,6 +21,15 @@ use utoipa::ToSchema;
 pub(crate) struct Changed {
     /// Participants whose state changed (those already so, and moderators, are not).
     members_changed: usize,
+}
+
+/// What starting or stopping a conference's recording answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RecordingState {
+    /// Whether the whole conference is being recorded now.
+    recording: bool,
+    /// Whether this request changed that (asking twice changes nothing).
+    changed: bool,
 }
 
 /// The body of a play.
@@ -83,6 +93,56 @@ pub(crate) async fn unmute_all(
     Path(extension): Path<String>,
 ) -> Result<Json<Changed>, ApiError> {
     set_all_muted(&state, extension, false).await
+}
+
+async fn record(
+    state: &AppState,
+    extension: String,
+    on: bool,
+) -> Result<Json<RecordingState>, ApiError> {
+    require_extension(state, &extension).await?;
+    let changed = state
+        .inner
+        .control
+        .ask(|reply| Control::RecordConference {
+            conference: extension,
+            on,
+            reply,
+        })
+        .await?;
+    match changed {
+        Some(changed) => Ok(Json(RecordingState {
+            recording: on,
+            changed,
+        })),
+        None => Err(ApiError::not_found("nobody is in that conference")),
+    }
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/recording/start", tag = "live",
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "The whole conference is recorded from now: the mix everyone hears, mono 16 kHz WAV, written every second (a crash keeps all but the last second). It is listed with the conference's recordings (kind conference) and ends at stop, or when the conference empties; recording_started and recording_stopped (member_id null) follow on /events", body = RecordingState),
+        (status = 404, description = "Unknown extension, or nobody in it", body = ErrorBody),
+        (status = 422, description = "Bad extension_id", body = ErrorBody)))]
+pub(crate) async fn record_start(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+) -> Result<Json<RecordingState>, ApiError> {
+    record(&state, extension, true).await
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/recording/stop", tag = "live",
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "The conference's recording is finished (its sidecar written)", body = RecordingState),
+        (status = 404, description = "Unknown extension, or nobody in it", body = ErrorBody),
+        (status = 422, description = "Bad extension_id", body = ErrorBody)))]
+pub(crate) async fn record_stop(
+    State(state): State<AppState>,
+    Path(extension): Path<String>,
+) -> Result<Json<RecordingState>, ApiError> {
+    record(&state, extension, false).await
 }
 
 /// The one field `name` of a JSON object body, read by `read`; every fault named (a
@@ -291,6 +351,14 @@ pub(crate) fn routes() -> Router<AppState> {
             post(unmute_all),
         )
         .route("/extension/{extension_id}/conference/play", post(play_all))
+        .route(
+            "/extension/{extension_id}/conference/recording/start",
+            post(record_start),
+        )
+        .route(
+            "/extension/{extension_id}/conference/recording/stop",
+            post(record_stop),
+        )
         .route(
             "/extension/{extension_id}/conference/members/{member_id}/play",
             post(play_one),

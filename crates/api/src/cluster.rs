@@ -39,6 +39,7 @@ fn conference_of(path: &str) -> Option<&str> {
         "conference/lock",
         "conference/unlock",
         "conference/recordings",
+        "conference/recording/",
         "conference/mute-all",
         "conference/unmute-all",
         "conference/play",
@@ -290,6 +291,7 @@ mod tests {
             ("/extension/700/conference/recordings/5", Some("700")),
             ("/extension/700/conference/mute-all", Some("700")),
             ("/extension/700/conference/play", Some("700")),
+            ("/extension/700/conference/recording/start", Some("700")),
             // Settings live in the shared store: any node answers.
             ("/extension/700/conference/", None),
             ("/sound/", None),

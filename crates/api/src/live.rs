@@ -23,6 +23,8 @@ pub(crate) struct LiveConference {
     /// Created on the fly (by a phone calling the factory URI, or `POST /conference/`):
     /// it ends when empty, and the store never holds it.
     temporary: bool,
+    /// The whole conference is being recorded (`.../conference/recording/start`).
+    recording: bool,
 }
 
 /// A member of a live conference.
@@ -125,6 +127,7 @@ pub(crate) async fn conferences(
                 members: c.members,
                 locked: c.locked,
                 temporary: c.temporary,
+                recording: c.recording,
             })
             .collect(),
     ))

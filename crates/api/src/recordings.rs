@@ -1,4 +1,5 @@
-//! `/extension/{extension_id}/conference/recordings/`: recordings of invited legs.
+//! `/extension/{extension_id}/conference/recordings/`: recordings of invited legs and of
+//! whole conferences.
 
 use crate::conference::check_id;
 use crate::live::require_extension;
@@ -12,11 +13,14 @@ use serde::Serialize;
 use std::path::PathBuf;
 use utoipa::ToSchema;
 
-/// One recording: a stereo WAV (left: what the invited party said, right: what they heard).
+/// One recording: of an invited leg, a stereo 8 kHz WAV (left: what the invited party
+/// said, right: what they heard); of the whole conference, a mono 16 kHz WAV of the mix.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct RecordingInfo {
     /// The id (the file's name without `.wav`).
     id: String,
+    /// `leg` (an invited number's) or `conference` (the whole mix, asked by an operator).
+    kind: String,
     /// The invited number's URI (null while recording).
     number: Option<String>,
     /// The leg's SIP Call-ID (null while recording).
@@ -55,8 +59,17 @@ fn describe(wav: &std::path::Path) -> Option<RecordingInfo> {
             .and_then(|s| s[key].as_str())
             .map(str::to_owned)
     };
+    // Conference recordings are named `…-conference`; their sidecar says so too.
+    let kind = text("kind").unwrap_or_else(|| {
+        if id.contains("-conference") {
+            "conference".to_owned()
+        } else {
+            "leg".to_owned()
+        }
+    });
     Some(RecordingInfo {
         id,
+        kind,
         number: text("number"),
         call_id: text("call_id"),
         start: text("start"),
@@ -70,7 +83,7 @@ fn describe(wav: &std::path::Path) -> Option<RecordingInfo> {
 #[utoipa::path(get, path = "/extension/{extension_id}/conference/recordings/", operation_id = "list_recordings", tag = "recordings",
     params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
-        (status = 200, description = "Recordings of the legs invited into this conference", body = Vec<RecordingInfo>),
+        (status = 200, description = "Recordings of this conference: of legs invited into it (kind leg) and of the whole conference (kind conference)", body = Vec<RecordingInfo>),
         (status = 404, description = "Unknown extension", body = ErrorBody),
         (status = 422, description = "Bad extension_id", body = ErrorBody),
     ))]

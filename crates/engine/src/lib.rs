@@ -22,8 +22,8 @@ mod sip;
 
 // The media vocabulary the engine speaks, so drivers need only this crate.
 pub use chorus_media::{
-    CallId, LegStats, MediaCommand, MediaConfig, MediaEvent, MediaGroup, MediaParams, MediaTotals,
-    MediaTransmit, OpusSettings, SrtpKey, SrtpKeys, SrtpProfile,
+    CallId, LegStats, MIX_RECORDING_RATE, MediaCommand, MediaConfig, MediaEvent, MediaGroup,
+    MediaParams, MediaTotals, MediaTransmit, OpusSettings, SrtpKey, SrtpKeys, SrtpProfile,
 };
 pub use chorus_sip_proto::digest::Algorithm as DigestAlgorithm;
 pub use chorus_sip_proto::{Timers, Transmit, Transport};

@@ -10,7 +10,7 @@ use chorus_sip_msg::{
 use chorus_sip_proto::{
     ClientKey, Dialog, Disposition, ServerKey, Timers, Transactions, Transmit, Transport, TxnEvent,
 };
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
@@ -231,6 +231,9 @@ pub struct Engine {
     draining: bool,
     /// Sounds operators played that have not finished.
     plays: operator::Plays,
+    /// Conferences whose whole mix an operator is recording (stale once one empties:
+    /// the media side then ends the file; see `is_recording_mix`).
+    mix_recordings: HashSet<String>,
     stats: EngineStats,
     pin_guard: chorus_policy::PinGuard,
     refusal_log: security::LogLimiter,
@@ -280,6 +283,7 @@ impl Engine {
             overloaded: false,
             draining: false,
             plays: operator::Plays::default(),
+            mix_recordings: HashSet::new(),
             stats: EngineStats::default(),
         }
     }

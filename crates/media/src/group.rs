@@ -11,6 +11,7 @@ use chorus_rtp::telephone_event::TelephoneEvent;
 use chorus_rtp::{AudioLevel, JitterBuffer, RtpReceiver, RtpSender};
 use chorus_types::{AudioRate, Clip, Codec, FRAME_SAMPLES, Frame, OpusFmtp, SILENCE};
 use leg::{Decoding, LegAudio, add_into};
+pub use mix_recording::MIX_RECORDING_RATE;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -277,6 +278,8 @@ struct Conference {
     /// Last tick every listener took this talker's packet unchanged and nobody needed
     /// the mix: its next packet is kept undecoded unless someone needs the mix after all.
     unheard_talker: Option<CallId>,
+    /// The whole conference is being recorded (the mix is then always made).
+    recording: Option<mix_recording::MixRecorder>,
 }
 
 impl Default for Conference {
@@ -295,6 +298,7 @@ impl Default for Conference {
             forward_lost: false,
             previous_mix: Vec::new(),
             unheard_talker: None,
+            recording: None,
         }
     }
 }
@@ -353,6 +357,8 @@ pub struct MediaGroup {
     events: VecDeque<MediaEvent>,
     /// This tick's audio of recorded legs: (leg, what it said, what it heard).
     recorded: VecDeque<(CallId, Frame, Frame)>,
+    /// This tick's frames of recorded conferences; `None` when one's recording ended.
+    mix_recorded: VecDeque<(String, Option<Vec<i16>>)>,
     /// Counters of legs already removed, so totals never go backwards.
     retired: LegStats,
     ticks: u64,
@@ -422,6 +428,7 @@ impl MediaGroup {
             queue: VecDeque::new(),
             events: VecDeque::new(),
             recorded: VecDeque::new(),
+            mix_recorded: VecDeque::new(),
             retired: LegStats::default(),
             ticks: 0,
             epoch: (now, 0),
@@ -494,6 +501,10 @@ impl MediaGroup {
 
     /// Carries out an engine command.
     pub fn handle_command(&mut self, command: MediaCommand) {
+        if let MediaCommand::RecordConference { conference, on } = &command {
+            self.record_mix(conference, *on);
+            return;
+        }
         if let MediaCommand::Announce {
             conference,
             except,
@@ -563,7 +574,7 @@ impl MediaGroup {
             }
             MediaCommand::SetVoice { processing, .. } => leg.voice.set(processing),
             MediaCommand::Patch { to, .. } => leg.patched_to = to,
-            MediaCommand::Announce { .. } => {}
+            MediaCommand::Announce { .. } | MediaCommand::RecordConference { .. } => {}
         }
     }
 
@@ -695,6 +706,7 @@ impl MediaGroup {
 
 mod leg;
 mod lifecycle;
+mod mix_recording;
 #[cfg(test)]
 mod tests;
 mod tick;

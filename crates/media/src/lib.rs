@@ -15,7 +15,8 @@ mod group;
 pub use chorus_codec::OpusSettings;
 pub use chorus_rtp::srtp::{SrtpKey, SrtpProfile};
 pub use group::{
-    LegStats, MediaCommand, MediaConfig, MediaEvent, MediaGroup, MediaTotals, MediaTransmit,
+    LegStats, MIX_RECORDING_RATE, MediaCommand, MediaConfig, MediaEvent, MediaGroup, MediaTotals,
+    MediaTransmit,
 };
 
 use chorus_types::{Codec, Direction, OpusFmtp};

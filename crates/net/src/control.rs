@@ -91,6 +91,16 @@ pub enum Control {
         /// How many changed.
         reply: oneshot::Sender<Option<usize>>,
     },
+    /// Start or stop recording a live conference's whole mix; answers whether anything
+    /// changed, or `None` when nobody is in it.
+    RecordConference {
+        /// The extension.
+        conference: String,
+        /// Start or stop.
+        on: bool,
+        /// Whether it changed.
+        reply: oneshot::Sender<Option<bool>>,
+    },
     /// Play a sound to one member or everyone; answers the play's id, or `None` when
     /// there is nobody to play to.
     Play {

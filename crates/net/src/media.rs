@@ -111,7 +111,10 @@ impl MediaThreads {
     /// Passes an engine command to the thread of the leg or conference it names.
     pub fn command(&mut self, command: MediaCommand) {
         let index = match &command {
-            MediaCommand::Announce { conference, .. } => self.placement.conference(conference),
+            MediaCommand::Announce { conference, .. }
+            | MediaCommand::RecordConference { conference, .. } => {
+                self.placement.conference(conference)
+            }
             other => other.call().and_then(|call| self.placement.leg(call)),
         };
         if let Some(index) = index {
@@ -280,6 +283,21 @@ fn mix_loop(
                 }
                 Ok(Command::Update { call, params }) => group.update_leg(call, params),
                 Ok(Command::Engine(command)) => {
+                    // Only a conference mixed here can be recorded here.
+                    if let MediaCommand::RecordConference { conference, on } = &command
+                        && group.conference_rate(conference).is_some()
+                    {
+                        recorder.send(if *on {
+                            Recording::MixStart {
+                                conference: conference.clone(),
+                            }
+                        } else {
+                            Recording::MixStop {
+                                conference: conference.clone(),
+                                reason: "stopped",
+                            }
+                        });
+                    }
                     if let MediaCommand::Record {
                         call,
                         conference,
@@ -336,6 +354,18 @@ fn mix_loop(
             if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) = events.try_send(event) {
                 metrics.media_events_dropped.inc();
             }
+        }
+        while let Some((conference, frame)) = group.poll_mix_recorded() {
+            recorder.send(match frame {
+                Some(samples) => Recording::MixFrame {
+                    conference,
+                    samples: samples.into_boxed_slice(),
+                },
+                None => Recording::MixStop {
+                    conference,
+                    reason: "ended",
+                },
+            });
         }
         while let Some((call, said, heard)) = group.poll_recorded() {
             recorder.send(Recording::Frames {

@@ -1,12 +1,13 @@
-//! Writes recordings of invited legs: a stereo WAV per leg (left: what the invited party
-//! said, right: what they heard) and, when the leg ends, a JSON sidecar.
+//! Writes recordings: of invited legs, a stereo WAV per leg (left: what the invited party
+//! said, right: what they heard); of whole conferences, a mono WAV of the full mix at
+//! 16 kHz. When one ends, a JSON sidecar says what it holds.
 //!
 //! Files are written on a thread of their own, so a slow disk never delays a mixing tick.
 //! The WAV header is rewritten every second, so a crash or `kill -9` leaves a playable
 //! file holding everything up to a second before. A write error stops the recording, not
 //! the call.
 
-use chorus_engine::{CallId, Notification};
+use chorus_engine::{CallId, MIX_RECORDING_RATE, Notification};
 use chorus_types::Frame;
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,7 +19,7 @@ use tokio::sync::broadcast;
 use tracing::{info, warn};
 
 /// Frames between header rewrites (one second).
-const FLUSH_FRAMES: u32 = 50;
+const FLUSH_FRAMES: u64 = 50;
 
 pub(crate) enum Recording {
     Start {
@@ -35,15 +36,37 @@ pub(crate) enum Recording {
     Stop {
         call: CallId,
     },
+    /// A whole conference, from now.
+    MixStart {
+        conference: String,
+    },
+    /// 20 ms of a recorded conference's mix at [`MIX_RECORDING_RATE`].
+    MixFrame {
+        conference: String,
+        samples: Box<[i16]>,
+    },
+    MixStop {
+        conference: String,
+        reason: &'static str,
+    },
+}
+
+/// What a recording is of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Subject {
+    /// An invited leg.
+    Leg(CallId),
+    /// A whole conference.
+    Mix(String),
 }
 
 struct Open {
-    call: CallId,
+    subject: Subject,
     writer: hound::WavWriter<BufWriter<File>>,
     wav: PathBuf,
     conference: String,
-    number: String,
-    call_id: String,
+    /// The invited leg's number and Call-ID.
+    leg: Option<(String, String)>,
     started: SystemTime,
     frames: u64,
 }
@@ -84,22 +107,33 @@ fn file_stem(number: &str, when: SystemTime) -> String {
     format!("{stamp}-{number}")
 }
 
-fn open(
+/// A new WAV in the conference's folder, named by the time and `label`.
+fn create(
     dir: &std::path::Path,
     conference: &str,
-    number: &str,
+    label: &str,
+    spec: hound::WavSpec,
 ) -> std::io::Result<(PathBuf, hound::WavWriter<BufWriter<File>>)> {
     let folder = dir.join(conference);
     std::fs::create_dir_all(&folder)?;
-    let wav = folder.join(format!("{}.wav", file_stem(number, SystemTime::now())));
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
+    let mut wav = folder.join(format!("{}.wav", file_stem(label, SystemTime::now())));
+    // Two conference recordings started within one second must not share a file.
+    let mut n = 1;
+    while wav.exists() {
+        n += 1;
+        wav = folder.join(format!("{}{n}.wav", file_stem(label, SystemTime::now())));
+    }
     let writer = hound::WavWriter::create(&wav, spec).map_err(std::io::Error::other)?;
     Ok((wav, writer))
+}
+
+fn spec(channels: u16, rate: u32) -> hound::WavSpec {
+    hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    }
 }
 
 fn recording_id(wav: &std::path::Path) -> String {
@@ -108,20 +142,26 @@ fn recording_id(wav: &std::path::Path) -> String {
         .unwrap_or_default()
 }
 
+fn member_of(subject: &Subject) -> Option<u64> {
+    match subject {
+        Subject::Leg(call) => Some(call.0),
+        Subject::Mix(_) => None,
+    }
+}
+
 fn finish(open: Open, reason: &str, notify: &broadcast::Sender<Notification>) {
     let _ = notify.send(Notification::RecordingStopped {
         conference: open.conference.clone(),
-        member: open.call.0,
+        member: member_of(&open.subject),
         recording: recording_id(&open.wav),
         reason: reason.to_owned(),
     });
     let Open {
-        call: _,
+        subject,
         writer,
         wav,
         conference,
-        number,
-        call_id,
+        leg,
         started,
         frames,
     } = open;
@@ -129,8 +169,10 @@ fn finish(open: Open, reason: &str, notify: &broadcast::Sender<Notification>) {
         warn!(file = %wav.display(), error = %e, "recording could not be finished");
     }
     let ended = SystemTime::now();
+    let (number, call_id) = leg.unzip();
     let sidecar = serde_json::json!({
         "extension_id": conference,
+        "kind": if matches!(subject, Subject::Mix(_)) { "conference" } else { "leg" },
         "number": number,
         "call_id": call_id,
         "start": humantime::format_rfc3339_seconds(started).to_string(),
@@ -144,12 +186,89 @@ fn finish(open: Open, reason: &str, notify: &broadcast::Sender<Notification>) {
     }
 }
 
+/// Opens a recording of `subject` (never a second one of the same subject).
+fn begin(
+    dir: &std::path::Path,
+    open_files: &mut HashMap<Subject, Open>,
+    subject: Subject,
+    conference: String,
+    leg: Option<(String, String)>,
+    notify: &broadcast::Sender<Notification>,
+) {
+    if open_files.contains_key(&subject) {
+        return;
+    }
+    let made = match &leg {
+        Some((number, _)) => create(dir, &conference, number, spec(2, 8000)),
+        None => create(
+            dir,
+            &conference,
+            "conference",
+            spec(1, MIX_RECORDING_RATE.hz()),
+        ),
+    };
+    match made {
+        Ok((wav, writer)) => {
+            info!(file = %wav.display(), "recording started");
+            let _ = notify.send(Notification::RecordingStarted {
+                conference: conference.clone(),
+                member: member_of(&subject),
+                recording: recording_id(&wav),
+            });
+            open_files.insert(
+                subject.clone(),
+                Open {
+                    subject,
+                    writer,
+                    wav,
+                    conference,
+                    leg,
+                    started: SystemTime::now(),
+                    frames: 0,
+                },
+            );
+        }
+        Err(e) => {
+            warn!(error = %e, dir = %dir.display(), "recording not started; the call goes on")
+        }
+    }
+}
+
+/// Appends samples (interleaved when stereo); a write error ends the recording.
+fn append(
+    open_files: &mut HashMap<Subject, Open>,
+    subject: &Subject,
+    samples: impl Iterator<Item = i16>,
+    notify: &broadcast::Sender<Notification>,
+) {
+    let Some(file) = open_files.get_mut(subject) else {
+        return;
+    };
+    let mut result = Ok(());
+    for sample in samples {
+        result = file.writer.write_sample(sample);
+        if result.is_err() {
+            break;
+        }
+    }
+    file.frames += 1;
+    if result.is_ok() && file.frames.is_multiple_of(FLUSH_FRAMES) {
+        result = file.writer.flush();
+    }
+    if let Err(e) = result {
+        warn!(file = %file.wav.display(), error = %e, "recording stopped; the call goes on");
+        if let Some(broken) = open_files.remove(subject) {
+            finish(broken, &format!("error: {e}"), notify);
+        }
+    }
+}
+
 fn write_loop(
     dir: &std::path::Path,
     receiver: &Receiver<Recording>,
     notify: &broadcast::Sender<Notification>,
 ) {
-    let mut open_files: HashMap<CallId, Open> = HashMap::new();
+    let mut open_files: HashMap<Subject, Open> = HashMap::new();
     while let Ok(message) = receiver.recv() {
         match message {
             Recording::Start {
@@ -157,61 +276,44 @@ fn write_loop(
                 conference,
                 number,
                 call_id,
-            } => match open(dir, &conference, &number) {
-                Ok((wav, writer)) => {
-                    info!(file = %wav.display(), "recording started");
-                    let _ = notify.send(Notification::RecordingStarted {
-                        conference: conference.clone(),
-                        member: call.0,
-                        recording: recording_id(&wav),
-                    });
-                    open_files.insert(
-                        call,
-                        Open {
-                            call,
-                            writer,
-                            wav,
-                            conference,
-                            number,
-                            call_id,
-                            started: SystemTime::now(),
-                            frames: 0,
-                        },
-                    );
-                }
-                Err(e) => {
-                    warn!(error = %e, dir = %dir.display(), "recording not started; the call goes on")
-                }
-            },
+            } => begin(
+                dir,
+                &mut open_files,
+                Subject::Leg(call),
+                conference,
+                Some((number, call_id)),
+                notify,
+            ),
             Recording::Frames { call, audio } => {
                 let (said, heard) = *audio;
-                let Some(file) = open_files.get_mut(&call) else {
-                    continue;
-                };
-                let mut result = Ok(());
-                for (l, r) in said.iter().zip(heard.iter()) {
-                    result = file
-                        .writer
-                        .write_sample(*l)
-                        .and_then(|()| file.writer.write_sample(*r));
-                    if result.is_err() {
-                        break;
-                    }
-                }
-                file.frames += 1;
-                if result.is_ok() && file.frames.is_multiple_of(u64::from(FLUSH_FRAMES)) {
-                    result = file.writer.flush();
-                }
-                if let Err(e) = result {
-                    warn!(file = %file.wav.display(), error = %e, "recording stopped; the call goes on");
-                    if let Some(broken) = open_files.remove(&call) {
-                        finish(broken, &format!("error: {e}"), notify);
-                    }
-                }
+                let stereo = said.into_iter().zip(heard).flat_map(|(l, r)| [l, r]);
+                append(&mut open_files, &Subject::Leg(call), stereo, notify);
             }
             Recording::Stop { call } => {
-                if let Some(file) = open_files.remove(&call) {
+                if let Some(file) = open_files.remove(&Subject::Leg(call)) {
                     finish(file, "hangup", notify);
+                }
+            }
+            Recording::MixStart { conference } => begin(
+                dir,
+                &mut open_files,
+                Subject::Mix(conference.clone()),
+                conference,
+                None,
+                notify,
+            ),
+            Recording::MixFrame {
+                conference,
+                samples,
+            } => append(
+                &mut open_files,
+                &Subject::Mix(conference),
+                samples.iter().copied(),
+                notify,
+            ),
+            Recording::MixStop { conference, reason } => {
+                if let Some(file) = open_files.remove(&Subject::Mix(conference)) {
+                    finish(file, reason, notify);
                 }
             }
         }

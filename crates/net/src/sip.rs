@@ -383,6 +383,13 @@ fn handle_control(engine: &mut Engine, metrics: &Metrics, request: Control) {
         } => {
             let _ = reply.send(engine.set_all_muted(&conference, muted));
         }
+        Control::RecordConference {
+            conference,
+            on,
+            reply,
+        } => {
+            let _ = reply.send(engine.record_conference(&conference, on));
+        }
         Control::Play {
             conference,
             member,

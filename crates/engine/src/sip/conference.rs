@@ -275,6 +275,10 @@ impl Engine {
             return;
         };
         let alone = state.leave(id.0);
+        if state.is_empty() {
+            // The media side ends the file with the conference's last leg.
+            self.mix_recordings.remove(conference);
+        }
         // A locked conference outlives its last member: the lock holds until lifted.
         if state.is_empty() && !state.is_locked() {
             self.conferences.remove(conference);
@@ -635,6 +639,7 @@ impl Engine {
                 members: state.len(),
                 locked: state.is_locked(),
                 temporary: self.temporary.contains(name),
+                recording: self.is_recording_mix(name),
             })
             .collect();
         // A temporary conference is live from its creation, members or not.
@@ -645,6 +650,7 @@ impl Engine {
                     members: 0,
                     locked: false,
                     temporary: true,
+                    recording: false,
                 });
             }
         }

@@ -197,20 +197,21 @@ pub enum Notification {
     RecordingStarted {
         /// The conference.
         conference: String,
-        /// The member id.
-        member: u64,
+        /// The invited member recorded, or `None` for the whole conference.
+        member: Option<u64>,
         /// The recording id.
         recording: String,
     },
-    /// A recording ended: the leg hung up, or writing failed (the call goes on).
+    /// A recording ended: the leg hung up, an operator stopped the conference's, the
+    /// conference emptied, or writing failed (the call goes on).
     RecordingStopped {
         /// The conference.
         conference: String,
-        /// The member id.
-        member: u64,
+        /// The invited member recorded, or `None` for the whole conference.
+        member: Option<u64>,
         /// The recording id.
         recording: String,
-        /// `hangup` or the error that stopped it.
+        /// `hangup`, `stopped`, `ended`, `shutdown` or the error that stopped it.
         reason: String,
     },
     /// A temporary conference was created (by the factory URI or by an operator).
@@ -293,6 +294,8 @@ pub struct ConferenceInfo {
     pub locked: bool,
     /// Created on the fly (factory URI or `POST /conference/`), not provisioned.
     pub temporary: bool,
+    /// The whole conference is being recorded (an operator started it).
+    pub recording: bool,
 }
 
 /// One member of a live conference.

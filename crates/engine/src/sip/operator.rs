@@ -156,6 +156,45 @@ impl Engine {
         }
     }
 
+    /// Starts or stops recording a live conference's whole mix (mono WAV, listed with the
+    /// other recordings; `recording_started`/`recording_stopped` follow). `None` when
+    /// nobody is in it; else whether anything changed.
+    pub fn record_conference(&mut self, conference: &str, on: bool) -> Option<bool> {
+        if self
+            .conferences
+            .get(conference)
+            .is_none_or(|c| c.is_empty())
+        {
+            return None;
+        }
+        let recording = self.is_recording_mix(conference);
+        if recording == on {
+            return Some(false);
+        }
+        if on {
+            self.mix_recordings.insert(conference.to_owned());
+        } else {
+            self.mix_recordings.remove(conference);
+        }
+        self.media(chorus_media::MediaCommand::RecordConference {
+            conference: conference.to_owned(),
+            on,
+        });
+        let action = if on { "record" } else { "stop_recording" };
+        self.action(conference, action, None, Actor::Api);
+        Some(true)
+    }
+
+    /// Whether the conference's whole mix is being recorded: asked for, and nobody has
+    /// emptied the conference since (which ends the file).
+    pub(super) fn is_recording_mix(&self, conference: &str) -> bool {
+        self.mix_recordings.contains(conference)
+            && self
+                .conferences
+                .get(conference)
+                .is_some_and(|c| !c.is_empty())
+    }
+
     /// Tells operators who asked for a change.
     pub(super) fn action(
         &mut self,

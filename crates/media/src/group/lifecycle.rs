@@ -224,6 +224,9 @@ impl MediaGroup {
             conf.mixer.remove(leg.member);
             conf.legs.retain(|&l| l != id);
             if conf.legs.is_empty() {
+                if conf.recording.is_some() {
+                    self.mix_recorded.push_back((leg.conference.clone(), None));
+                }
                 self.conferences.remove(&leg.conference);
             } else {
                 self.retune(&leg.conference);

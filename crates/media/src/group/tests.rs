@@ -6,6 +6,7 @@ use std::time::Duration;
 
 mod forwarding;
 mod hearing;
+mod mix_recording;
 mod srtp;
 mod voice;
 

@@ -18,7 +18,7 @@ impl MediaGroup {
         self.queue.clear();
         // Early media heard this tick, by listener (a handful at most).
         let mut early: Vec<(CallId, Frame)> = Vec::new();
-        for conf in self.conferences.values_mut() {
+        for (name, conf) in self.conferences.iter_mut() {
             early.clear();
             // Members on the bus this tick: how many, and the last one.
             let mut voices = 0;
@@ -144,17 +144,18 @@ impl MediaGroup {
             if let Some((frame, _)) = &announcement {
                 conf.announcement_at_bus_rate(frame);
             }
-            let mix_needed = conf.legs.iter().any(|id| {
-                self.legs.get(id).is_some_and(|leg| {
-                    let announced = matches!(
-                        &announcement,
-                        Some((_, except)) if leg.joined && !leg.deaf && *except != Some(*id)
-                    );
-                    let disturbed = leg.has_personal() || early.iter().any(|(to, _)| to == id);
-                    let path = listening(leg, *id, conf, disturbed, announced, voices, lone);
-                    leg.params.remote_direction.receives() && path == Listening::Mix
-                })
-            });
+            let mix_needed = conf.recording.is_some()
+                || conf.legs.iter().any(|id| {
+                    self.legs.get(id).is_some_and(|leg| {
+                        let announced = matches!(
+                            &announcement,
+                            Some((_, except)) if leg.joined && !leg.deaf && *except != Some(*id)
+                        );
+                        let disturbed = leg.has_personal() || early.iter().any(|(to, _)| to == id);
+                        let path = listening(leg, *id, conf, disturbed, announced, voices, lone);
+                        leg.params.remote_direction.receives() && path == Listening::Mix
+                    })
+                });
             if mix_needed {
                 // Someone hears the mix after all: the talker's kept packet is decoded
                 // (its decoder warmed on the one before) and joins it.
@@ -174,6 +175,10 @@ impl MediaGroup {
                 }
             }
             conf.mixer.mix();
+            if let Some(recorder) = &mut conf.recording {
+                let frame = recorder.frame(conf.mixer.shared_mix(), conf.mixer.rate());
+                self.mix_recorded.push_back((name.clone(), Some(frame)));
+            }
             conf.unheard_talker = conf.forward_from.filter(|_| !mix_needed);
             for id in &conf.legs {
                 let Some(leg) = self.legs.get_mut(id) else {

@@ -106,6 +106,14 @@ pub enum MediaCommand {
         /// Its SIP Call-ID.
         call_id: String,
     },
+    /// Record the whole conference (its full mix, mono) from now until `on: false` or
+    /// its last leg leaves; see [`MediaGroup::poll_mix_recorded`].
+    RecordConference {
+        /// The conference.
+        conference: String,
+        /// Start or stop.
+        on: bool,
+    },
     /// Record what the leg says, up to `max`, ending early on silence after speech.
     RecordName {
         /// The leg.
@@ -148,7 +156,7 @@ impl MediaCommand {
             | MediaCommand::Record { call, .. }
             | MediaCommand::SetHearing { call, .. }
             | MediaCommand::SetVoice { call, .. } => Some(*call),
-            MediaCommand::Announce { .. } => None,
+            MediaCommand::Announce { .. } | MediaCommand::RecordConference { .. } => None,
         }
     }
 }

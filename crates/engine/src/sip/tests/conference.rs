@@ -262,6 +262,7 @@ fn operator_control_and_notifications() {
             members: 2,
             locked: false,
             temporary: false,
+            recording: false,
         }]
     );
     let members = e.members("500").expect("live");

@@ -318,3 +318,49 @@ fn a_played_sound_finishes_when_everyone_heard_it_or_left() {
     assert_eq!(e.play_sound("500", Some(b.0), clip.clone()), None, "gone");
     assert_eq!(e.play_sound("501", None, clip), None, "not live");
 }
+
+/// Recording a whole conference: only a live one; asking twice changes nothing; each
+/// change is an action and a media command; emptying the conference ends it.
+#[test]
+fn a_conference_is_recorded_while_live_and_its_recording_ends_with_it() {
+    let mut e = engine_with(chorus_policy::Settings::default());
+    let now = Instant::now();
+    assert_eq!(e.record_conference("500", true), None, "nobody in it");
+    let (a, _, _) = dial(&mut e, now, 1);
+    std::iter::from_fn(|| e.poll_event()).for_each(drop);
+    assert_eq!(e.record_conference("500", true), Some(true));
+    assert_eq!(e.record_conference("500", true), Some(false), "already");
+    let said: Vec<Event> = std::iter::from_fn(|| e.poll_event()).collect();
+    let commands: Vec<&MediaCommand> = said
+        .iter()
+        .filter_map(|ev| match ev {
+            Event::Media(c @ MediaCommand::RecordConference { .. }) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        commands,
+        vec![&MediaCommand::RecordConference {
+            conference: "500".into(),
+            on: true
+        }]
+    );
+    assert!(said.iter().any(|ev| matches!(
+        ev,
+        Event::Notify(Notification::Action {
+            action: "record",
+            member: None,
+            by: Actor::Api,
+            ..
+        })
+    )));
+    assert!(e.conferences()[0].recording);
+    // The last member leaves: the media side ends the file, and a new start is a change.
+    assert!(e.kick(now, "500", a.0));
+    assert_eq!(e.record_conference("500", false), None);
+    dial(&mut e, now, 2);
+    assert!(!e.conferences()[0].recording);
+    assert_eq!(e.record_conference("500", true), Some(true));
+    assert_eq!(e.record_conference("500", false), Some(true));
+    assert!(!e.conferences()[0].recording);
+}
