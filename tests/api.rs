@@ -579,3 +579,100 @@ fn pin_set_over_rest_applies_to_the_next_caller_and_live_control_works() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// An operator moves a caller from one conference into another (most likely mixed on
+/// another thread): no new call, the two then hear each other; the refusals name why.
+#[test]
+fn an_operator_moves_a_member_into_another_conference_without_a_new_call() {
+    let dir = scratch("api-move");
+    // Two mixing threads: each conference gets its own, so the move crosses threads.
+    let bridge = start(&dir, 6270, 8870, (27600, 27699), &["--media-threads", "2"]);
+    let http = Http::new(8870);
+    let events = subscribe(8870);
+    let other = "/extension/501/conference/";
+    let (status, text) = http.put(other, "{}");
+    assert!(status == 200 || status == 201, "{status} {text}");
+    std::thread::sleep(Duration::from_millis(300));
+    let (low, high) = (dir.join("low.wav"), dir.join("high.wav"));
+    write_tone(&low, 8000, 500.0, 0.3, 40.0);
+    write_tone(&high, 8000, 900.0, 0.3, 40.0);
+    let a = Phone::dial(&dir, "a", 6280, 15200, &low, "sip:500@127.0.0.1:6270", 12);
+    let b = Phone::dial(&dir, "b", 6290, 15300, &high, "sip:501@127.0.0.1:6270", 12);
+    wait_for_log(&bridge, "joined role", 2, Duration::from_secs(20));
+    let member = |path: &str| {
+        let (_, list) = http.json("GET", &format!("{path}members/"), None);
+        list[0]["id"].as_u64().expect("a member")
+    };
+    let (a_id, b_id) = (member(CONF), member(other));
+    let to_500 = r#"{"to": "500"}"#;
+    let moving = |path: &str, id: u64, body: &str| {
+        http.json("POST", &format!("{path}members/{id}/move"), Some(body))
+    };
+
+    let (status, error) = moving(CONF, a_id, to_500);
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (422, Some("to")),
+        "{error}"
+    );
+    let (status, error) = moving(other, b_id, r#"{"to": "nope"}"#);
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (422, Some("to")),
+        "{error}"
+    );
+    assert_eq!(moving(other, 999_999, to_500).0, 404);
+    assert_eq!(http.call("POST", &format!("{CONF}lock"), None).0, 204);
+    assert_eq!(moving(other, b_id, to_500).0, 409, "locked");
+    assert_eq!(http.call("POST", &format!("{CONF}unlock"), None).0, 204);
+
+    assert_eq!(moving(other, b_id, to_500).0, 204);
+    let action = expect_action(&events, "move");
+    assert_eq!(
+        (
+            action["extension_id"].as_str(),
+            action["member_id"].as_u64()
+        ),
+        (Some("501"), Some(b_id))
+    );
+    let left = expect_event(&events, "member_left");
+    assert_eq!(
+        (left["reason"].as_str(), left["member_id"].as_u64()),
+        (Some("moved"), Some(b_id))
+    );
+    let joined = expect_event(&events, "member_joined");
+    assert_eq!(
+        (
+            joined["extension_id"].as_str(),
+            joined["member_id"].as_u64()
+        ),
+        (Some("500"), Some(b_id))
+    );
+    let (_, live) = http.json("GET", "/conference/", None);
+    assert_eq!(live.as_array().map(Vec::len), Some(1), "{live}");
+    assert_eq!(live[0]["members"], 2, "{live}");
+    assert_eq!(
+        bridge.log_text().matches("incoming call").count(),
+        2,
+        "no new call"
+    );
+
+    // Well after the move, each hears the other's tone.
+    let (heard_by_a, rate_a) = a.recording();
+    let (heard_by_b, rate_b) = b.recording();
+    let a_hears = tone_level_db(
+        common::window(&heard_by_a, rate_a, 7.0, 11.0),
+        rate_a,
+        900.0,
+    );
+    let b_hears = tone_level_db(
+        common::window(&heard_by_b, rate_b, 7.0, 11.0),
+        rate_b,
+        500.0,
+    );
+    eprintln!("after the move: a hears b at {a_hears:.1} dBFS, b hears a at {b_hears:.1} dBFS");
+    assert!(
+        a_hears > -16.0 && b_hears > -16.0,
+        "{a_hears:.1} {b_hears:.1}"
+    );
+}

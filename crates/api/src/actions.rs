@@ -340,6 +340,78 @@ pub(crate) async fn dial(
     }
 }
 
+/// The body of a move.
+#[derive(Debug, ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documents the body; parsing is by hand to name bad fields
+pub(crate) struct MoveRequest {
+    /// The extension to move the member to.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    to: String,
+}
+
+/// The extension a move body names.
+fn read_destination(body: &[u8]) -> Result<String, ApiError> {
+    one_field(body, "to", "a move (an extension id)", |v| {
+        v.as_str()
+            .filter(|to| {
+                (1..=64).contains(&to.len())
+                    && to
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .map(str::to_owned)
+    })
+}
+
+#[utoipa::path(post, path = "/extension/{extension_id}/conference/members/{member_id}/move", tag = "live",
+    params(("extension_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$"), ("member_id" = u64, Path)),
+    request_body = MoveRequest,
+    responses(
+        (status = 204, description = "Moved without a new call: the member leaves (member_left, reason moved) and joins the other conference as a participant (member_joined) under its rules (mute_non_moderator, entry sound, notifications); its PIN is not asked"),
+        (status = 404, description = "Unknown extension, or no such member in it", body = ErrorBody),
+        (status = 409, description = "The conference to go to is locked or full, or lives on another node", body = ErrorBody),
+        (status = 422, description = "Bad extension_id, or a `to` that is no other extension (named)", body = ErrorBody)))]
+pub(crate) async fn move_member(
+    State(state): State<AppState>,
+    Path((extension, member)): Path<(String, u64)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    require_extension(&state, &extension).await?;
+    let to = read_destination(&body)?;
+    // A conference another node hosts cannot take a call this node carries.
+    if let Some(host) = state.inner.cluster.get().and_then(|d| d.host_of(&to)) {
+        return Err(ApiError::conflict(format!(
+            "{to} lives on node {}: a member cannot be moved between nodes",
+            host.name
+        )));
+    }
+    let moved = state
+        .inner
+        .control
+        .ask(|reply| Control::MoveMember {
+            conference: extension,
+            member,
+            to,
+            reply,
+        })
+        .await?;
+    use chorus_engine::MoveRefusal;
+    match moved {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(MoveRefusal::NoMember) => Err(ApiError::not_found("no such member")),
+        Err(MoveRefusal::NoConference) => Err(ApiError::validation("to", "is no extension")),
+        Err(MoveRefusal::Same) => Err(ApiError::validation(
+            "to",
+            "is the conference the member is in",
+        )),
+        Err(MoveRefusal::Locked) => Err(ApiError::conflict("the conference to go to is locked")),
+        Err(MoveRefusal::Full) => Err(ApiError::conflict(
+            "the conference to go to is full (max_members)",
+        )),
+    }
+}
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -351,6 +423,10 @@ pub(crate) fn routes() -> Router<AppState> {
             post(unmute_all),
         )
         .route("/extension/{extension_id}/conference/play", post(play_all))
+        .route(
+            "/extension/{extension_id}/conference/members/{member_id}/move",
+            post(move_member),
+        )
         .route(
             "/extension/{extension_id}/conference/recording/start",
             post(record_start),
@@ -382,6 +458,24 @@ mod tests {
             (r#"{"number": "1", "caller_id": "x"}"#, vec!["caller_id"]),
         ] {
             let error = read_number(body.as_bytes()).expect_err(body);
+            assert_eq!(error.fields(), fields, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_move_names_its_destination_and_every_stray_field() {
+        assert_eq!(
+            read_destination(br#"{"to": "501"}"#).ok().as_deref(),
+            Some("501")
+        );
+        for (body, fields) in [
+            (r#"{}"#, vec!["to"]),
+            (r#"{"to": 501}"#, vec!["to"]),
+            (r#"{"to": ""}"#, vec!["to"]),
+            (r#"{"to": "../501"}"#, vec!["to"]),
+            (r#"{"to": "501", "role": "moderator"}"#, vec!["role"]),
+        ] {
+            let error = read_destination(body.as_bytes()).expect_err(body);
             assert_eq!(error.fields(), fields, "{body}");
         }
     }

@@ -23,16 +23,18 @@ mod sip;
 // The media vocabulary the engine speaks, so drivers need only this crate.
 pub use chorus_media::{
     CallId, LegStats, MIX_RECORDING_RATE, MediaCommand, MediaConfig, MediaEvent, MediaGroup,
-    MediaParams, MediaTotals, MediaTransmit, OpusSettings, SrtpKey, SrtpKeys, SrtpProfile,
+    MediaParams, MediaTotals, MediaTransmit, MovingLeg, OpusSettings, SrtpKey, SrtpKeys,
+    SrtpProfile,
 };
 pub use chorus_sip_proto::digest::Algorithm as DigestAlgorithm;
 pub use chorus_sip_proto::{Timers, Transmit, Transport};
 pub use sip::{
     Actor, AdhocConfig, AdhocRefusal, CallSummary, ConferenceInfo, DialOut, DialPolicy,
     DialRefusal, DigestUsers, EVENT_PACKAGE, EndReason, Engine, EngineConfig, EngineStats, Event,
-    EventHeader, ExtensionConfig, Hearing, HearingChange, MIN_EXPIRES, MemberInfo, Notification,
-    ORIGIN_HEADER, Prompts, ReferTarget, Security, SrtpMode, SrtpPolicy, SubscriptionConfig,
-    TEMPORARY_PREFIX, UnknownExtension, VOLUME_RANGE, parse_event, parse_expires, parse_refer_to,
+    EventHeader, ExtensionConfig, Hearing, HearingChange, MIN_EXPIRES, MemberInfo, MoveRefusal,
+    Notification, ORIGIN_HEADER, Prompts, ReferTarget, Security, SrtpMode, SrtpPolicy,
+    SubscriptionConfig, TEMPORARY_PREFIX, UnknownExtension, VOLUME_RANGE, parse_event,
+    parse_expires, parse_refer_to,
 };
 
 /// The media a negotiation agreed on, as the media side needs it.

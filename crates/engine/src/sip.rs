@@ -38,7 +38,7 @@ pub use dial_policy::{DialOut, DialPolicy};
 use dialout::Dialing;
 pub use events::{
     Actor, CallSummary, ConferenceInfo, DialRefusal, EndReason, EngineStats, Event, MemberInfo,
-    Notification,
+    MoveRefusal, Notification,
 };
 pub use hearing::{Hearing, HearingChange, VOLUME_RANGE};
 pub use prompts::Prompts;

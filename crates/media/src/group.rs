@@ -12,6 +12,11 @@ use chorus_rtp::{AudioLevel, JitterBuffer, RtpReceiver, RtpSender};
 use chorus_types::{AudioRate, Clip, Codec, FRAME_SAMPLES, Frame, OpusFmtp, SILENCE};
 use leg::{Decoding, LegAudio, add_into};
 pub use mix_recording::MIX_RECORDING_RATE;
+
+/// A leg on its way to a conference on another mixing thread: everything that keeps its
+/// streams unbroken (SSRC, sequence numbers, SRTP contexts, jitter buffer, codecs).
+#[derive(Debug)]
+pub struct MovingLeg(Box<Leg>);
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -505,6 +510,10 @@ impl MediaGroup {
             self.record_mix(conference, *on);
             return;
         }
+        if let MediaCommand::Move { call, to } = &command {
+            self.move_leg(*call, to);
+            return;
+        }
         if let MediaCommand::Announce {
             conference,
             except,
@@ -574,7 +583,9 @@ impl MediaGroup {
             }
             MediaCommand::SetVoice { processing, .. } => leg.voice.set(processing),
             MediaCommand::Patch { to, .. } => leg.patched_to = to,
-            MediaCommand::Announce { .. } | MediaCommand::RecordConference { .. } => {}
+            MediaCommand::Announce { .. }
+            | MediaCommand::RecordConference { .. }
+            | MediaCommand::Move { .. } => {}
         }
     }
 

@@ -16,7 +16,7 @@ pub use chorus_codec::OpusSettings;
 pub use chorus_rtp::srtp::{SrtpKey, SrtpProfile};
 pub use group::{
     LegStats, MIX_RECORDING_RATE, MediaCommand, MediaConfig, MediaEvent, MediaGroup, MediaTotals,
-    MediaTransmit,
+    MediaTransmit, MovingLeg,
 };
 
 use chorus_types::{Codec, Direction, OpusFmtp};

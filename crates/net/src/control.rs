@@ -123,6 +123,17 @@ pub enum Control {
         /// The leg's id, or the refusal.
         reply: oneshot::Sender<Result<u64, chorus_engine::DialRefusal>>,
     },
+    /// Move a member to another conference on this node.
+    MoveMember {
+        /// The extension it is in.
+        conference: String,
+        /// The member.
+        member: u64,
+        /// The extension it goes to.
+        to: String,
+        /// Done, or the refusal.
+        reply: oneshot::Sender<Result<(), chorus_engine::MoveRefusal>>,
+    },
     /// Start draining (again: no change); answers the calls still up.
     Drain(oneshot::Sender<usize>),
     /// The conferences that live on this node, and whether it drains.

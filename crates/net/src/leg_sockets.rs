@@ -89,6 +89,15 @@ impl LegSockets {
         self.legs.insert(call, (socket, lease));
     }
 
+    /// Hands a leg's sockets over (to another thread's set), unwatched here.
+    pub(crate) fn take(&mut self, call: CallId) -> Option<(UdpSocket, PortLease)> {
+        let (socket, lease) = self.legs.remove(&call)?;
+        for s in [&socket, lease.rtcp()] {
+            let _ = self.epoll.delete(s);
+        }
+        Some((socket, lease))
+    }
+
     /// Closes a leg's sockets (closing takes them out of the epoll set) and frees its port.
     pub(crate) fn remove(&mut self, call: CallId) {
         self.legs.remove(&call);

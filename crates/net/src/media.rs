@@ -5,7 +5,10 @@ use crate::metrics::{FramePath, Packets};
 use crate::placement::Placement;
 use crate::recorder::{Recorder, Recording};
 use crate::{Metrics, PortLease};
-use chorus_engine::{CallId, MediaCommand, MediaEvent, MediaGroup, MediaParams, MediaTotals};
+use chorus_engine::{
+    CallId, MediaCommand, MediaEvent, MediaGroup, MediaParams, MediaTotals, MovingLeg,
+};
+use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
@@ -30,6 +33,28 @@ enum Command {
         call: CallId,
     },
     Engine(MediaCommand),
+    /// A leg is coming from another thread: hold its commands until it arrives.
+    Expect {
+        call: CallId,
+    },
+    /// Send this leg, with its sockets, to the thread behind `onto`, into `to`.
+    Detach {
+        call: CallId,
+        to: String,
+        onto: Sender<Command>,
+    },
+    /// A leg from another thread, for conference `conference`.
+    Attach {
+        call: CallId,
+        conference: String,
+        leg: MovingLeg,
+        socket: UdpSocket,
+        lease: PortLease,
+    },
+    /// The leg that was expected is gone (it hung up on the way).
+    Abandon {
+        call: CallId,
+    },
 }
 
 /// The mixing threads. Dropping it stops them.
@@ -108,8 +133,27 @@ impl MediaThreads {
         }
     }
 
-    /// Passes an engine command to the thread of the leg or conference it names.
+    /// Passes an engine command to the thread of the leg or conference it names. A leg
+    /// moved to a conference mixed on another thread is handed over with its sockets;
+    /// commands for it wait on the new thread until it is there.
     pub fn command(&mut self, command: MediaCommand) {
+        if let MediaCommand::Move { call, to } = &command {
+            match self.placement.relocate(*call, to) {
+                Some((from, onto)) if from != onto => {
+                    let _ = self.senders[onto].send(Command::Expect { call: *call });
+                    let _ = self.senders[from].send(Command::Detach {
+                        call: *call,
+                        to: to.clone(),
+                        onto: self.senders[onto].clone(),
+                    });
+                }
+                Some((from, _)) => {
+                    let _ = self.senders[from].send(Command::Engine(command));
+                }
+                None => {}
+            }
+            return;
+        }
         let index = match &command {
             MediaCommand::Announce { conference, .. }
             | MediaCommand::RecordConference { conference, .. } => {
@@ -242,6 +286,127 @@ fn log_leg(call: CallId, s: &chorus_engine::LegStats) {
     );
 }
 
+/// Legs on their way here from another thread (an operator moved them to a conference
+/// mixed here): the commands for them that came first, replayed once they arrive.
+type Expected = HashMap<CallId, Vec<Command>>;
+
+/// Commands kept for a leg on its way (a move takes a tick or two).
+const MAX_WAITING: usize = 256;
+
+/// Carries out one command on this thread's legs.
+fn apply(
+    command: Command,
+    group: &mut MediaGroup,
+    sockets: &mut LegSockets,
+    recorder: &Recorder,
+    metrics: &Metrics,
+    expected: &mut Expected,
+) {
+    let about = match &command {
+        Command::Update { call, .. } | Command::Remove { call } => Some(*call),
+        Command::Engine(command) => command.call(),
+        _ => None,
+    };
+    if let Some(waiting) = about.and_then(|call| expected.get_mut(&call)) {
+        if waiting.len() < MAX_WAITING {
+            waiting.push(command);
+        }
+        return;
+    }
+    match command {
+        Command::Add {
+            call,
+            conference,
+            params,
+            ssrc,
+            socket,
+            lease,
+        } => {
+            group.add_leg(call, &conference, params, ssrc);
+            sockets.insert(call, socket, lease);
+        }
+        Command::Update { call, params } => group.update_leg(call, params),
+        Command::Engine(command) => {
+            // Only a conference mixed here can be recorded here.
+            if let MediaCommand::RecordConference { conference, on } = &command
+                && group.conference_rate(conference).is_some()
+            {
+                recorder.send(if *on {
+                    Recording::MixStart {
+                        conference: conference.clone(),
+                    }
+                } else {
+                    Recording::MixStop {
+                        conference: conference.clone(),
+                        reason: "stopped",
+                    }
+                });
+            }
+            if let MediaCommand::Record {
+                call,
+                conference,
+                number,
+                call_id,
+            } = &command
+            {
+                recorder.send(Recording::Start {
+                    call: *call,
+                    conference: conference.clone(),
+                    number: number.clone(),
+                    call_id: call_id.clone(),
+                });
+            }
+            group.handle_command(command);
+        }
+        Command::Remove { call } => {
+            if let Some(stats) = group.leg_stats(call) {
+                log_leg(call, &stats);
+                metrics.observe_leg(&stats);
+            }
+            metrics.legs.remove(&call);
+            group.remove_leg(call);
+            // The RTCP BYE goes out before the sockets close.
+            sockets.send_all(group);
+            sockets.remove(call);
+            recorder.send(Recording::Stop { call });
+        }
+        Command::Expect { call } => {
+            expected.entry(call).or_default();
+        }
+        Command::Detach { call, to, onto } => {
+            let moving = group.detach_leg(call).zip(sockets.take(call));
+            let _ = onto.send(match moving {
+                Some((leg, (socket, lease))) => Command::Attach {
+                    call,
+                    conference: to,
+                    leg,
+                    socket,
+                    lease,
+                },
+                None => Command::Abandon { call },
+            });
+        }
+        Command::Attach {
+            call,
+            conference,
+            leg,
+            socket,
+            lease,
+        } => {
+            group.attach_leg(call, leg, &conference);
+            sockets.insert(call, socket, lease);
+            for waiting in expected.remove(&call).unwrap_or_default() {
+                apply(waiting, group, sockets, recorder, metrics, expected);
+            }
+        }
+        Command::Abandon { call } => {
+            for waiting in expected.remove(&call).unwrap_or_default() {
+                apply(waiting, group, sockets, recorder, metrics, expected);
+            }
+        }
+    }
+}
+
 fn mix_loop(
     commands: Receiver<Command>,
     mut sockets: LegSockets,
@@ -255,6 +420,7 @@ fn mix_loop(
     let mut group = MediaGroup::with_config(Instant::now(), config);
     group.set_wall_clock(Instant::now(), ntp_now());
     let mut late_reported = 0;
+    let mut expected = Expected::new();
     loop {
         // Deadlines are absolute (start + n × 20 ms), so sleeping from "now" to the next
         // one never accumulates drift.
@@ -270,62 +436,14 @@ fn mix_loop(
         );
         loop {
             match commands.try_recv() {
-                Ok(Command::Add {
-                    call,
-                    conference,
-                    params,
-                    ssrc,
-                    socket,
-                    lease,
-                }) => {
-                    group.add_leg(call, &conference, params, ssrc);
-                    sockets.insert(call, socket, lease);
-                }
-                Ok(Command::Update { call, params }) => group.update_leg(call, params),
-                Ok(Command::Engine(command)) => {
-                    // Only a conference mixed here can be recorded here.
-                    if let MediaCommand::RecordConference { conference, on } = &command
-                        && group.conference_rate(conference).is_some()
-                    {
-                        recorder.send(if *on {
-                            Recording::MixStart {
-                                conference: conference.clone(),
-                            }
-                        } else {
-                            Recording::MixStop {
-                                conference: conference.clone(),
-                                reason: "stopped",
-                            }
-                        });
-                    }
-                    if let MediaCommand::Record {
-                        call,
-                        conference,
-                        number,
-                        call_id,
-                    } = &command
-                    {
-                        recorder.send(Recording::Start {
-                            call: *call,
-                            conference: conference.clone(),
-                            number: number.clone(),
-                            call_id: call_id.clone(),
-                        });
-                    }
-                    group.handle_command(command);
-                }
-                Ok(Command::Remove { call }) => {
-                    if let Some(stats) = group.leg_stats(call) {
-                        log_leg(call, &stats);
-                        metrics.observe_leg(&stats);
-                    }
-                    metrics.legs.remove(&call);
-                    group.remove_leg(call);
-                    // The RTCP BYE goes out before the sockets close.
-                    sockets.send_all(&mut group);
-                    sockets.remove(call);
-                    recorder.send(Recording::Stop { call });
-                }
+                Ok(command) => apply(
+                    command,
+                    &mut group,
+                    &mut sockets,
+                    recorder,
+                    metrics,
+                    &mut expected,
+                ),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return,
             }

@@ -66,6 +66,21 @@ impl Placement {
         thread
     }
 
+    /// Moves a leg to conference `to`: to its thread, or, when `to` has no legs yet, to
+    /// the leg's own thread (no move between threads). Returns (from, to) threads.
+    pub(crate) fn relocate(&mut self, call: CallId, to: &str) -> Option<(usize, usize)> {
+        let (from, _, weight) = self.legs.get(&call).cloned()?;
+        let target = self.conference(to).unwrap_or(from);
+        self.remove(call);
+        self.load[target] += weight;
+        self.conferences
+            .entry(to.to_owned())
+            .or_insert((target, 0))
+            .1 += 1;
+        self.legs.insert(call, (target, to.to_owned(), weight));
+        Some((from, target))
+    }
+
     /// Forgets a leg; a conference without legs may be placed afresh.
     pub(crate) fn remove(&mut self, call: CallId) -> Option<usize> {
         let (thread, conference, weight) = self.legs.remove(&call)?;
@@ -113,5 +128,22 @@ mod tests {
         assert_eq!(p.conference("big"), None);
         assert_eq!(p.add(CallId(200), "big", Codec::Pcmu), 0);
         assert_eq!(p.remove(CallId(999)), None);
+    }
+
+    #[test]
+    fn a_moved_leg_goes_to_its_new_conference_s_thread_or_stays() {
+        let mut p = Placement::new(2);
+        assert_eq!(p.add(CallId(1), "a", Codec::Pcmu), 0);
+        assert_eq!(p.add(CallId(2), "b", Codec::Pcmu), 1);
+        assert_eq!(p.add(CallId(3), "b", Codec::Pcmu), 1);
+        // To a conference on the other thread: it goes there.
+        assert_eq!(p.relocate(CallId(1), "b"), Some((0, 1)));
+        assert_eq!((p.conference("a"), p.conference("b")), (None, Some(1)));
+        // To a conference nobody is in: it stays on its thread.
+        assert_eq!(p.relocate(CallId(2), "c"), Some((1, 1)));
+        assert_eq!(p.leg(CallId(2)), Some(1));
+        assert_eq!(p.relocate(CallId(9), "c"), None);
+        // Its weight moved with it.
+        assert_eq!(p.load, vec![0, 3]);
     }
 }

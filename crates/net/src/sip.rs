@@ -406,6 +406,14 @@ fn handle_control(engine: &mut Engine, metrics: &Metrics, request: Control) {
             let dialled = engine.dial_out(now, &conference, &number).map(|id| id.0);
             let _ = reply.send(dialled);
         }
+        Control::MoveMember {
+            conference,
+            member,
+            to,
+            reply,
+        } => {
+            let _ = reply.send(engine.move_member(now, &conference, member, &to));
+        }
         Control::Hosted(reply) => {
             let _ = reply.send(Hosted {
                 conferences: engine.hosted(),

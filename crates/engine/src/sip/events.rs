@@ -271,6 +271,21 @@ pub enum DialRefusal {
     Busy,
 }
 
+/// Why an operator's move of a member was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveRefusal {
+    /// No such member in the conference.
+    NoMember,
+    /// No such conference to go to.
+    NoConference,
+    /// The member is already there.
+    Same,
+    /// The conference to go to is locked.
+    Locked,
+    /// The conference to go to is full.
+    Full,
+}
+
 /// Who asked for an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {

@@ -4,6 +4,7 @@
 //! who asked for each change.
 
 use super::*;
+use chorus_media::MediaCommand;
 use chorus_types::Clip;
 
 /// Sounds played over REST that have not finished yet.
@@ -156,6 +157,65 @@ impl Engine {
         }
     }
 
+    /// Moves a member to another conference without a new call: the target's rules
+    /// apply (its lock and max_members; its mute_non_moderator, entry sound and
+    /// notifications), but not its PIN: the operator lets the member in, as a
+    /// participant (a moderator's role was won with the other conference's PIN).
+    pub fn move_member(
+        &mut self,
+        now: Instant,
+        conference: &str,
+        member: u64,
+        to: &str,
+    ) -> Result<(), MoveRefusal> {
+        let id = CallId(member);
+        let present = self
+            .conferences
+            .get(conference)
+            .is_some_and(|c| c.member(member).is_some());
+        if !present {
+            return Err(MoveRefusal::NoMember);
+        }
+        if to == conference {
+            return Err(MoveRefusal::Same);
+        }
+        if !self.has_conference(to) {
+            return Err(MoveRefusal::NoConference);
+        }
+        let limit = self.rules(to).limit();
+        if let Some(target) = self.conferences.get(to) {
+            if target.is_locked() {
+                return Err(MoveRefusal::Locked);
+            }
+            if target.len() >= limit {
+                return Err(MoveRefusal::Full);
+            }
+        }
+        self.action(conference, "move", Some(member), Actor::Api);
+        self.leave_conference(id, conference);
+        self.notify(Notification::MemberLeft {
+            conference: conference.to_owned(),
+            member,
+            reason: "moved".to_owned(),
+        });
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.conference = to.to_owned();
+            call.member = None;
+            call.span
+                .in_scope(|| info!(from = %conference, %to, "moved by an operator"));
+        }
+        self.media(MediaCommand::Move {
+            call: id,
+            to: to.to_owned(),
+        });
+        self.media(MediaCommand::Music {
+            call: id,
+            clip: None,
+        });
+        self.join(now, id, chorus_policy::Role::Participant, None);
+        Ok(())
+    }
+
     /// Starts or stops recording a live conference's whole mix (mono WAV, listed with the
     /// other recordings; `recording_started`/`recording_stopped` follow). `None` when
     /// nobody is in it; else whether anything changed.
@@ -176,7 +236,7 @@ impl Engine {
         } else {
             self.mix_recordings.remove(conference);
         }
-        self.media(chorus_media::MediaCommand::RecordConference {
+        self.media(MediaCommand::RecordConference {
             conference: conference.to_owned(),
             on,
         });

@@ -181,6 +181,53 @@ impl MediaGroup {
         }
     }
 
+    /// Moves a leg to another conference on this thread, its streams unbroken (same SSRC,
+    /// sequence, SRTP contexts). It hears the new conference once joined there.
+    pub fn move_leg(&mut self, id: CallId, to: &str) {
+        if let Some(leg) = self.detach_leg(id) {
+            self.attach_leg(id, leg, to);
+        }
+    }
+
+    /// Takes a leg out, to attach it to a conference on another thread
+    /// ([`MediaGroup::attach_leg`]); nothing is sent (its streams go on there).
+    pub fn detach_leg(&mut self, id: CallId) -> Option<MovingLeg> {
+        let mut leg = self.legs.remove(&id)?;
+        self.leave_mix(id, &leg.conference, leg.member);
+        leg.joined = false;
+        leg.forwarded_from = None;
+        leg.patched_to = None;
+        Some(MovingLeg(Box::new(leg)))
+    }
+
+    /// Puts a leg taken out by [`MediaGroup::detach_leg`] into `to` (created on first
+    /// use), not yet joined.
+    pub fn attach_leg(&mut self, id: CallId, leg: MovingLeg, to: &str) {
+        let mut leg = *leg.0;
+        let conf = self.conferences.entry(to.to_owned()).or_default();
+        leg.member = conf.mixer.add();
+        leg.conference = to.to_owned();
+        conf.legs.push(id);
+        self.legs.insert(id, leg);
+        self.retune(to);
+    }
+
+    /// Takes a leg's place in its conference's mix away; an emptied conference is dropped.
+    fn leave_mix(&mut self, id: CallId, conference: &str, member: MemberId) {
+        if let Some(conf) = self.conferences.get_mut(conference) {
+            conf.mixer.remove(member);
+            conf.legs.retain(|&l| l != id);
+            if conf.legs.is_empty() {
+                if conf.recording.is_some() {
+                    self.mix_recorded.push_back((conference.to_owned(), None));
+                }
+                self.conferences.remove(conference);
+            } else {
+                self.retune(conference);
+            }
+        }
+    }
+
     /// Removes a leg; an emptied conference is dropped.
     pub fn remove_leg(&mut self, id: CallId) {
         if let Some(stats) = self.leg_stats(id) {
@@ -220,17 +267,6 @@ impl MediaGroup {
             let (to, own_port) = rtcp_route(&leg);
             self.queue.push_back((id, to, start..start + n, own_port));
         }
-        if let Some(conf) = self.conferences.get_mut(&leg.conference) {
-            conf.mixer.remove(leg.member);
-            conf.legs.retain(|&l| l != id);
-            if conf.legs.is_empty() {
-                if conf.recording.is_some() {
-                    self.mix_recorded.push_back((leg.conference.clone(), None));
-                }
-                self.conferences.remove(&leg.conference);
-            } else {
-                self.retune(&leg.conference);
-            }
-        }
+        self.leave_mix(id, &leg.conference, leg.member);
     }
 }

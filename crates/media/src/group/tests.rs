@@ -7,6 +7,7 @@ use std::time::Duration;
 mod forwarding;
 mod hearing;
 mod mix_recording;
+mod moving;
 mod srtp;
 mod voice;
 

@@ -114,6 +114,15 @@ pub enum MediaCommand {
         /// Start or stop.
         on: bool,
     },
+    /// Move the leg to another conference (an operator's move), streams unbroken; it
+    /// hears the new conference once joined there. A driver with several mixing threads
+    /// moves it between groups itself ([`MediaGroup::detach_leg`]).
+    Move {
+        /// The leg.
+        call: CallId,
+        /// The conference it goes to.
+        to: String,
+    },
     /// Record what the leg says, up to `max`, ending early on silence after speech.
     RecordName {
         /// The leg.
@@ -155,7 +164,8 @@ impl MediaCommand {
             | MediaCommand::Patch { call, .. }
             | MediaCommand::Record { call, .. }
             | MediaCommand::SetHearing { call, .. }
-            | MediaCommand::SetVoice { call, .. } => Some(*call),
+            | MediaCommand::SetVoice { call, .. }
+            | MediaCommand::Move { call, .. } => Some(*call),
             MediaCommand::Announce { .. } | MediaCommand::RecordConference { .. } => None,
         }
     }

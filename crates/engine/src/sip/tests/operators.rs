@@ -364,3 +364,69 @@ fn a_conference_is_recorded_while_live_and_its_recording_ends_with_it() {
     assert_eq!(e.record_conference("500", false), Some(true));
     assert!(!e.conferences()[0].recording);
 }
+
+/// An operator's move: refused into the same, an unknown, a locked or a full conference;
+/// done, the member leaves one (reason `moved`) and joins the other as a participant,
+/// muted under its mute_non_moderator, its leg moved rather than a new one made.
+#[test]
+fn a_member_is_moved_under_the_target_s_rules_but_not_its_pin() {
+    let mut e = engine_with(chorus_policy::Settings::default());
+    e.config.extensions.insert(
+        "501".to_owned(),
+        ExtensionConfig {
+            rules: chorus_policy::Settings {
+                pin: Some("2468".into()),
+                mute_non_moderator: true,
+                max_members: Some(2),
+                ..chorus_policy::Settings::default()
+            },
+            ..ExtensionConfig::default()
+        },
+    );
+    let now = Instant::now();
+    let (a, _, _) = dial(&mut e, now, 1);
+    let (b, _, _) = dial(&mut e, now, 2);
+    std::iter::from_fn(|| e.poll_event()).for_each(drop);
+    assert_eq!(
+        e.move_member(now, "500", a.0, "500"),
+        Err(MoveRefusal::Same)
+    );
+    assert_eq!(
+        e.move_member(now, "500", a.0, "nope"),
+        Err(MoveRefusal::NoConference)
+    );
+    assert_eq!(
+        e.move_member(now, "500", 999, "501"),
+        Err(MoveRefusal::NoMember)
+    );
+    assert_eq!(e.move_member(now, "500", a.0, "501"), Ok(()));
+    let said: Vec<Event> = std::iter::from_fn(|| e.poll_event()).collect();
+    assert!(said.contains(&Event::Media(MediaCommand::Move {
+        call: a,
+        to: "501".into()
+    })));
+    assert!(said.contains(&Event::Notify(Notification::MemberLeft {
+        conference: "500".into(),
+        member: a.0,
+        reason: "moved".into()
+    })));
+    assert!(said.contains(&Event::Media(MediaCommand::Join {
+        call: a,
+        muted: true
+    })));
+    let members = e.members("501").expect("live");
+    assert_eq!((members.len(), members[0].moderator), (1, false));
+    // Full at two; then locked.
+    assert_eq!(e.move_member(now, "500", b.0, "501"), Ok(()));
+    let (c, _, _) = dial(&mut e, now, 3);
+    assert_eq!(
+        e.move_member(now, "500", c.0, "501"),
+        Err(MoveRefusal::Full)
+    );
+    assert!(e.kick(now, "501", b.0));
+    assert!(e.set_locked("501", true));
+    assert_eq!(
+        e.move_member(now, "500", c.0, "501"),
+        Err(MoveRefusal::Locked)
+    );
+}
