@@ -18,6 +18,7 @@
 mod actions;
 mod cluster;
 mod conference;
+mod console;
 mod error;
 mod events;
 mod health;
@@ -179,6 +180,7 @@ impl AppState {
 /// Paths served without a token: probes always, the API document unless protected.
 fn is_open(path: &str, protect_docs: bool) -> bool {
     matches!(path, "/health" | "/ready")
+        || console::is_console(path)
         || !protect_docs
             && (path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/"))
 }
@@ -268,7 +270,8 @@ pub fn router(state: AppState) -> Router {
         .merge(recordings::routes())
         .merge(health::routes())
         .merge(cluster::routes())
-        .merge(openapi::routes());
+        .merge(openapi::routes())
+        .merge(console::routes());
     api.fallback(|| async { ApiError::client(StatusCode::NOT_FOUND, "no such route") })
         .layer(middleware::from_fn_with_state(
             state.clone(),

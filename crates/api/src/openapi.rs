@@ -73,6 +73,7 @@ impl Modify for BearerAuth {
         sounds::upload,
         sounds::list,
         sounds::get_one,
+        sounds::audio,
         sounds::delete,
         live::conferences,
         temporary::create,

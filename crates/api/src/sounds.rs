@@ -131,6 +131,25 @@ pub(crate) async fn get_one(
     Ok(Json(sound.into()))
 }
 
+#[utoipa::path(get, path = "/sound/{id}/audio", operation_id = "get_sound_audio", tag = "sound",
+    params(("id" = i64, Path, description = "Sound id")),
+    responses(
+        (status = 200, description = "The sound as the bridge plays it: 8 kHz mono WAV", content_type = "audio/wav", body = Vec<u8>),
+        (status = 404, description = "No such sound", body = ErrorBody),
+    ))]
+pub(crate) async fn audio(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let pcm = state
+        .store(move |store| store.sound_pcm(id))
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("no sound {id}")))?;
+    let wav = chorus_store::clip_to_wav(&pcm);
+    Ok(([(axum::http::header::CONTENT_TYPE, "audio/wav")], wav).into_response())
+}
+
 #[utoipa::path(delete, path = "/sound/{id}", operation_id = "delete_sound", tag = "sound",
     params(("id" = i64, Path, description = "Sound id")),
     responses(
@@ -167,4 +186,5 @@ pub(crate) fn routes(limits: Limits) -> Router<AppState> {
         .route("/sound/", collection.clone())
         .route("/sound", collection)
         .route("/sound/{id}", get(get_one).delete(delete))
+        .route("/sound/{id}/audio", get(audio))
 }
