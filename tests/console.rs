@@ -28,16 +28,16 @@ fn an_operator_runs_a_conference_from_the_console() {
     common::require("python3", "python3");
     common::require("chromium", "chromium");
     let dir = scratch("console");
-    let http = 8900;
+    let http = 8950;
     let listen = format!("127.0.0.1:{http}");
     let bridge = Bridge::start(
         &dir,
-        6300,
-        (27700, 27799),
+        6950,
+        (29500, 29599),
         None,
         &["--http-listen", &listen, "--api-token", TOKEN],
     );
-    let target = "sip:500@127.0.0.1:6300";
+    let target = "sip:500@127.0.0.1:6950";
     let silence = dir.join("silence.wav");
     write_tone(&silence, 8000, 1000.0, 0.0, 40.0);
     let tone = dir.join("tone.wav");
@@ -46,7 +46,7 @@ fn an_operator_runs_a_conference_from_the_console() {
     write_tone(&bell, 16000, 880.0, 0.3, 0.5);
 
     // The phone that listens, in before the page opens.
-    let listener = Phone::dial(&dir, "listener", 6310, 15400, &silence, target, 25);
+    let listener = Phone::dial(&dir, "listener", 6960, 16300, &silence, target, 25);
     wait_for_log(&bridge, "joined role", 1, Duration::from_secs(20));
     let listening_since = Instant::now();
 
@@ -86,7 +86,7 @@ fn an_operator_runs_a_conference_from_the_console() {
     driver_says("READY", 90);
 
     // The talker dials in while the page is open.
-    let talker = Phone::dial(&dir, "talker", 6320, 15500, &tone, target, 20);
+    let talker = Phone::dial(&dir, "talker", 6970, 16400, &tone, target, 20);
     wait_for_log(&bridge, "joined role", 2, Duration::from_secs(20));
     let talking_since = Instant::now();
     let members = api(http, "/extension/500/conference/members/");
@@ -94,7 +94,7 @@ fn an_operator_runs_a_conference_from_the_console() {
         .as_array()
         .and_then(|m| {
             m.iter()
-                .find(|m| m["caller"].as_str().is_some_and(|c| c.contains(":6320")))
+                .find(|m| m["caller"].as_str().is_some_and(|c| c.contains(":6970")))
         })
         .and_then(|m| m["id"].as_u64())
         .unwrap_or_else(|| panic!("the talker is a member: {members}"));
