@@ -107,14 +107,16 @@ impl Bridge {
         if !extra.contains(&"--http-listen") {
             cmd.arg("--http-listen").arg("127.0.0.1:0");
         }
+        // One mixing thread unless the test asks for more: tests run side by side.
+        if !extra.contains(&"--media-threads") {
+            cmd.arg("--media-threads").arg("1");
+        }
         cmd.arg("--sip-listen")
             .arg(format!("127.0.0.1:{sip_port}"))
             .arg("--rtp-ports")
             .arg(format!("{}-{}", rtp.0, rtp.1))
             .arg("--data-dir")
             .arg(dir.join("data"))
-            .arg("--media-threads")
-            .arg("1")
             .args(extra)
             .envs(env.iter().copied())
             .env("CHORUS_LOG", "info")

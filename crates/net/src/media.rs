@@ -140,6 +140,7 @@ impl MediaThreads {
         if let MediaCommand::Move { call, to } = &command {
             match self.placement.relocate(*call, to) {
                 Some((from, onto)) if from != onto => {
+                    info!(%call, from, onto, "leg handed to another mixing thread");
                     let _ = self.senders[onto].send(Command::Expect { call: *call });
                     let _ = self.senders[from].send(Command::Detach {
                         call: *call,
