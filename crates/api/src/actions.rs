@@ -48,25 +48,34 @@ pub(crate) struct Playing {
     play_id: u64,
 }
 
+/// Asks the bridge something of a live conference: 404 for an unknown extension, or
+/// when the bridge answers `None` (nobody is in it).
+async fn ask_live<T>(
+    state: &AppState,
+    extension: String,
+    build: impl FnOnce(String, tokio::sync::oneshot::Sender<Option<T>>) -> Control,
+) -> Result<T, ApiError> {
+    require_extension(state, &extension).await?;
+    state
+        .inner
+        .control
+        .ask(|reply| build(extension, reply))
+        .await?
+        .ok_or_else(|| ApiError::not_found("nobody is in that conference"))
+}
+
 async fn set_all_muted(
     state: &AppState,
     extension: String,
     muted: bool,
 ) -> Result<Json<Changed>, ApiError> {
-    require_extension(state, &extension).await?;
-    let changed = state
-        .inner
-        .control
-        .ask(|reply| Control::SetAllMuted {
-            conference: extension,
-            muted,
-            reply,
-        })
-        .await?;
-    match changed {
-        Some(members_changed) => Ok(Json(Changed { members_changed })),
-        None => Err(ApiError::not_found("nobody is in that conference")),
-    }
+    let members_changed = ask_live(state, extension, |conference, reply| Control::SetAllMuted {
+        conference,
+        muted,
+        reply,
+    })
+    .await?;
+    Ok(Json(Changed { members_changed }))
 }
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/mute-all", tag = "live",
@@ -100,23 +109,18 @@ async fn record(
     extension: String,
     on: bool,
 ) -> Result<Json<RecordingState>, ApiError> {
-    require_extension(state, &extension).await?;
-    let changed = state
-        .inner
-        .control
-        .ask(|reply| Control::RecordConference {
-            conference: extension,
+    let changed = ask_live(state, extension, |conference, reply| {
+        Control::RecordConference {
+            conference,
             on,
             reply,
-        })
-        .await?;
-    match changed {
-        Some(changed) => Ok(Json(RecordingState {
-            recording: on,
-            changed,
-        })),
-        None => Err(ApiError::not_found("nobody is in that conference")),
-    }
+        }
+    })
+    .await?;
+    Ok(Json(RecordingState {
+        recording: on,
+        changed,
+    }))
 }
 
 #[utoipa::path(post, path = "/extension/{extension_id}/conference/recording/start", tag = "live",
